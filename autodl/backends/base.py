@@ -1,0 +1,79 @@
+"""The backend family: an engine that proposes trials and decides when to stop them.
+
+Backends get the trial runner as a callable from ``autodl.search``; they never import the
+training layer. Each sibling module implements ``BaseBackend`` over one engine.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, Callable
+
+from autodl.records import TrialRecord
+from autodl.space.suggest import BaseSuggester
+
+EpochReporter = Callable[[int, dict[str, float]], None]
+
+
+@dataclasses.dataclass
+class TrialContext:
+    """What the search needs from the engine to run one trial."""
+
+    number: int
+    suggester: BaseSuggester
+    reporters: list[EpochReporter] = dataclasses.field(default_factory=list)
+    max_epochs: int | None = None  # an engine's own budget (Hyperband), else the space's
+    initial_epoch: int = 0
+    # Called by the search with the final record before it commits the trial to the run
+    # folder, so the engine never counts a trial the run folder lost (or the reverse).
+    finish: Callable[[TrialRecord], None] | None = None
+
+
+TrialRunner = Callable[[TrialContext], TrialRecord]
+
+
+class BaseBackend(abc.ABC):
+    """Drives trials until ``n_trials`` are finished, the timeout passes or a stop is asked.
+
+    ``settings`` is the run's ``SearchSettings``; ``state`` is what ``state()`` returned in
+    an earlier process, so a resumed search continues the engine where it was.
+    """
+
+    name: str = ""
+
+    def __init__(self, settings: Any, space: Any, store: Any, state: dict[str, Any] | None = None, *,
+                 input_shape: tuple[int, ...] | None = None, num_classes: int | None = None) -> None:
+        self.settings = settings
+        self.space = space
+        self.store = store
+        self.input_shape = input_shape
+        self.num_classes = num_classes
+
+    @abc.abstractmethod
+    def optimize(self, run_trial: TrialRunner, *, n_trials: int, timeout: float | None,
+                 stop_requested: Callable[[], bool]) -> None:
+        """Run trials through ``run_trial`` until the budget is reached."""
+
+    @abc.abstractmethod
+    def state(self) -> dict[str, Any]:
+        """Picklable engine state for ``search.pkl`` (a sampler's random state, ...)."""
+
+    def recover(self, records: list[TrialRecord]) -> list[int]:
+        """Settle trials an earlier process left running; return their numbers."""
+        return []
+
+    def finished_record(self, number: int) -> TrialRecord | None:
+        """The engine's record of a trial it saw finish, for one the run folder lost."""
+        return None
+
+    def study_info(self) -> dict[str, Any] | None:
+        """Where the engine keeps its state (for run.json and reports), if anywhere."""
+        return None
+
+    def finished_count(self) -> int | None:
+        """Trials finished in the shared engine (all workers), or None if only local counts."""
+        return None
+
+    def close(self) -> None:
+        """Release engine resources (database connections)."""

@@ -1,0 +1,229 @@
+"""Optuna backend: a study in Optuna's RDB storage, driven with ask/tell.
+
+ask/tell (rather than ``study.optimize``) lets the search own Ctrl-C, the shared trial
+budget across workers and the exact record of every trial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any, Callable
+
+from autodl.backends.base import BaseBackend, TrialContext, TrialRunner
+from autodl.exceptions import RunError, TrialPruned, UsageError
+from autodl.records import TrialRecord, TrialState
+from autodl.space.suggest import BaseSuggester
+
+logger = logging.getLogger(__name__)
+
+SAMPLERS = ("tpe", "random", "gp", "cmaes")
+PRUNERS = ("median", "hyperband", "none")
+INTERRUPTED_ATTR = "autodl_interrupted"
+RECORD_ATTR = "autodl_record"
+
+
+class OptunaSuggester(BaseSuggester):
+    """Answers the space's questions with an Optuna trial's ``suggest_*``."""
+
+    def __init__(self, trial: Any) -> None:
+        super().__init__()
+        self.trial = trial
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        self.params[name] = value = self.trial.suggest_int(name, low, high, step=step, log=log)
+        return value
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        self.params[name] = value = self.trial.suggest_float(name, low, high, step=step, log=log)
+        return value
+
+    def suggest_choice(self, name: str, values: list[Any]) -> Any:
+        self.params[name] = value = self.trial.suggest_categorical(name, values)
+        return value
+
+
+def make_sampler(name: str, seed: int | None) -> Any:
+    """An Optuna sampler by its CLI name."""
+    import optuna
+
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "gp":
+        try:
+            import torch  # noqa: F401  (GPSampler needs it)
+        except ImportError as exc:
+            raise UsageError("--sampler gp needs PyTorch, which is not installed; run "
+                             "`pip install torch` or pick --sampler tpe|random|cmaes") from exc
+        return optuna.samplers.GPSampler(seed=seed)
+    if name == "cmaes":
+        try:
+            import cmaes  # noqa: F401
+        except ImportError as exc:
+            raise UsageError("--sampler cmaes needs the `cmaes` package; run `pip install cmaes` "
+                             "or pick --sampler tpe|random") from exc
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    raise UsageError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
+
+
+def make_pruner(name: str, max_epochs: int) -> Any:
+    """An Optuna pruner by its CLI name; Hyperband gets the explicit epoch budget."""
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise UsageError(f"unknown pruner {name!r}; expected one of {', '.join(PRUNERS)}")
+
+
+class OptunaBackend(BaseBackend):
+    """Runs trials from one Optuna study; several processes may share it via RDB storage."""
+
+    name = "optuna"
+
+    def __init__(self, settings: Any, space: Any, store: Any, state: dict[str, Any] | None = None,
+                 **data_info: Any) -> None:
+        super().__init__(settings, space, store, state, **data_info)
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        metric, direction = space.objective
+        self.monitor = metric
+        sampler = (state or {}).get("sampler") or make_sampler(settings.sampler, settings.seed)
+        self.storage_url = settings.storage or f"sqlite:///{store.study_db}"
+        try:
+            self.study = optuna.create_study(
+                study_name=settings.name or store.root.name, storage=self.storage_url, sampler=sampler,
+                pruner=make_pruner(settings.pruner, settings.epochs or space.max_epochs),
+                direction=direction, load_if_exists=True,
+            )
+        except Exception as exc:  # sqlalchemy/optuna raise many kinds; all mean the same to users
+            raise RunError(
+                f"cannot open the Optuna storage {_redact(self.storage_url)}: {type(exc).__name__}: {exc}. "
+                "Check the URL (e.g. sqlite:///path/study.db or postgresql://user@host/db), that the "
+                "server is reachable, and that the file is a valid Optuna database"
+            ) from exc
+        self._mine: set[int] = set()
+
+    def optimize(self, run_trial: TrialRunner, *, n_trials: int, timeout: float | None,
+                 stop_requested: Callable[[], bool]) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not stop_requested() and (deadline is None or time.monotonic() < deadline):
+            if self._taken() >= n_trials:
+                break
+            trial = self.study.ask()
+            self._mine.add(trial.number)
+            told: list[TrialRecord] = []
+
+            def finish(record: TrialRecord, trial: Any = trial) -> None:
+                self._tell(trial, record)
+                told.append(record)
+
+            ctx = TrialContext(number=trial.number, suggester=OptunaSuggester(trial),
+                               reporters=[self._pruning_reporter(trial)], finish=finish)
+            try:
+                record = run_trial(ctx)
+            except BaseException:
+                if not told:
+                    self._tell_interrupted(trial)
+                raise
+            if not told:
+                self._tell(trial, record)
+
+    def _pruning_reporter(self, trial: Any) -> Callable[[int, dict[str, float]], None]:
+        def report(epoch: int, logs: dict[str, float]) -> None:
+            trial.report(logs[self.monitor], epoch)
+            if trial.should_prune():
+                raise TrialPruned(f"pruned after epoch {epoch + 1} ({self.monitor} "
+                                  f"{logs[self.monitor]:.4f} below the pruner's bar)")
+        return report
+
+    def _tell(self, trial: Any, record: TrialRecord) -> None:
+        from optuna.trial import TrialState as OptunaState
+
+        # The storage keeps the whole record: a run folder that lost it, or a report built
+        # from a shared PostgreSQL study, can rebuild it from there.
+        trial.set_user_attr(RECORD_ATTR, record.to_dict())
+        if record.state == TrialState.COMPLETE:
+            self.study.tell(trial, record.value)
+        elif record.state == TrialState.PRUNED:
+            self.study.tell(trial, state=OptunaState.PRUNED)
+        elif record.state == TrialState.INTERRUPTED:
+            self._tell_interrupted(trial)
+        else:
+            self.study.tell(trial, state=OptunaState.FAIL)
+
+    def _tell_interrupted(self, trial: Any) -> None:
+        from optuna.trial import TrialState as OptunaState
+
+        with contextlib.suppress(Exception):  # the trial may already be finished
+            trial.set_user_attr(INTERRUPTED_ATTR, True)
+            self.study.tell(trial, state=OptunaState.FAIL)
+
+    def _taken(self) -> int:
+        """Trials that count towards the budget: finished ones plus those running now."""
+        from optuna.trial import TrialState as OptunaState
+
+        count = 0
+        for t in self.study.get_trials(deepcopy=False):
+            if t.state == OptunaState.FAIL and t.user_attrs.get(INTERRUPTED_ATTR):
+                continue
+            if t.state == OptunaState.WAITING:
+                continue
+            count += 1
+        return count
+
+    def finished_count(self) -> int:
+        from optuna.trial import TrialState as OptunaState
+
+        return sum(1 for t in self.study.get_trials(deepcopy=False)
+                   if t.state.is_finished() and not t.user_attrs.get(INTERRUPTED_ATTR))
+
+    def recover(self, records: list[TrialRecord]) -> list[int]:
+        """Fail trials a killed process left RUNNING (single-process storages only)."""
+        from optuna.trial import TrialState as OptunaState
+
+        if self.settings.storage:  # shared storage: other workers may be running them
+            return []
+        stale = [t for t in self.study.get_trials(deepcopy=False) if t.state == OptunaState.RUNNING]
+        for t in stale:
+            self.study._storage.set_trial_user_attr(t._trial_id, INTERRUPTED_ATTR, True)
+            self.study.tell(t.number, state=OptunaState.FAIL)
+        return [t.number for t in stale]
+
+    def finished_record(self, number: int) -> TrialRecord | None:
+        trials = [t for t in self.study.get_trials(deepcopy=False) if t.number == number]
+        if not trials or not trials[0].state.is_finished() or trials[0].user_attrs.get(INTERRUPTED_ATTR):
+            return None
+        data = trials[0].user_attrs.get(RECORD_ATTR)
+        return TrialRecord.from_dict(data) if data else None
+
+    def records(self) -> list[TrialRecord]:
+        """Every finished trial's record as the storage holds it (all workers)."""
+        return [TrialRecord.from_dict(t.user_attrs[RECORD_ATTR])
+                for t in self.study.get_trials(deepcopy=False) if RECORD_ATTR in t.user_attrs]
+
+    def study_info(self) -> dict[str, Any]:
+        return {"name": self.study.study_name, "storage": _redact(self.storage_url)}
+
+    def state(self) -> dict[str, Any]:
+        return {"sampler": self.study.sampler, "storage": _redact(self.storage_url),
+                "study_name": self.study.study_name}
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.study._storage.remove_session()
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a database URL before it reaches logs or files."""
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)

@@ -1,0 +1,1 @@
+"""The ``autodl`` command line: parses, calls the library, renders with rich."""

@@ -1,0 +1,156 @@
+"""Everything the terminal shows; the only module that imports rich."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from autodl.records import TrialRecord, TrialState
+from autodl.search.callbacks import SearchCallback
+
+console = Console(highlight=False)
+error_console = Console(stderr=True, highlight=False)
+
+STATE_STYLE = {"complete": "green", "pruned": "yellow", "failed": "red", "interrupted": "magenta",
+               "running": "cyan"}
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 else f"{value:.{digits}f}"
+    return str(value)
+
+
+class RichProgress(SearchCallback):
+    """Progress bar over trials with a live line for the running trial's epochs."""
+
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.progress: Progress | None = None
+        self.task: Any = None
+        self.best: float | None = None
+        self.search: Any = None
+        self.epoch_line = ""
+
+    def on_search_start(self, search: Any) -> None:
+        self.search = search
+        best = search.best_trial
+        self.best = best.value if best else None
+        if self.quiet:
+            return
+        s, d = search.settings, search.dataset or {}
+        engine = f"optuna/{s.sampler}, pruner {s.pruner}" if s.backend == "optuna" else f"kerastuner/{s.tuner}"
+        console.print(f"[bold]autodl[/] {d.get('name', s.dataset)} "
+                      f"({d.get('n_train')} train / {d.get('n_val')} val / {d.get('n_test')} test, "
+                      f"{d.get('num_classes')} classes, {tuple(d.get('input_shape') or ())}) · "
+                      f"space {search.space.name} · {engine} · run [cyan]{search.path}[/]")
+        self.progress = Progress(
+            TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("eta"), TimeRemainingColumn(), TextColumn("best {task.fields[best]}"),
+            TextColumn("{task.fields[line]}", style="dim"), console=console, transient=False)
+        self.progress.start()
+        self.task = self.progress.add_task("search", total=s.trials, completed=len(search.finished),
+                                           best=fmt(self.best), line="")
+
+    def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
+        self._line(f"trial {number}: training")
+
+    def on_epoch_end(self, number: int, epoch: int, logs: dict[str, float]) -> None:
+        metric = self.search.space.objective[0] if self.search else "val_accuracy"
+        self._line(f"trial {number} epoch {epoch + 1}: loss {fmt(logs.get('loss'))} "
+                   f"{metric} {fmt(logs.get(metric))}")
+
+    def on_trial_end(self, record: TrialRecord) -> None:
+        if record.state == TrialState.COMPLETE and record.value is not None and self.search:
+            better = (self.best is None or (record.value > self.best if self.search.direction == "maximize"
+                                            else record.value < self.best))
+            self.best = record.value if better else self.best
+        if self.progress is None:
+            return
+        counted = record.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+        self.progress.update(self.task, advance=1 if counted else 0, best=fmt(self.best), line="")
+        style = STATE_STYLE.get(record.state.value, "")
+        note = f" [dim]{record.error}[/]" if record.error and record.state != TrialState.COMPLETE else ""
+        self.progress.console.print(
+            f"  trial {record.number:>3} [{style}]{record.state.value:<9}[/] value {fmt(record.value):>7} "
+            f"epochs {record.epochs:>2} {record.seconds:6.1f}s {fmt(record.n_params)} params{note}")
+
+    def on_status(self, message: str) -> None:
+        self._line(message)
+
+    def on_search_end(self, search: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def _line(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, line=text)
+
+
+def leaderboard(search: Any, limit: int = 10) -> Table:
+    """The best trials, ranked."""
+    metric = search.space.objective[0]
+    table = Table(title=f"top {limit} of {len(search.records)} trials by {metric}", title_justify="left")
+    for column in ("rank", "trial", metric, "epochs", "seconds", "parameters"):
+        table.add_column(column, justify="right")
+    for rank, record in enumerate(search.ranked()[:limit], 1):
+        table.add_row(str(rank), str(record.number), fmt(record.value), str(record.epochs),
+                      f"{record.seconds:.1f}", f"{record.n_params:,}" if record.n_params else "-")
+    return table
+
+
+def params_table(record: TrialRecord) -> Table:
+    """One trial's hyperparameters, one per row."""
+    table = Table(title=f"best trial {record.number}: hyperparameters", title_justify="left")
+    table.add_column("parameter")
+    table.add_column("value", justify="right")
+    for key, value in record.params.items():
+        table.add_row(key, fmt(value))
+    return table
+
+
+def print_summary(search: Any) -> None:
+    """Leaderboard, counts, test metrics and where everything is."""
+    counts = {s: sum(r.state == s for r in search.records) for s in TrialState}
+    console.print(leaderboard(search))
+    if search.best_trial is not None:
+        console.print(params_table(search.best_trial))
+    console.print(f"trials: {counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
+                  f"{counts[TrialState.FAILED]} failed" +
+                  (f", {counts[TrialState.INTERRUPTED]} interrupted (re-run)" if counts[TrialState.INTERRUPTED] else "") +
+                  f" in {search.elapsed:.0f}s")
+    if search.test_metrics:
+        console.print("best model on the test split: " +
+                      ", ".join(f"{k} {fmt(v)}" for k, v in search.test_metrics.items()))
+    console.print(f"run folder: [cyan]{search.path}[/]")
+    if search.store.report_html.is_file():
+        console.print(f"report: [cyan]{search.store.report_html}[/]")
+
+
+def runs_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="runs", title_justify="left")
+    for column in ("run", "status", "dataset", "space", "backend", "trials", "best", "test", "created"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(fmt(row.get(c)) for c in ("run", "status", "dataset", "space", "backend", "trials",
+                                                    "best", "test", "created")))
+    return table
+
+
+def simple_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(fmt(v) for v in row))
+    return table

@@ -1,0 +1,236 @@
+"""``autodl`` commands. Each parses flags, calls one library function, renders the result."""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from autodl.exceptions import AutoDLError
+
+DEFAULT_OUT = os.environ.get("AUTODL_OUT", "reports")
+
+
+def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Library errors become one clean paragraph and an exit code; never a traceback."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from autodl.cli.console import error_console
+
+        try:
+            return func(*args, **kwargs)
+        except AutoDLError as exc:
+            error_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            error_console.print("[yellow]interrupted[/]")
+            sys.exit(130)
+    return wrapper
+
+
+def _stop_twice_to_quit() -> None:
+    """First Ctrl-C (or SIGTERM) stops the running trial and saves; a second exits at once."""
+    pressed = {"count": 0}
+
+    def handler(signum: int, frame: Any) -> None:
+        pressed["count"] += 1
+        if pressed["count"] > 1:
+            os._exit(130)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _display_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--quiet", "-q", is_flag=True, help="Print only the final summary.")(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="autodl", prog_name="autodl")
+def cli() -> None:
+    """Automated architecture and hyperparameter search for Keras image classifiers."""
+
+
+@cli.command()
+@click.argument("dataset", default="digits")
+@click.option("--space", default="cnn", show_default=True, help="Bundled space name or a YAML file.")
+@click.option("--trials", default=20, show_default=True, type=int, help="Trials to finish.")
+@click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
+@click.option("--backend", default="optuna", show_default=True, type=click.Choice(["optuna", "kerastuner"]))
+@click.option("--sampler", default="tpe", show_default=True, type=click.Choice(["tpe", "random", "gp", "cmaes"]),
+              help="Optuna sampler.")
+@click.option("--pruner", default="median", show_default=True, type=click.Choice(["median", "hyperband", "none"]),
+              help="Optuna pruner.")
+@click.option("--tuner", default="random", show_default=True, type=click.Choice(["random", "bayesian", "hyperband"]),
+              help="Keras Tuner tuner (with --backend kerastuner).")
+@click.option("--epochs", type=int, help="Max epochs per trial (default: the space's training.max_epochs).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for sampler, split and weights.")
+@click.option("--name", help="Run name (folder under --out); default: a timestamp.")
+@click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root for run folders.")
+@click.option("--storage", help="Optuna storage URL (default: sqlite in the run folder).")
+@click.option("--subset", type=int, help="Use only N training examples, for quick runs.")
+@click.option("--val-fraction", default=0.1, show_default=True, type=float, help="Share of train held out.")
+@click.option("--top-k", default=3, show_default=True, type=int, help="Best models to keep.")
+@click.option("--data-dir", envvar="AUTODL_DATA_DIR", help="Folder with dataset files (AUTODL_DATA_DIR).")
+@click.option("--precision", default="float32", show_default=True,
+              type=click.Choice(["auto", "float32", "mixed_bfloat16", "mixed_float16"]))
+@_display_options
+@_handle_errors
+def search(dataset: str, quiet: bool, **flags: Any) -> None:
+    """Search DATASET (default: digits) and save the best models under --out."""
+    from autodl.cli.quiet import import_keras_quietly
+
+    import_keras_quietly()
+    from autodl.records import SearchSettings
+    from autodl.search import run_search
+
+    settings = SearchSettings(dataset=dataset, **flags)
+    _run_with_display(lambda cb: run_search(settings, callbacks=cb), quiet)
+
+
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.option("--trials", type=int, help="Finish this many trials in all (default: the original total).")
+@click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
+@click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key (only files you trust).")
+@_display_options
+@_handle_errors
+def resume(path: str, trials: int | None, timeout: float | None, trust: bool, quiet: bool) -> None:
+    """Continue the search in PATH (a run folder or its search.pkl)."""
+    from autodl.cli.quiet import import_keras_quietly
+
+    import_keras_quietly()
+    from autodl.search import resume_search
+
+    _run_with_display(lambda cb: resume_search(path, trials=trials, timeout=timeout, trust=trust, callbacks=cb),
+                      quiet)
+
+
+def _run_with_display(start: Callable[[Any], Any], quiet: bool) -> None:
+    from autodl.cli.console import RichProgress, console, print_summary
+    from autodl.search import SearchInterrupted
+
+    progress = RichProgress(quiet=quiet)
+    _stop_twice_to_quit()
+    try:
+        result = start(progress)
+    except SearchInterrupted as exc:
+        progress.close()
+        console.print(f"[yellow]{exc}[/]")
+        sys.exit(exc.exit_code)
+    finally:
+        progress.close()
+    print_summary(result)
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+@_handle_errors
+def spaces(ctx: click.Context) -> None:
+    """List the bundled search spaces (`autodl spaces show NAME` prints one)."""
+    if ctx.invoked_subcommand is None:
+        from autodl.cli.console import console, simple_table
+        from autodl.space import bundled_spaces
+
+        rows = [[name, desc] for name, desc in bundled_spaces().items()]
+        console.print(simple_table("bundled search spaces (--space NAME)", ["name", "description"], rows))
+
+
+@spaces.command("show")
+@click.argument("name")
+@_handle_errors
+def spaces_show(name: str) -> None:
+    """Print a bundled space's YAML (or validate and print a YAML file)."""
+    from rich.syntax import Syntax
+
+    from autodl.cli.console import console
+    from autodl.space import bundled_text, load_space
+
+    if Path(name).suffix in (".yaml", ".yml"):
+        load_space(name)
+        text = Path(name).read_text(encoding="utf-8")
+    else:
+        text = bundled_text(name)
+    console.print(Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
+
+
+@cli.command()
+@_handle_errors
+def datasets() -> None:
+    """List the datasets autodl knows by name (paths to files and folders work too)."""
+    from autodl.cli.console import console, simple_table
+    from autodl.data import list_datasets
+
+    console.print(simple_table("datasets", ["name", "description"], [list(r) for r in list_datasets()]))
+    console.print("Also: a path to an .npz, a folder of IDX files, a label+pixels CSV, or an image "
+                  "folder with one sub-folder per class.")
+
+
+@cli.command()
+@click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root to look in.")
+@_handle_errors
+def runs(out: str) -> None:
+    """List the runs under --out with their best scores."""
+    from autodl.cli.console import console, runs_table
+    from autodl.runs.listing import list_runs
+
+    rows = list_runs(out)
+    if not rows:
+        console.print(f"no runs under {out}/ yet: start one with `autodl search`")
+        return
+    console.print(runs_table(rows))
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root, when RUN is a bare name.")
+@click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key.")
+@_handle_errors
+def show(run: str, out: str, trust: bool) -> None:
+    """Print the leaderboard of RUN (a run folder, or a run name under --out)."""
+    from autodl.cli.console import print_summary
+    from autodl.search import load
+
+    search = load(_run_path(run, out), trust=trust)
+    print_summary(search)
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root, when RUN is a bare name.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the report in a browser.")
+@_handle_errors
+def report(run: str, out: str, open_browser: bool) -> None:
+    """(Re)build RUN's self-contained HTML report."""
+    from autodl.cli.console import console
+    from autodl.cli.quiet import import_keras_quietly
+    from autodl.reporting import write_report
+
+    import_keras_quietly()
+    path = write_report(_run_path(run, out))
+    console.print(f"report: [cyan]{path}[/]")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+
+
+def _run_path(run: str, out: str) -> Path:
+    path = Path(run)
+    return path if path.exists() or os.sep in run else Path(out) / run
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="autodl")
+
+
+if __name__ == "__main__":
+    main()

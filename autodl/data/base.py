@@ -1,0 +1,176 @@
+"""The dataset plug-in family: ``BaseDataset``, the raw ``ArrayData`` it returns, and lookup.
+
+A dataset is named either by a registry name (``digits``, ``mnist``, ...) or by a path to
+local files; ``get_dataset`` turns both into a ``BaseDataset`` whose ``load`` returns the
+arrays exactly as stored. Scaling, label remapping and splitting happen later, in
+``autodl.data.splits``, so every source is treated the same way.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import logging
+import os
+import pathlib
+from typing import TYPE_CHECKING
+
+from autodl.exceptions import DatasetError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: Seed of the fixed train/test hold-out for sources that ship without a test split
+#: (digits, a single CSV, an image folder without ``train/``/``test/``). It does not follow
+#: the search seed on purpose: runs with different seeds are then scored on the same test
+#: images, and the dataset fingerprint stays the same.
+HOLDOUT_SEED = 0
+#: Fraction held out as the test split for such sources.
+HOLDOUT_FRACTION = 0.2
+
+PATH_FORMS = (
+    "an .npz file with arrays x_train, y_train, x_test, y_test; "
+    "a folder of IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, gzipped or not); "
+    "a .csv file with a 'label' column then one column per pixel; "
+    "or an image folder with one sub-folder per class (optionally inside train/ and test/)"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrayData:
+    """Arrays as a source stores them, before any splitting or scaling.
+
+    ``max_value`` is the pixel value that means full intensity when the dtype alone does
+    not say it (16 for scikit-learn's digits); ``None`` lets ``load_splits`` infer it.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str] | None
+    source: str
+    max_value: float | None = None
+
+
+class BaseDataset(abc.ABC):
+    """One source of labelled images; subclasses set ``name`` and ``description``."""
+
+    name: str = ""
+    description: str = ""
+
+    @abc.abstractmethod
+    def load(self, data_dir: pathlib.Path | None = None) -> ArrayData:
+        """Read the raw arrays; ``data_dir`` is where to look first for downloadable sets.
+
+        Raises:
+            DatasetError: the files are missing, unreadable or inconsistent.
+        """
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+def _registry() -> dict[str, type[BaseDataset]]:
+    """Registered names -> classes; imported here so that ``base`` has no import cycle."""
+    from autodl.data.digits import DigitsDataset
+    from autodl.data.keras_sets import Cifar10Dataset, FashionMnistDataset, MnistDataset
+
+    classes = (DigitsDataset, MnistDataset, FashionMnistDataset, Cifar10Dataset)
+    return {cls.name: cls for cls in classes}
+
+
+def list_datasets() -> list[tuple[str, str]]:
+    """Return ``(name, description)`` of every registered dataset, sorted by name."""
+    return sorted((name, cls.description) for name, cls in _registry().items())
+
+
+def _looks_like_path(text: str) -> bool:
+    suffix = pathlib.PurePath(text).suffix.lower()
+    return (
+        "/" in text
+        or os.sep in text
+        or text.startswith((".", "~"))
+        or suffix in {".npz", ".csv", ".gz"}
+    )
+
+
+def get_dataset(name_or_path: str) -> BaseDataset:
+    """Return the dataset for a registry name or a path to local files.
+
+    Registry names win over a same-named folder in the working directory; write
+    ``./mnist`` to mean the folder.
+
+    Raises:
+        DatasetError: the name is unknown and no such path exists, or the path holds
+            nothing autodl can read.
+    """
+    from autodl.data import files
+
+    text = str(name_or_path).strip()
+    registry = _registry()
+    key = text.lower().replace("-", "_")
+    if key in registry:
+        return registry[key]()
+    path = pathlib.Path(text).expanduser()
+    if path.is_file():
+        suffix = path.suffix.lower()
+        if suffix == ".npz":
+            return files.NpzDataset(path)
+        if suffix == ".csv":
+            return files.CsvDataset(path)
+        raise DatasetError(
+            f"Dataset file '{path}' has suffix '{path.suffix}', which autodl cannot read. "
+            f"Give a known name ({', '.join(sorted(registry))}) or a path: {PATH_FORMS}."
+        )
+    if path.is_dir():
+        if files.find_idx_files(path, require_all=False):
+            return files.IdxDataset(path)
+        return files.ImageFolderDataset(path)
+    if _looks_like_path(text):
+        raise DatasetError(
+            f"Dataset path '{text}' does not exist (resolved to '{path.resolve()}'). "
+            f"Check the spelling and the working directory, or use a known name: "
+            f"{', '.join(sorted(registry))}."
+        )
+    raise DatasetError(
+        f"Unknown dataset '{text}'. Known names: {', '.join(sorted(registry))}. "
+        f"Or give a path to local files: {PATH_FORMS}."
+    )
+
+
+def stratified_indices(
+    labels: np.ndarray, test_size: float | int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``range(len(labels))`` into shuffled (keep, held-out) indices, stratified if possible.
+
+    Stratification needs every class twice and at least one held-out sample per class;
+    when the data are too small for that, the split falls back to a plain seeded shuffle
+    (logged), because a slightly unbalanced split is better than refusing small data.
+
+    Raises:
+        DatasetError: the requested sizes leave one side empty.
+    """
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(labels))
+    try:
+        keep, held = train_test_split(
+            index, test_size=test_size, random_state=seed, stratify=labels
+        )
+    except ValueError as stratify_error:
+        logger.info("Unstratified split (%s)", stratify_error)
+        try:
+            keep, held = train_test_split(
+                index, test_size=test_size, random_state=seed, stratify=None
+            )
+        except ValueError as error:
+            raise DatasetError(
+                f"Cannot split {len(labels)} examples with a held-out size of {test_size}: "
+                f"{error} Use more data, or a larger subset / different val_fraction."
+            ) from error
+    return keep, held

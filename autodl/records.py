@@ -1,0 +1,96 @@
+"""Plain records shared by every layer: what a trial produced and how a run was asked for.
+
+Stdlib only, so that reporting and storage never need Keras or Optuna to read a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from typing import Any
+
+
+class TrialState(str, enum.Enum):
+    """Outcome of one trial. ``INTERRUPTED`` trials (Ctrl-C, kill) are not counted."""
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+@dataclasses.dataclass
+class TrialRecord:
+    """Everything one trial left behind; serialised to ``trials.json`` and ``trials.csv``.
+
+    ``history`` maps Keras metric names (``loss``, ``accuracy``, ``val_loss``,
+    ``val_accuracy``) to one value per epoch trained.
+    """
+
+    number: int
+    state: TrialState
+    params: dict[str, Any]
+    value: float | None = None
+    epochs: int = 0
+    seconds: float = 0.0
+    n_params: int | None = None
+    history: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    error: str | None = None
+    model_path: str | None = None  # relative to the run folder, set while in the top-k
+    worker: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["state"] = self.state.value
+        out["value"] = _finite_or_none(self.value)
+        out["history"] = {k: [_finite_or_none(v) for v in vs] for k, vs in self.history.items()}
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrialRecord":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in fields}
+        kwargs["state"] = TrialState(kwargs["state"])
+        return cls(**kwargs)
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    """JSON has no NaN/inf; a diverged metric is stored as null."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+@dataclasses.dataclass
+class SearchSettings:
+    """How a search was asked for: the resolved CLI flags, saved in run.json and search.pkl."""
+
+    dataset: str = "digits"
+    space: str = "cnn"
+    backend: str = "optuna"
+    sampler: str = "tpe"          # optuna: tpe | random | gp | cmaes
+    pruner: str = "median"        # optuna: median | hyperband | none
+    tuner: str = "random"         # kerastuner: random | bayesian | hyperband
+    trials: int = 20
+    timeout: float | None = None  # seconds, for the whole search
+    epochs: int | None = None     # overrides the space's training.max_epochs
+    seed: int | None = 0
+    name: str | None = None
+    out: str = "reports"
+    storage: str | None = None    # an Optuna storage URL; default: sqlite in the run folder
+    subset: int | None = None
+    val_fraction: float = 0.1
+    top_k: int = 3
+    data_dir: str | None = None
+    precision: str = "float32"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SearchSettings":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})

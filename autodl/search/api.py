@@ -1,0 +1,100 @@
+"""Start, load and resume searches: what the CLI and ``import autodl`` call."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from autodl.exceptions import RunError, UsageError
+from autodl.records import SearchSettings
+from autodl.runs import RunStore, load_signed
+from autodl.search.callbacks import SearchCallback
+from autodl.search.search import STATE_FORMAT, Search, load_data
+from autodl.space import load_space, space_from_dict
+
+
+def check_settings(settings: SearchSettings) -> None:
+    """Reject impossible flag values before anything is loaded or written."""
+    from autodl.backends import BACKENDS
+    from autodl.training.precision import POLICIES
+
+    checks = [
+        (settings.trials >= 1, f"--trials must be at least 1, got {settings.trials}"),
+        (settings.top_k >= 1, f"--top-k must be at least 1, got {settings.top_k}"),
+        (settings.epochs is None or settings.epochs >= 1, f"--epochs must be at least 1, got {settings.epochs}"),
+        (settings.timeout is None or settings.timeout > 0, f"--timeout must be positive seconds, got {settings.timeout}"),
+        (settings.subset is None or settings.subset >= 1, f"--subset must be at least 1, got {settings.subset}"),
+        (0 < settings.val_fraction < 1, f"the validation fraction must be in (0, 1), got {settings.val_fraction}"),
+        (settings.backend in BACKENDS, f"unknown backend {settings.backend!r}; expected one of {', '.join(BACKENDS)}"),
+        (settings.precision in POLICIES, f"unknown precision {settings.precision!r}; expected one of {', '.join(POLICIES)}"),
+    ]
+    if settings.backend == "optuna":
+        from autodl.backends.optuna import PRUNERS, SAMPLERS
+
+        checks += [(settings.sampler in SAMPLERS, f"unknown sampler {settings.sampler!r}; expected one of {', '.join(SAMPLERS)}"),
+                   (settings.pruner in PRUNERS, f"unknown pruner {settings.pruner!r}; expected one of {', '.join(PRUNERS)}")]
+    else:
+        checks.append((settings.tuner in ("random", "bayesian", "hyperband"),
+                       f"unknown tuner {settings.tuner!r}; expected one of random, bayesian, hyperband"))
+    for ok, message in checks:
+        if not ok:
+            raise UsageError(message)
+
+
+def run_search(settings: SearchSettings | None = None, callbacks: list[SearchCallback] | SearchCallback | None = None,
+               **overrides: Any) -> Search:
+    """Run a new search; ``overrides`` are ``SearchSettings`` fields (``trials=5``).
+
+    A bad space, dataset or output folder raises before any training starts.
+    """
+    settings = dataclasses.replace(settings or SearchSettings(), **overrides)
+    check_settings(settings)
+    space = load_space(settings.space)
+    start = time.perf_counter()
+    splits = load_data(settings)  # bad data fails before a run folder exists
+    store = RunStore.create(settings.out, settings.name)
+    settings = dataclasses.replace(settings, name=store.root.name)
+    search = Search(settings, space, store, dataset=splits.summary())
+    search.splits, search.data_seconds = splits, time.perf_counter() - start
+    return search.run(callbacks)
+
+
+def load(path: str | Path, *, trust: bool = False) -> Search:
+    """Open a run from its folder or ``search.pkl``; the signature is checked before unpickling."""
+    store = RunStore.open(path)
+    if not store.search_pkl.is_file():
+        raise RunError(f"{store.root} has no search.pkl: the search did not get past its start, so there is "
+                       "nothing to resume; start it again with `autodl search`")
+    state = load_signed(store.search_pkl, trust=trust)
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise RunError(f"{store.search_pkl} is a search state of another format (autodl "
+                       f"{(state or {}).get('versions', {}).get('autodl', '?') if isinstance(state, dict) else '?'}); "
+                       "resume it with the autodl version that wrote it")
+    _warn_versions(state.get("versions", {}))
+    space = space_from_dict(state["space"], label=f"{store.search_pkl} (space)")
+    search = Search(SearchSettings.from_dict(state["settings"]), space, store, records=store.read_trials(),
+                    backend_state=state.get("backend_state"), dataset=state.get("dataset"),
+                    created=state.get("created"), elapsed=state.get("elapsed", 0.0))
+    search.test_metrics = store.read_run().get("test_metrics")
+    return search
+
+
+def resume_search(path: str | Path, *, trials: int | None = None, timeout: float | None = None,
+                  trust: bool = False, callbacks: list[SearchCallback] | SearchCallback | None = None) -> Search:
+    """Continue a stopped or crashed search until its trial total (or ``trials``)."""
+    return load(path, trust=trust).resume(trials, callbacks, timeout=timeout)
+
+
+def _warn_versions(saved: dict[str, Any]) -> None:
+    import logging
+
+    from autodl import environment
+
+    now = environment.versions()
+    for key in ("optuna", "keras", "keras_tuner"):
+        if saved.get(key) and now.get(key) and saved[key] != now[key]:
+            logging.getLogger(__name__).warning(
+                "this run was saved with %s %s and is resumed with %s: samplers may not restore exactly",
+                key, saved[key], now[key])

@@ -1,0 +1,48 @@
+"""Progress hooks: the library never prints, front ends subclass ``SearchCallback``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autodl.records import TrialRecord
+
+
+class SearchCallback:
+    """No-op hooks called by a running search, in this order.
+
+    ``on_search_start`` -> (``on_trial_start`` -> ``on_epoch_end``* -> ``on_trial_end``)* ->
+    ``on_status``* -> ``on_search_end``.
+    """
+
+    def on_search_start(self, search: Any) -> None:
+        """The run folder exists and the data is loaded."""
+
+    def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
+        """A trial's parameters are sampled and its model is about to train."""
+
+    def on_epoch_end(self, number: int, epoch: int, logs: dict[str, float]) -> None:
+        """One epoch of the running trial finished (``epoch`` counts from 0)."""
+
+    def on_trial_end(self, record: TrialRecord) -> None:
+        """A trial finished, in any state, and is saved."""
+
+    def on_status(self, message: str) -> None:
+        """A step outside trials (evaluating, writing the report)."""
+
+    def on_search_end(self, search: Any) -> None:
+        """Everything is written."""
+
+
+class CallbackList(SearchCallback):
+    """Fans each hook out to several callbacks."""
+
+    def __init__(self, callbacks: list[SearchCallback] | None = None) -> None:
+        self.callbacks = list(callbacks or [])
+
+    def __getattribute__(self, name: str) -> Any:
+        if name.startswith("on_"):
+            def call(*args: Any) -> None:
+                for cb in object.__getattribute__(self, "callbacks"):
+                    getattr(cb, name)(*args)
+            return call
+        return object.__getattribute__(self, name)

@@ -1,0 +1,334 @@
+"""Run, resume and inspect a search: the one place that wires data -> model -> training ->
+backend -> run folder.
+
+A trial's record is written when it starts (state ``running``) and again, with the engine
+told first, when it ends; ``search.pkl`` (settings, space, dataset fingerprint, engine state)
+is signed and rewritten after every trial, so a crash at any moment leaves a run that
+``autodl resume`` continues.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from autodl import environment
+from autodl.backends import TrialContext, get_backend
+from autodl.exceptions import RunError, TrialFailed, TrialPruned, UsageError
+from autodl.records import SearchSettings, TrialRecord, TrialState
+from autodl.runs import RunStore, atomic_save_model, dump_signed
+from autodl.search.callbacks import CallbackList, SearchCallback
+from autodl.search.evaluation import evaluate_best
+from autodl.space import SearchSpace
+
+logger = logging.getLogger(__name__)
+
+STATE_FORMAT = 1
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
+
+
+class SearchInterrupted(RunError):
+    """The user stopped the search (Ctrl-C); everything finished so far is saved."""
+
+    exit_code = 130
+
+
+class Search:
+    """One search and its run folder; ``autodl.load`` returns it, ``resume`` continues it."""
+
+    def __init__(self, settings: SearchSettings, space: SearchSpace, store: RunStore, *,
+                 records: list[TrialRecord] | None = None, backend_state: dict[str, Any] | None = None,
+                 dataset: dict[str, Any] | None = None, created: str | None = None,
+                 elapsed: float = 0.0) -> None:
+        self.settings = settings
+        self.space = space
+        self.store = store
+        self.records: list[TrialRecord] = list(records or [])
+        self.backend_state = backend_state
+        self.dataset = dataset
+        self.created = created or _now()
+        self.elapsed = elapsed
+        self.splits: Any = None
+        self.test_metrics: dict[str, float] | None = None
+        self.data_seconds = 0.0
+        self._backend: Any = None
+        self._callbacks: SearchCallback = SearchCallback()
+
+    # ------------------------------------------------------------------ inspecting
+    @property
+    def path(self) -> Path:
+        return self.store.root
+
+    @property
+    def direction(self) -> str:
+        return self.space.objective[1]
+
+    @property
+    def finished(self) -> list[TrialRecord]:
+        """Trials that count towards the budget (complete, pruned, failed)."""
+        return [r for r in self.records if r.state in FINISHED]
+
+    def ranked(self) -> list[TrialRecord]:
+        """Complete trials, best first (ties: the earlier trial)."""
+        sign = -1.0 if self.direction == "maximize" else 1.0
+        done = [r for r in self.records if r.state == TrialState.COMPLETE and r.value is not None
+                and math.isfinite(r.value)]
+        return sorted(done, key=lambda r: (sign * r.value, r.number))  # type: ignore[operator]
+
+    @property
+    def best_trial(self) -> TrialRecord | None:
+        ranked = self.ranked()
+        return ranked[0] if ranked else None
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        best = self.best_trial
+        return dict(best.params) if best else {}
+
+    @property
+    def best_value(self) -> float | None:
+        best = self.best_trial
+        return best.value if best else None
+
+    @property
+    def trials(self) -> Any:
+        """Every trial as a pandas DataFrame, one row per trial, parameters as columns."""
+        from autodl.runs.store import trials_frame
+
+        return trials_frame(self.records)
+
+    def best_models(self, k: int = 1) -> list[Any]:
+        """The ``k`` best saved models, loaded, best first."""
+        import keras
+
+        models = []
+        for record in self.ranked():
+            if len(models) >= k:
+                break
+            if record.model_path and (self.path / record.model_path).is_file():
+                models.append(keras.saving.load_model(self.path / record.model_path))
+        return models
+
+    # ------------------------------------------------------------------ running
+    def run(self, callbacks: list[SearchCallback] | SearchCallback | None = None) -> "Search":
+        """Run trials until ``settings.trials`` have finished (or the timeout, or Ctrl-C)."""
+        self._callbacks = callbacks if isinstance(callbacks, SearchCallback) else CallbackList(callbacks)
+        if self.splits is None:
+            self.splits = self._load_data()
+        self._apply_precision()
+        backend_cls = get_backend(self.settings.backend)
+        self._backend = backend_cls(self.settings, self.space, self.store, state=self.backend_state,
+                                    input_shape=self.splits.input_shape, num_classes=self.splits.num_classes)
+        start = time.perf_counter()
+        try:
+            self._settle_unfinished(self._backend.recover(self.records))
+            self._write_run("running")
+            self._save_state()
+            self._callbacks.on_search_start(self)
+            self._backend.optimize(self._run_trial, n_trials=self.settings.trials,
+                                   timeout=self.settings.timeout, stop_requested=lambda: False)
+        except KeyboardInterrupt:
+            self.elapsed += time.perf_counter() - start
+            self._write_run("interrupted")
+            self._save_state()
+            raise SearchInterrupted(
+                f"search interrupted; {len(self.finished)} trials are saved in {self.path}. "
+                f"Continue with: autodl resume {self.path}") from None
+        finally:
+            self._backend.close()
+        self.elapsed += time.perf_counter() - start
+        self._finish()
+        return self
+
+    def resume(self, trials: int | None = None, callbacks: list[SearchCallback] | SearchCallback | None = None,
+               *, timeout: float | None = None) -> "Search":
+        """Continue to the original trial total, or to ``trials`` in all."""
+        if trials is not None:
+            if trials < 1:
+                raise UsageError(f"--trials must be at least 1, got {trials}")
+            self.settings = dataclasses.replace(self.settings, trials=trials)
+        if timeout is not None:
+            self.settings = dataclasses.replace(self.settings, timeout=timeout)
+        return self.run(callbacks)
+
+    def _load_data(self) -> Any:
+        start = time.perf_counter()
+        splits = load_data(self.settings, expected=self.dataset)
+        self.data_seconds = time.perf_counter() - start
+        self.dataset = splits.summary()
+        return splits
+
+    def _apply_precision(self) -> None:
+        import keras
+
+        policy = self.settings.precision
+        if policy == "auto":
+            from autodl.training.precision import auto_policy
+
+            policy = auto_policy()
+        keras.mixed_precision.set_global_policy(policy)
+
+    def _run_trial(self, ctx: TrialContext) -> TrialRecord:
+        from autodl.model import build_model, count_params
+        from autodl.training import fit_model, free_memory
+
+        record = TrialRecord(number=ctx.number, state=TrialState.RUNNING, params={})
+        start = time.perf_counter()
+        tracker: list[Any] = []
+        model = None
+        try:
+            arch = self.space.sample(ctx.suggester)
+            record.params = dict(ctx.suggester.params)
+            self._put(record)
+            self._callbacks.on_trial_start(ctx.number, record.params)
+            if self.settings.seed is not None:
+                import keras
+
+                keras.utils.set_random_seed(self.settings.seed + ctx.number)
+            model = build_model(arch, self.splits.input_shape, self.splits.num_classes)
+            record.n_params = count_params(model)
+            metric, direction = self.space.objective
+
+            def show(epoch: int, logs: dict[str, float]) -> None:
+                self._callbacks.on_epoch_end(ctx.number, epoch, logs)
+
+            fit = fit_model(model, self.splits, batch_size=arch["batch_size"],
+                            max_epochs=ctx.max_epochs or self.settings.epochs or self.space.max_epochs,
+                            patience=self.space.patience, monitor=metric, direction=direction,
+                            reporters=[show, *ctx.reporters], callback_out=tracker.append)
+            record.state, record.value = TrialState.COMPLETE, fit.value
+        except TrialPruned as exc:
+            record.state, record.error = TrialState.PRUNED, str(exc)
+        except TrialFailed as exc:
+            record.state, record.error = TrialState.FAILED, str(exc)
+        except KeyboardInterrupt:
+            record.state, record.error = TrialState.INTERRUPTED, "stopped by Ctrl-C; this slot is run again on resume"
+            self._end_trial(ctx, record, start, tracker, None)
+            raise
+        except Exception as exc:  # a trial's crash is its result, never the search's end
+            logger.debug("trial %d failed", ctx.number, exc_info=True)
+            record.state, record.error = TrialState.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
+        self._end_trial(ctx, record, start, tracker, model)
+        del model
+        free_memory()
+        return record
+
+    def _end_trial(self, ctx: TrialContext, record: TrialRecord, start: float, tracker: list[Any],
+                   model: Any) -> None:
+        record.seconds = time.perf_counter() - start
+        if tracker:
+            record.history, record.epochs = tracker[0].history, tracker[0].epochs
+        if record.state == TrialState.COMPLETE and (record.value is None or not math.isfinite(record.value)):
+            record.state, record.error = TrialState.FAILED, "the objective was not a finite number"
+        self._put(record)
+        save = (lambda path: atomic_save_model(path, model)) if model is not None else None
+        self.records = self.store.update_top_models(self.records, self.settings.top_k, self.direction,
+                                                    save if record.state == TrialState.COMPLETE else None,
+                                                    record.number)
+        record = next(r for r in self.records if r.number == record.number)
+        if ctx.finish is not None:  # the engine learns the outcome before we commit it
+            ctx.finish(record)
+        self.store.write_trials(self.records)
+        self._save_state()
+        self._write_run("running")
+        self._callbacks.on_trial_end(record)
+
+    def _put(self, record: TrialRecord) -> None:
+        """Insert or replace the record with this number and write trials.json/csv."""
+        self.records = [r for r in self.records if r.number != record.number] + [dataclasses.replace(record)]
+        self.records.sort(key=lambda r: r.number)
+        self.store.write_trials(self.records)
+
+    def _settle_unfinished(self, engine_stale: list[int]) -> None:
+        """Trials a killed process left ``running`` become ``interrupted``; their slots re-run."""
+        changed = False
+        for i, record in enumerate(self.records):
+            if record.state == TrialState.RUNNING or record.number in engine_stale and record.state != TrialState.INTERRUPTED:
+                adopted = self._backend.finished_record(record.number) if hasattr(self._backend, "finished_record") else None
+                self.records[i] = adopted or dataclasses.replace(
+                    record, state=TrialState.INTERRUPTED, model_path=None,
+                    error="the process stopped while this trial ran; its slot is run again")
+                changed = True
+        if changed:
+            self.records = self.store.update_top_models(self.records, self.settings.top_k, self.direction, None, -1)
+            self.store.write_trials(self.records)
+
+    # ------------------------------------------------------------------ saving
+    def state(self) -> dict[str, Any]:
+        """What ``search.pkl`` holds; records live in trials.json, the source of truth."""
+        return {"format": STATE_FORMAT, "settings": self.settings.to_dict(), "space": self.space.to_dict(),
+                "dataset": self.dataset, "created": self.created, "elapsed": self.elapsed,
+                "backend_state": self._backend.state() if self._backend else self.backend_state,
+                "versions": environment.versions()}
+
+    def _save_state(self) -> None:
+        dump_signed(self.state(), self.store.search_pkl)
+
+    def _write_run(self, status: str) -> None:
+        counts = {s.value: sum(r.state == s for r in self.records) for s in TrialState if s != TrialState.RUNNING}
+        best = self.best_trial
+        metric, direction = self.space.objective
+        info = {
+            "autodl_version": environment.__version__, "name": self.store.root.name, "status": status,
+            "created": self.created, "updated": _now(), "finished": _now() if status == "finished" else None,
+            "settings": self.settings.to_dict(), "space": self.space.to_dict(), "dataset": self.dataset,
+            "objective": {"metric": metric, "direction": direction},
+            "study": getattr(self._backend, "study_info", lambda: None)(),
+            "versions": environment.versions(), "hardware": environment.hardware(),
+            "timings": {"total_seconds": round(self.elapsed, 2), "data_seconds": round(self.data_seconds, 2),
+                        "trial_seconds": round(sum(r.seconds for r in self.records), 2)},
+            "counts": counts,
+            "best": None if best is None else {"number": best.number, "value": best.value, "params": best.params,
+                                               "model_path": best.model_path,
+                                               "architecture": self.space.sample(_fixed(best.params))},
+            "test_metrics": self.test_metrics,
+        }
+        self.store.write_run(info)
+
+    def _finish(self) -> None:
+        best = self.best_trial
+        if best is not None and best.model_path:
+            import keras
+
+            self._callbacks.on_status(f"evaluating trial {best.number} on the test split")
+            model = keras.saving.load_model(self.path / best.model_path)
+            self.test_metrics = evaluate_best(model, self.splits, self.store.evaluation_npz)
+        self._write_run("finished")
+        self._save_state()
+        try:
+            from autodl.reporting import write_report
+        except ImportError:  # reporting is optional until its issue lands
+            write_report = None
+        if write_report is not None:
+            self._callbacks.on_status("writing the HTML report")
+            write_report(self.path)
+        self._callbacks.on_search_end(self)
+
+
+def load_data(settings: SearchSettings, expected: dict[str, Any] | None = None) -> Any:
+    """Load and split the dataset once per search; refuse data that differs from ``expected``."""
+    from autodl.data import load_splits
+
+    splits = load_splits(settings.dataset, data_dir=settings.data_dir, val_fraction=settings.val_fraction,
+                         seed=settings.seed or 0, subset=settings.subset)
+    if expected and expected.get("fingerprint") != splits.fingerprint:
+        raise RunError(
+            f"the dataset {settings.dataset!r} is not the one this run was started with (its contents "
+            f"differ: fingerprint {splits.fingerprint[:12]} != {str(expected.get('fingerprint'))[:12]}). "
+            "Resuming on other data would mix incomparable trials; start a new search instead")
+    return splits
+
+
+def _fixed(params: dict[str, Any]) -> Any:
+    from autodl.space import FixedSuggester
+
+    return FixedSuggester(params)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds")

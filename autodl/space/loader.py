@@ -1,0 +1,186 @@
+"""Read search-space YAML files into a validated ``SearchSpace``.
+
+Every error names the file, the key path and the reason, e.g.
+``cnn.yaml: conv_blocks.filters.max: min (64) is greater than max (16)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.resources
+import pathlib
+from typing import Any
+
+from autodl.exceptions import SpaceError
+from autodl.space import schema
+from autodl.space.params import BaseParam, FixedParam, ParamError
+from autodl.space.schema import Field
+from autodl.space.space import SearchSpace
+
+BUNDLED_PACKAGE = "autodl.searchspaces"
+
+
+def bundled_spaces() -> dict[str, str]:
+    """Name -> one-line description of the spaces shipped with autodl."""
+    out = {}
+    for entry in sorted(_bundled_dir().iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            name = entry.name[: -len(".yaml")]
+            text = " ".join(load_space(name).description.split())
+            out[name] = text.split(". ")[0].rstrip(".") + "." if text else ""
+    return out
+
+
+def bundled_text(name: str) -> str:
+    """The YAML source of a bundled space, as shipped."""
+    entry = _bundled_dir() / f"{name}.yaml"
+    if not entry.is_file():
+        raise SpaceError(_unknown_space_message(name))
+    return entry.read_text(encoding="utf-8")
+
+
+def load_space(name_or_path: str | pathlib.Path) -> SearchSpace:
+    """A bundled space by name (``cnn``) or a YAML file by path."""
+    text_name = str(name_or_path)
+    path = pathlib.Path(text_name)
+    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in text_name:
+        if not path.is_file():
+            raise SpaceError(f"{text_name}: no such search-space file; give a YAML file path or one of "
+                             f"the bundled spaces ({', '.join(_bundled_names())})")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SpaceError(f"{text_name}: cannot read the search-space file ({exc})") from exc
+        return parse_space(text, source=str(path), default_name=path.stem)
+    return parse_space(bundled_text(text_name), source=f"bundled:{text_name}", default_name=text_name)
+
+
+def parse_space(text: str, *, source: str = "<string>", default_name: str = "space") -> SearchSpace:
+    """Parse and validate YAML text; ``source`` names the file in errors."""
+    import yaml
+
+    label = pathlib.Path(source.removeprefix("bundled:")).name if source.startswith("bundled:") else source
+    label = label + ".yaml" if source.startswith("bundled:") else label
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpaceError(f"{label}: not valid YAML{where}: {problem}; fix the syntax (indentation, colons, quotes)") from exc
+    return space_from_dict(data or {}, label=label, source=source, default_name=default_name)
+
+
+def space_from_dict(data: Any, *, label: str = "<space>", source: str = "", default_name: str = "space") -> SearchSpace:
+    """Validate a plain dict (parsed YAML, or ``SearchSpace.to_dict()``) into a space."""
+    v = _Validator(label)
+    if not isinstance(data, dict):
+        v.fail("", f"expected a mapping of sections ({', '.join(schema.TOP_LEVEL)}), got {type(data).__name__}")
+    v.keys("", data, schema.TOP_LEVEL)
+    name = data.get("name", default_name)
+    description = data.get("description", "")
+    for key, value in (("name", name), ("description", description)):
+        if not isinstance(value, str):
+            v.fail(key, f"expected a string, got {value!r}")
+    tree: dict[str, Any] = {
+        "objective": v.section("objective", data.get("objective"), schema.OBJECTIVE),
+        "stem": v.stem(data.get("stem")),
+        "conv_blocks": None if data.get("conv_blocks") is None else v.section("conv_blocks", data["conv_blocks"], schema.CONV_BLOCKS),
+        "normalization": v.param("normalization", data.get("normalization", schema.NORMALIZATION.default), schema.NORMALIZATION),
+        "dense": v.section("dense", data.get("dense"), schema.DENSE),
+        "optimizer": v.optimizer(data.get("optimizer")),
+        "training": v.section("training", data.get("training"), schema.TRAINING),
+    }
+    objective = tree["objective"]
+    metric, direction = objective["metric"].value, objective["direction"].value
+    if (metric == "val_loss") != (direction == "minimize"):
+        v.fail("objective.direction", f"{metric} should be {'minimized' if metric == 'val_loss' else 'maximized'}, "
+               f"got direction: {direction}; fix the direction or the metric")
+    return SearchSpace(name, tree, description=description, source=source)
+
+
+class _Validator:
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def fail(self, path: str, reason: str) -> None:
+        where = f"{self.label}: {path}: " if path else f"{self.label}: "
+        raise SpaceError(where + reason)
+
+    def keys(self, path: str, data: dict[str, Any], allowed: Any) -> None:
+        for key in data:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), list(allowed), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                self.fail(_join(path, str(key)), f"unknown key; {hint}allowed keys here: {', '.join(allowed)}")
+
+    def param(self, path: str, raw: Any, field: Field) -> BaseParam:
+        try:
+            param = BaseParam.from_dict(raw)
+        except ParamError as exc:
+            self.fail(_join(path, exc.key) if exc.key else path, str(exc))
+        if not field.searchable and not isinstance(param, FixedParam):
+            self.fail(path, f"this key takes a single fixed value, not a {param.kind} parameter; write e.g. "
+                      f"`{path.rsplit('.', 1)[-1]}: {field.default}`")
+        if param.kind in ("int", "float") and field.kind not in ("int", "float"):
+            self.fail(path, f"a {param.kind} range does not fit here: expected {field.kind} values"
+                      + (f" ({', '.join(map(str, field.values))}); use a choice" if field.values else ""))
+        if param.kind == "bool" and field.kind != "bool":
+            self.fail(path, f"a bool parameter does not fit here: expected {field.kind} values")
+        if param.kind == "float" and field.kind == "int":
+            self.fail(path, "expected whole numbers here: use `type: int`")
+        for value in param.candidates():
+            reason = field.check(value)
+            if reason:
+                sub = {"int": "min", "float": "min"}.get(param.kind)
+                if sub and value == getattr(param, "high", None) and value != getattr(param, "low", None):
+                    sub = "max"
+                self.fail(_join(path, {"choice": "values", "fixed": ""}.get(param.kind, sub or "")), reason)
+        return param
+
+    def section(self, path: str, data: Any, fields: dict[str, Field]) -> dict[str, BaseParam]:
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            self.fail(path, f"expected a mapping with keys {', '.join(fields)}, got {data!r}")
+        self.keys(path, data, fields)
+        return {key: self.param(_join(path, key), data.get(key, f.default), f) for key, f in fields.items()}
+
+    def stem(self, data: Any) -> list[dict[str, BaseParam]]:
+        if data is None:
+            return []
+        if not isinstance(data, list):
+            self.fail("stem", "expected a list of conv layers, e.g. `- {filters: 64, kernel_size: 5}`")
+        return [self.section(f"stem.{i}", layer, schema.STEM_LAYER) for i, layer in enumerate(data)]
+
+    def optimizer(self, data: Any) -> dict[str, dict[str, BaseParam]]:
+        if data is None:
+            data = {"adam": {}}
+        if not isinstance(data, dict) or not data:
+            self.fail("optimizer", f"expected a mapping of optimizer names ({', '.join(schema.OPTIMIZERS)}) "
+                      "to their parameters, e.g. `adam: {learning_rate: {type: float, min: 1e-4, max: 1e-2, log: true}}`")
+        self.keys("optimizer", data, schema.OPTIMIZERS)
+        return {name: self.section(f"optimizer.{name}", params, schema.OPTIMIZER_PARAMS[name])
+                for name, params in data.items()}
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path and key else path or key
+
+
+def _bundled_dir() -> Any:
+    try:
+        return importlib.resources.files(BUNDLED_PACKAGE)
+    except ModuleNotFoundError:  # running from a source tree without installing
+        return pathlib.Path(__file__).resolve().parents[2] / "searchspaces"
+
+
+def _bundled_names() -> list[str]:
+    return [e.name[:-5] for e in sorted(_bundled_dir().iterdir(), key=lambda e: e.name) if e.name.endswith(".yaml")]
+
+
+def _unknown_space_message(name: str) -> str:
+    names = _bundled_names()
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return (f"unknown search space {name!r}.{hint} Bundled spaces: {', '.join(names)}; "
+            "or pass the path of a YAML file (see searchspaces/README.md for the format)")

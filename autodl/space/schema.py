@@ -1,0 +1,121 @@
+"""What each key of a search-space file may hold: its type, range and default.
+
+One table drives validation, defaults and the format docs, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+ACTIVATIONS = ("relu", "gelu", "swish", "silu", "elu", "selu", "tanh", "leaky_relu", "mish")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """Constraints on one key. ``kind`` is int, float, str or bool."""
+
+    kind: str
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    high_open: bool = False
+    values: tuple[Any, ...] | None = None
+    searchable: bool = True
+    doc: str = ""
+
+    def check(self, value: Any) -> str | None:
+        """Return why ``value`` does not fit, or None."""
+        if self.kind == "bool":
+            return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
+        if self.kind == "str":
+            if value not in (self.values or ()):
+                return f"expected one of {', '.join(map(str, self.values or ()))}, got {value!r}"
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"expected a number, got {value!r}"
+        if self.kind == "int" and not float(value).is_integer():
+            return f"expected an integer, got {value!r}"
+        if self.low is not None and value < self.low:
+            return f"expected a value >= {self.low:g}, got {value!r}"
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            bracket = ")" if self.high_open else "]"
+            return f"expected a value in [{self.low:g}, {self.high:g}{bracket}, got {value!r}"
+        return None
+
+
+def _dropout(doc: str) -> Field:
+    return Field("float", 0.0, low=0.0, high=1.0, high_open=True, doc=doc)
+
+
+STEM_LAYER = {
+    "filters": Field("int", 32, low=1, doc="filters of this fixed leading conv layer"),
+    "kernel_size": Field("int", 3, low=1, doc="kernel size"),
+    "activation": Field("str", "relu", values=ACTIVATIONS, doc="activation"),
+}
+
+CONV_BLOCKS = {
+    "count": Field("int", 1, low=0, doc="number of conv blocks"),
+    "sampling": Field(
+        "str", "shared", values=("shared", "per_block", "per_layer"), searchable=False,
+        doc="shared: one value for all blocks; per_block: block params per block; "
+        "per_layer: also filters/kernel/activation per conv layer",
+    ),
+    "layers": Field("int", 1, low=1, doc="conv layers per block"),
+    "filters": Field("int", 32, low=1, doc="filters of the first block"),
+    "filters_growth": Field("float", 1.0, low=1.0, doc="filters of block i = filters * growth**i"),
+    "kernel_size": Field("int", 3, low=1, doc="kernel size"),
+    "activation": Field("str", "relu", values=ACTIVATIONS, doc="activation"),
+    "pooling": Field("str", "max", values=("max", "avg", "none"), doc="pooling after each block"),
+    "residual": Field("bool", False, doc="add a (projected) shortcut around each block"),
+    "dropout": _dropout("dropout after each block"),
+}
+
+DENSE = {
+    "global_pooling": Field(
+        "str", "flatten", values=("flatten", "avg", "max"), doc="how feature maps become a vector"
+    ),
+    "layers": Field("int", 0, low=0, doc="hidden dense layers before the classifier"),
+    "sampling": Field(
+        "str", "per_layer", values=("shared", "per_layer"), searchable=False,
+        doc="shared: all dense layers alike; per_layer: units/activation/dropout per layer",
+    ),
+    "units": Field("int", 128, low=1, doc="units per dense layer"),
+    "activation": Field("str", "relu", values=ACTIVATIONS, doc="activation"),
+    "dropout": _dropout("dropout after each dense layer (before the classifier)"),
+}
+
+_LR = Field("float", 1e-3, low=0.0, doc="learning rate (use log: true)")
+_WD = Field("float", 0.0, low=0.0, doc="weight decay")
+_BETA = Field("float", 0.9, low=0.0, high=1.0, high_open=True, doc="moment decay")
+OPTIMIZER_PARAMS = {
+    "adam": {"learning_rate": _LR, "weight_decay": _WD, "beta_1": _BETA,
+             "beta_2": dataclasses.replace(_BETA, default=0.999)},
+    "adamw": {"learning_rate": _LR, "weight_decay": dataclasses.replace(_WD, default=0.004),
+              "beta_1": _BETA, "beta_2": dataclasses.replace(_BETA, default=0.999)},
+    "sgd": {"learning_rate": dataclasses.replace(_LR, default=0.01),
+            "momentum": dataclasses.replace(_BETA, default=0.0), "weight_decay": _WD,
+            "nesterov": Field("bool", False, doc="Nesterov momentum")},
+    "rmsprop": {"learning_rate": _LR, "rho": _BETA,
+                "momentum": dataclasses.replace(_BETA, default=0.0), "weight_decay": _WD},
+}
+
+TRAINING = {
+    "batch_size": Field("int", 128, low=1, doc="batch size"),
+    "max_epochs": Field("int", 10, low=1, searchable=False, doc="epochs at most (--epochs overrides)"),
+    "patience": Field("int", 3, low=0, searchable=False, doc="early-stopping patience in epochs"),
+}
+
+OBJECTIVE = {
+    "metric": Field("str", "val_accuracy", values=("val_accuracy", "val_loss"), searchable=False,
+                    doc="validation metric the search optimizes"),
+    "direction": Field("str", "maximize", values=("maximize", "minimize"), searchable=False,
+                       doc="maximize accuracy, minimize loss"),
+}
+
+NORMALIZATION = Field("str", "none", values=("none", "batch", "layer"),
+                      doc="normalization after every conv and dense layer")
+
+TOP_LEVEL = ("name", "description", "objective", "stem", "conv_blocks", "normalization", "dense",
+             "optimizer", "training")

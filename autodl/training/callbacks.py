@@ -1,0 +1,53 @@
+"""Keras callbacks that connect a fit to the search: history, NaN guard, pruning reports."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from autodl.exceptions import TrialFailed
+
+EpochReporter = Callable[[int, dict[str, float]], None]
+
+
+def make_trial_callback(monitor: str, reporters: list[EpochReporter]) -> Any:
+    """One callback that records history, stops diverged runs and reports each epoch.
+
+    A reporter may raise ``TrialPruned``; the exception leaves ``fit`` and ends the trial.
+    """
+    import keras
+
+    class TrialCallback(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.history: dict[str, list[float]] = {}
+            self.epochs = 0
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            for key, value in logs.items():
+                self.history.setdefault(key, []).append(value)
+            self.epochs = epoch + 1
+            if monitor not in logs:
+                raise TrialFailed(
+                    f"the objective metric {monitor!r} is not among the metrics Keras logged "
+                    f"({', '.join(sorted(logs))}); check `objective.metric` in the space"
+                )
+            loss = logs.get("loss", 0.0)
+            if not math.isfinite(loss) or not math.isfinite(logs[monitor]):
+                raise TrialFailed(
+                    f"the loss became {loss} at epoch {epoch + 1}: training diverged "
+                    "(a learning rate too high for this architecture is the usual cause)"
+                )
+            for report in reporters:
+                report(epoch, logs)
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                raise TrialFailed(
+                    f"the loss became {float(loss)} in epoch {self.epochs + 1}: training diverged "
+                    "(a learning rate too high for this architecture is the usual cause)"
+                )
+
+    return TrialCallback()

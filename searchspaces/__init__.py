@@ -1,0 +1,1 @@
+"""Bundled search spaces (YAML files), installed as the package ``autodl.searchspaces``."""
