@@ -227,7 +227,7 @@ def test_validation_split_is_stratified_from_train_only(tmp_path):
     np.testing.assert_array_equal(splits.x_test * 255, data["x_test"][..., None])
 
 
-@pytest.mark.parametrize("fraction", [0, 1, -0.1, 1.5, True])
+@pytest.mark.parametrize("fraction", [0, 1, -0.1, 1.5, True, "ten"])
 def test_val_fraction_out_of_range(fraction):
     message = error_of(load_splits, "digits", val_fraction=fraction)
     assert "val_fraction" in message and repr(fraction) in message and "0.1" in message
@@ -275,6 +275,14 @@ def test_npz_scaling_labels_and_channels(tmp_path):
     assert sorted(set(splits.y_train.tolist())) == [0, 1, 2]
     assert 0.0 <= splits.x_train.min() and splits.x_train.max() <= 1.0
     np.testing.assert_allclose(splits.x_test[..., 0] * 255, data["x_test"], atol=1e-4)
+
+
+def test_dark_uint8_images_are_divided_by_255_not_stretched(tmp_path):
+    x = np.full((60, 6, 6), 100, dtype=np.uint8)
+    x[:, 0, 0] = 10
+    splits = load_splits(str(write_npz(tmp_path / "dark.npz", x_train=x, x_test=x[:20])))
+    assert splits.x_train.max() == pytest.approx(100 / 255)
+    assert splits.x_test.min() == pytest.approx(10 / 255)
 
 
 def test_npz_float_in_unit_range_is_kept_and_one_hot_is_decoded(tmp_path):
@@ -455,6 +463,15 @@ def test_csv_non_integer_labels(tmp_path):
     assert "frac.csv" in message and "non-integer value" in message
 
 
+def test_csv_text_labels(tmp_path):
+    path = tmp_path / "names.csv"
+    path.write_text("label,a,b,c,d\n" + "".join(f"{['cat', 'dog'][i % 2]},1,2,3,4\n"
+                                              for i in range(20)))
+    message = error_of(load_splits, str(path))
+    assert "names.csv" in message and "integers 0..C-1" in message
+    assert "['cat']" in message or "['dog']" in message
+
+
 def test_csv_unreadable(tmp_path):
     path = tmp_path / "empty.csv"
     path.write_bytes(b"")
@@ -466,6 +483,8 @@ def test_csv_unreadable(tmp_path):
 
 def test_image_folder_grayscale(tmp_path):
     root = write_images(tmp_path / "pets", classes=("dog", "cat", "bird"), size=(5, 4))
+    (root / "__MACOSX" / "cat").mkdir(parents=True)  # left by zips made on macOS
+    (root / "cat" / "notes.txt").write_text("not an image")
     splits = load_splits(str(root))
     assert splits.class_names == ["bird", "cat", "dog"]  # sorted folder names
     assert splits.input_shape == (4, 5, 1)  # height, width, one channel

@@ -162,7 +162,7 @@ def stratified_indices(
         keep, held = train_test_split(
             index, test_size=test_size, random_state=seed, stratify=labels
         )
-    except ValueError as stratify_error:
+    except (ValueError, TypeError) as stratify_error:
         logger.info("Unstratified split (%s)", stratify_error)
         try:
             keep, held = train_test_split(
@@ -174,3 +174,18 @@ def stratified_indices(
                 f"{error} Use more data, or a larger subset / different val_fraction."
             ) from error
     return keep, held
+
+
+def holdout(
+    x: np.ndarray,
+    y: np.ndarray,
+    class_names: list[str] | None,
+    source: str,
+    max_value: float | None = None,
+) -> ArrayData:
+    """``ArrayData`` for a source without a test split: a stratified 20% becomes the test.
+
+    The hold-out uses the fixed ``HOLDOUT_SEED``, so it is the same for every run.
+    """
+    train, test = stratified_indices(y, HOLDOUT_FRACTION, HOLDOUT_SEED)
+    return ArrayData(x[train], y[train], x[test], y[test], class_names, source, max_value)

@@ -6,8 +6,7 @@ import pathlib
 
 import numpy as np
 
-from autodl.data.base import HOLDOUT_FRACTION, HOLDOUT_SEED, ArrayData, BaseDataset
-from autodl.data.base import stratified_indices
+from autodl.data.base import ArrayData, BaseDataset, holdout
 
 
 class DigitsDataset(BaseDataset):
@@ -26,13 +25,5 @@ class DigitsDataset(BaseDataset):
         bunch = load_digits()
         x = bunch.images.astype(np.uint8)  # integers 0..16 stored as float64
         y = bunch.target.astype(np.int64)
-        train, test = stratified_indices(y, HOLDOUT_FRACTION, HOLDOUT_SEED)
-        return ArrayData(
-            x_train=x[train],
-            y_train=y[train],
-            x_test=x[test],
-            y_test=y[test],
-            class_names=[str(digit) for digit in range(10)],
-            source="scikit-learn",
-            max_value=16.0,
-        )
+        names = [str(digit) for digit in range(10)]
+        return holdout(x, y, names, source="scikit-learn", max_value=16.0)

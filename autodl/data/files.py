@@ -16,8 +16,7 @@ import zlib
 
 import numpy as np
 
-from autodl.data.base import HOLDOUT_FRACTION, HOLDOUT_SEED, ArrayData, BaseDataset
-from autodl.data.base import stratified_indices
+from autodl.data.base import ArrayData, BaseDataset, holdout
 from autodl.exceptions import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -38,8 +37,8 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 def load_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
     """Read the four arrays of an ``.npz`` file, refusing pickled (object) arrays."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
+    try:  # our own handle: np.load leaks its file when the zip directory is damaged
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
             missing = [key for key in NPZ_KEYS if key not in archive.files]
             if missing:
                 raise DatasetError(
@@ -136,38 +135,33 @@ def read_idx_folder(folder: pathlib.Path) -> ArrayData:
     return ArrayData(**arrays, class_names=None, source=str(folder))
 
 
-class NpzDataset(BaseDataset):
-    """An ``.npz`` file holding x_train, y_train, x_test, y_test."""
-
-    description = "local .npz file (x_train, y_train, x_test, y_test)"
+class _PathDataset(BaseDataset):
+    """A dataset given by a path; its name is the file's stem or the folder's name."""
 
     def __init__(self, path: pathlib.Path) -> None:
         self.path = pathlib.Path(path)
-        self.name = self.path.stem
+        self.name = self.path.stem if self.path.is_file() else self.path.name
+
+
+class NpzDataset(_PathDataset):
+    """An ``.npz`` file holding x_train, y_train, x_test, y_test."""
+
+    description = "local .npz file (x_train, y_train, x_test, y_test)"
 
     def load(self, data_dir: pathlib.Path | None = None) -> ArrayData:
         return ArrayData(**load_npz(self.path), class_names=None, source=str(self.path))
 
 
-class IdxDataset(BaseDataset):
+class IdxDataset(_PathDataset):
     """A folder of MNIST-style IDX files (the original MNIST / Fashion-MNIST format)."""
 
     description = "local folder of IDX files"
-
-    def __init__(self, path: pathlib.Path) -> None:
-        self.path = pathlib.Path(path)
-        self.name = self.path.name
 
     def load(self, data_dir: pathlib.Path | None = None) -> ArrayData:
         return read_idx_folder(self.path)
 
 
-def _holdout(x: np.ndarray, y: np.ndarray, source: str, names: list[str] | None) -> ArrayData:
-    train, test = stratified_indices(y, HOLDOUT_FRACTION, HOLDOUT_SEED)
-    return ArrayData(x[train], y[train], x[test], y[test], names, source)
-
-
-class CsvDataset(BaseDataset):
+class CsvDataset(_PathDataset):
     """A CSV in the course-notebook layout: a ``label`` column, then one column per pixel.
 
     Images must be square (the pixel count a perfect square). A file whose header is
@@ -177,10 +171,6 @@ class CsvDataset(BaseDataset):
     """
 
     description = "local CSV file (label column, then pixel columns)"
-
-    def __init__(self, path: pathlib.Path) -> None:
-        self.path = pathlib.Path(path)
-        self.name = self.path.stem
 
     def _read(self):  # -> pandas.DataFrame
         import pandas as pd
@@ -231,7 +221,7 @@ class CsvDataset(BaseDataset):
                 f"pixel of a square image (e.g. 784 for 28x28)."
             )
         x = pixels.to_numpy().reshape(len(frame), side, side)
-        return _holdout(x, frame["label"].to_numpy(), str(self.path), None)
+        return holdout(x, frame["label"].to_numpy(), None, str(self.path))
 
 
 def _is_number(text: str) -> bool:
@@ -242,7 +232,7 @@ def _is_number(text: str) -> bool:
     return True
 
 
-class ImageFolderDataset(BaseDataset):
+class ImageFolderDataset(_PathDataset):
     """A folder with one sub-folder of images per class; class names are the sub-folders.
 
     With ``train/`` and ``test/`` sub-folders (each holding the class sub-folders) those are
@@ -252,10 +242,6 @@ class ImageFolderDataset(BaseDataset):
     """
 
     description = "local image folder (one sub-folder per class)"
-
-    def __init__(self, path: pathlib.Path) -> None:
-        self.path = pathlib.Path(path)
-        self.name = self.path.name
 
     def load(self, data_dir: pathlib.Path | None = None) -> ArrayData:
         train_dir, test_dir = self.path / "train", self.path / "test"
@@ -276,11 +262,14 @@ class ImageFolderDataset(BaseDataset):
             return ArrayData(x[:n], y[:n], x[n:], y[n:], class_names, str(self.path))
         class_names = _class_folders(self.path)
         x, y = _read_images(_list_images(self.path, class_names), class_names)
-        return _holdout(x, y, str(self.path), class_names)
+        return holdout(x, y, class_names, str(self.path))
 
 
 def _class_folders(folder: pathlib.Path) -> list[str]:
-    names = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    names = sorted(
+        p.name for p in folder.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p.name != "__MACOSX"  # zip debris
+    )
     if not names:
         raise DatasetError(
             f"Folder '{folder}' has no class sub-folders and no IDX files. An image "

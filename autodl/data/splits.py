@@ -14,7 +14,7 @@ import hashlib
 import logging
 import math
 import pathlib
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -90,7 +90,11 @@ def load_splits(
         DatasetError: the data cannot be found or read, or is inconsistent, or an
             argument is out of range.
     """
-    if isinstance(val_fraction, bool) or not 0.0 < float(val_fraction) < 1.0:
+    try:
+        fraction = float(val_fraction)
+    except (TypeError, ValueError):
+        fraction = math.nan
+    if isinstance(val_fraction, bool) or not 0.0 < fraction < 1.0:
         raise DatasetError(
             f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}. "
             f"Use e.g. 0.1 to hold out 10% of the training data for validation."
@@ -98,13 +102,13 @@ def load_splits(
     dataset = get_dataset(name_or_path)
     folder = pathlib.Path(data_dir).expanduser() if data_dir is not None else None
     raw = dataset.load(folder)
-    digest = fingerprint(raw)
     x_train = _to_nhwc(raw.x_train, "x_train", raw.source)
     x_test = _to_nhwc(raw.x_test, "x_test", raw.source)
     _check_shapes(x_train, raw.y_train, x_test, raw.y_test, raw.source)
     _check_finite(x_train, "x_train", raw.source)
     _check_finite(x_test, "x_test", raw.source)
     y_train, y_test, class_names = _encode_labels(raw)
+    digest = fingerprint(raw)  # after the checks: they reject arrays it cannot hash
     num_classes = len(class_names)
     scale = _scaler(x_train, raw.max_value, raw.source)
 
@@ -116,7 +120,7 @@ def load_splits(
             train_index, _ = stratified_indices(y_train, len(y_train) - subset, seed)
         if subset < len(y_test):
             test_index, _ = stratified_indices(y_test, len(y_test) - subset, seed)
-    fit_index, val_index = stratified_indices(y_train[train_index], float(val_fraction), seed)
+    fit_index, val_index = stratified_indices(y_train[train_index], fraction, seed)
     fit_index, val_index = train_index[fit_index], train_index[val_index]
 
     splits = DataSplits(
@@ -263,7 +267,9 @@ def _check_finite(x: np.ndarray, key: str, source: str) -> None:
         )
 
 
-def _scaler(x_train: np.ndarray, max_value: float | None, source: str):
+def _scaler(
+    x_train: np.ndarray, max_value: float | None, source: str
+) -> Callable[[np.ndarray], np.ndarray]:
     """Choose how to map pixels to [0, 1] from the training data alone."""
     low, high = (float(x_train.min()), float(x_train.max())) if x_train.size else (0.0, 1.0)
     if max_value is not None:

@@ -204,24 +204,8 @@ class RunStore:
         conditional one) leaves it empty. A parameter whose name clashes with a fixed
         column is written as ``param_<name>``. List or dict values are written as JSON.
         """
-        import pandas as pd
-
         atomic_write_json(self.trials_json, {"trials": [r.to_dict() for r in records]})
-
-        param_names: dict[str, str] = {}  # parameter name -> column name, first-seen order
-        for record in records:
-            for key in record.params:
-                if key not in param_names:
-                    param_names[key] = f"param_{key}" if key in CSV_COLUMNS else key
-        rows = []
-        for record in records:
-            flat = record.to_dict()
-            row: dict[str, Any] = {column: flat[column] for column in CSV_COLUMNS}
-            for key, column in param_names.items():
-                row[column] = _csv_cell(record.params.get(key))
-            rows.append(row)
-        columns = [*CSV_COLUMNS, *param_names.values()]
-        atomic_write_csv(self.trials_csv, pd.DataFrame(rows, columns=columns, dtype=object))
+        atomic_write_csv(self.trials_csv, trials_frame(records))
 
     def read_trials(self) -> list[TrialRecord]:
         """Return the records in ``trials.json``; an empty list before the first trial.
@@ -303,6 +287,30 @@ class RunStore:
 
 
 # ---------------------------------------------------------------------------- helpers
+
+
+def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
+    """One row per trial: the fixed columns, then one column per parameter (first-seen order).
+
+    A trial without a parameter (a conditional one) leaves it empty; a parameter whose name
+    clashes with a fixed column becomes ``param_<name>``; list or dict values become JSON.
+    """
+    import pandas as pd
+
+    param_names: dict[str, str] = {}  # parameter name -> column name, first-seen order
+    for record in records:
+        for key in record.params:
+            if key not in param_names:
+                param_names[key] = f"param_{key}" if key in CSV_COLUMNS else key
+    rows = []
+    for record in records:
+        flat = record.to_dict()
+        row: dict[str, Any] = {column: flat[column] for column in CSV_COLUMNS}
+        for key, column in param_names.items():
+            row[column] = _csv_cell(record.params.get(key))
+        rows.append(row)
+    # object dtype: pandas would write whole numbers as 5.0 in a column with a blank.
+    return pd.DataFrame(rows, columns=[*CSV_COLUMNS, *param_names.values()], dtype=object)
 
 
 def _check_run_name(name: str) -> None:

@@ -1,0 +1,326 @@
+"""Keras Tuner backend: a KT oracle (random, bayesian, hyperband) proposes, autodl runs trials.
+
+KT keeps its project folder (``<run>/kerastuner``) and picks the values; autodl's runner
+builds, trains, records and saves every model. The backend drives KT's oracle with the
+loop of ``BaseTuner.search`` itself, so KT never builds a model, runs callbacks (its
+TensorBoard hook breaks under JAX) or writes checkpoints, and it learns each outcome
+through ``ctx.finish`` before the run folder commits it. Choices, matching the Optuna backend:
+
+* ``--trials N`` runs exactly N trials (fewer only if KT finds no new point in a tiny
+  space). Hyperband too: its oracle honours ``max_trials`` and starts as many brackets as
+  needed, so a search may end mid-bracket. Its rounds train from scratch for
+  ``tuner/epochs`` epochs: autodl keeps no per-trial weights to warm-start from.
+* Failed and pruned trials are KT ``FAILED`` trials, never retried, never fatal in a row.
+* Interrupted trials (Ctrl-C, a killed process) become ``FAILED`` with
+  ``INTERRUPTED_MESSAGE`` and are not counted; later trials take new numbers (KT's own
+  resume would rerun them under the old number).
+* ``timeout`` and ``stop_requested`` are checked before each new trial.
+* KT prints (reload notices, trial tables): its calls run with stdout/stderr discarded.
+* Single process only: KT's gRPC multi-worker mode is not used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from autodl.backends.base import BaseBackend, TrialContext, TrialRunner
+from autodl.exceptions import AutoDLError, RunError, SpaceError, UsageError
+from autodl.records import TrialRecord, TrialState
+from autodl.space.suggest import BaseSuggester
+
+TUNERS = ("random", "bayesian", "hyperband")
+HYPERBAND_FACTOR = 3
+INTERRUPTED_MESSAGE = "autodl: interrupted, not counted towards --trials"
+_UNLIMITED = 10**9  # failures in a row / Hyperband iterations; finite so it saves as JSON
+
+
+class KerasTunerSuggester(BaseSuggester):
+    """Answers the space's questions with a KT ``HyperParameters`` (``hp.Int``, ...)."""
+
+    def __init__(self, hp: Any) -> None:
+        super().__init__()
+        self.hp = hp
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        # KT reads `step` as a multiplier under log sampling; the space never combines them.
+        value = self.hp.Int(name, low, high, step=None if log else step, sampling="log" if log else "linear")
+        return self._record(name, value)
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        value = self.hp.Float(name, low, high, step=None if log else step, sampling="log" if log else "linear")
+        return self._record(name, value)
+
+    def suggest_choice(self, name: str, values: list[Any]) -> Any:
+        if _native_choice(values):
+            return self._record(name, self.hp.Choice(name, list(values)))
+        # KT choices hold one type (bools become ints): pick an index instead.
+        index = self.hp.Choice(name, list(range(len(values))))
+        return self._record(name, None if index is None else values[index])
+
+    def suggest_bool(self, name: str) -> bool:
+        value = self.hp.Boolean(name)
+        return self._record(name, None if value is None else bool(value))
+
+    @contextlib.contextmanager
+    def conditional(self, parent: str, values: list[Any]) -> Iterator[None]:
+        with self.hp.conditional_scope(parent, list(values)):
+            yield
+
+    def _record(self, name: str, value: Any) -> Any:
+        if value is None:
+            raise SpaceError(
+                f"Keras Tuner has no active value for parameter {name!r}: the space asked for it "
+                "outside the conditions it was declared under. This is a bug in autodl's space "
+                "walk; please report it with the search-space file"
+            )
+        self.params[name] = value
+        return value
+
+
+class _DeclaringSuggester(KerasTunerSuggester):
+    """Registers every parameter it is asked for, but answers the widest value.
+
+    KT only learns the parameters a build asks for; answering the largest counts and the
+    ``index``-th choice walks every block and branch, so the oracle knows the whole space
+    before the first trial (a parameter KT first meets in a trial gets its default value).
+    """
+
+    def __init__(self, hp: Any, index: int) -> None:
+        super().__init__(hp)
+        self.index = index
+        self.widest = 1
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        super().suggest_int(name, low, high, step=step, log=log)
+        return high if log else low + step * ((high - low) // step)
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        super().suggest_float(name, low, high, step=step, log=log)
+        return low
+
+    def suggest_choice(self, name: str, values: list[Any]) -> Any:
+        super().suggest_choice(name, values)
+        self.widest = max(self.widest, len(values))
+        return values[self.index % len(values)]
+
+    def suggest_bool(self, name: str) -> bool:
+        super().suggest_bool(name)
+        return bool(self.index % 2)
+
+    def _record(self, name: str, value: Any) -> Any:
+        return value  # inactive under KT's current values is fine: it is registered
+
+
+def declare_space(space: Any, hp: Any) -> None:
+    """Register every parameter ``space`` can ask for in ``hp``, under its conditions.
+
+    KT's tuner calls this (as its hypermodel) to discover the space; it builds no model.
+    """
+    index, widest = 0, 1
+    while index < widest:
+        suggester = _DeclaringSuggester(hp, index)
+        space.sample(suggester)
+        widest = max(widest, suggester.widest)
+        index += 1
+
+
+def _native_choice(values: list[Any]) -> bool:
+    """True when KT can hold ``values`` as they are: one type among str, int, float."""
+    kinds = {type(v) for v in values}
+    return len(kinds) == 1 and kinds <= {str, int, float}
+
+
+def _kt_seed(seed: int | None) -> int | None:
+    """KT reads seed 0 as "no seed" (``seed or random.randint``): shift into [1, 2**31)."""
+    return None if seed is None else seed % (2**31 - 1) + 1
+
+
+class _Discard(io.TextIOBase):
+    """A stdout that drops KT's prints."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Drop what KT prints (``Reloading Tuner from ...``, trial tables): the library never prints."""
+    with contextlib.redirect_stdout(_Discard()), contextlib.redirect_stderr(_Discard()):
+        yield
+
+
+class KerasTunerBackend(BaseBackend):
+    """Runs trials proposed by a Keras Tuner oracle; its project folder makes a run resumable.
+
+    KT tuners cannot be pickled: ``state()`` names the tuner only, and a resumed search
+    rebuilds the tuner from the settings and space and reloads ``store.kerastuner_dir``.
+    ``input_shape`` and ``num_classes`` are accepted and unused: KT's discovery of the space
+    (``declare_space``) builds no model.
+    """
+
+    name = "kerastuner"
+
+    def __init__(self, settings: Any, space: Any, store: Any, state: dict[str, Any] | None = None, *,
+                 input_shape: tuple[int, ...] | None = None, num_classes: int | None = None) -> None:
+        super().__init__(settings, space, store, state)
+        if settings.tuner not in TUNERS:
+            raise UsageError(f"unknown tuner {settings.tuner!r} for --backend kerastuner; "
+                             f"expected one of {', '.join(TUNERS)}")
+        if state and state.get("tuner", settings.tuner) != settings.tuner:
+            raise RunError(f"this run was searched with --tuner {state['tuner']}, not "
+                           f"{settings.tuner}; resume it with the tuner it started with")
+        self.monitor, self.direction = space.objective
+        with _quiet():
+            self.tuner = self._make_tuner()
+            self.tuner.save()  # so that a run killed in its first trial still reloads
+        self.oracle = self.tuner.oracle
+
+    def _make_tuner(self) -> Any:
+        try:
+            import keras_tuner as kt
+        except ImportError as exc:
+            raise UsageError("--backend kerastuner needs the keras-tuner package; run "
+                             "`pip install keras-tuner` or use --backend optuna") from exc
+        kwargs: dict[str, Any] = dict(
+            hypermodel=functools.partial(declare_space, self.space),
+            objective=kt.Objective(self.monitor, "max" if self.direction == "maximize" else "min"),
+            seed=_kt_seed(self.settings.seed), max_retries_per_trial=0,
+            max_consecutive_failed_trials=_UNLIMITED, overwrite=False,
+            directory=str(self.store.kerastuner_dir.parent), project_name=self.store.kerastuner_dir.name,
+        )
+        if self.settings.tuner == "hyperband":
+            kwargs.update(max_epochs=self.settings.epochs or self.space.max_epochs,
+                          factor=HYPERBAND_FACTOR, hyperband_iterations=_UNLIMITED)
+            tuner_class = kt.Hyperband
+        else:
+            kwargs["max_trials"] = self.settings.trials
+            tuner_class = kt.RandomSearch if self.settings.tuner == "random" else kt.BayesianOptimization
+        try:
+            tuner = tuner_class(**kwargs)
+        except AutoDLError:
+            raise
+        except ImportError as exc:  # BayesianOptimization needs scipy and scikit-learn
+            raise UsageError(f"--tuner {self.settings.tuner} needs a package that is not installed "
+                             f"({exc}); install it or pick --tuner random") from exc
+        except Exception as exc:
+            raise RunError(
+                f"cannot open the Keras Tuner project {self.store.kerastuner_dir}: "
+                f"{type(exc).__name__}: {exc}. The folder may be damaged or come from another "
+                "Keras Tuner version; start a new run, or delete the folder to restart this search"
+            ) from exc
+        tuner.oracle.verbose = 0
+        return tuner
+
+    # -- the search --------------------------------------------------------------------
+    def optimize(self, run_trial: TrialRunner, *, n_trials: int, timeout: float | None,
+                 stop_requested: Callable[[], bool]) -> None:
+        """KT's own ``Tuner.search`` loop, with the runner in place of ``Tuner.run_trial``.
+
+        Driving the oracle directly (create_trial / update_trial / end_trial, as
+        ``BaseTuner.search`` does) lets ``ctx.finish`` tell KT a trial's outcome before the
+        search commits it; KT's loop would learn it only after ``run_trial`` returned.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with _quiet():
+            self._settle_running()
+        while not stop_requested() and (deadline is None or time.monotonic() < deadline):
+            budget = n_trials + len(self._interrupted())
+            if len(self.oracle.trials) >= budget:
+                break
+            self.oracle.max_trials = budget  # also how KT pads trial ids
+            with _quiet():
+                trial = self.oracle.create_trial(self.tuner.tuner_id)
+            if trial.status != "RUNNING":  # STOPPED: KT found no new point in the space
+                break
+            ended: list[bool] = []
+
+            def finish(record: TrialRecord, trial: Any = trial) -> None:
+                self._end(trial, record)
+                ended.append(True)
+
+            hp = trial.hyperparameters
+            epochs = hp.values.get("tuner/epochs")  # Hyperband's budget for this round
+            ctx = TrialContext(number=int(trial.trial_id), suggester=KerasTunerSuggester(hp),
+                               max_epochs=int(epochs) if epochs else None, finish=finish)
+            try:
+                record = run_trial(ctx)
+            except BaseException:  # Ctrl-C or a broken run folder: the trial does not count
+                with _quiet():
+                    self._settle_running()
+                raise
+            if not ended:
+                self._end(trial, record)
+
+    def _end(self, trial: Any, record: TrialRecord) -> None:
+        """Tell KT how a trial ended and save the project, as ``Tuner.on_trial_end`` does."""
+        if record.state == TrialState.COMPLETE and record.value is not None and math.isfinite(record.value):
+            with _quiet():
+                self.oracle.update_trial(trial.trial_id, {self.monitor: float(record.value)})
+            trial.status, trial.message = "COMPLETED", None
+        elif record.state == TrialState.INTERRUPTED:
+            trial.status, trial.message = "FAILED", INTERRUPTED_MESSAGE
+        else:  # failed or pruned: KT has no pruned state
+            trial.status, trial.message = "FAILED", record.error or f"trial {record.state.value}"
+        _write_json(self._record_path(trial.trial_id), record.to_dict())
+        with _quiet():
+            self.oracle.end_trial(trial)
+            self.tuner.save()
+
+    def _settle_running(self) -> list[int]:
+        """Mark trials left RUNNING (Ctrl-C, a killed process) interrupted, so they don't count."""
+        stale = [t for t in self.oracle.trials.values() if t.status == "RUNNING"]
+        for trial in stale:
+            if trial.trial_id in self.oracle._retry_queue:  # KT's reload queues them to rerun
+                self.oracle._retry_queue.remove(trial.trial_id)
+            trial.status, trial.message = "FAILED", INTERRUPTED_MESSAGE
+            self.oracle.end_trial(trial)
+        if stale:
+            self.tuner.save()
+        return sorted(int(t.trial_id) for t in stale)
+
+    def _interrupted(self) -> list[Any]:
+        return [t for t in self.oracle.trials.values() if t.message == INTERRUPTED_MESSAGE]
+
+    def _record_path(self, trial_id: str) -> Path:
+        return Path(self.tuner.get_trial_dir(trial_id)) / "autodl_record.json"
+
+    # -- bookkeeping -------------------------------------------------------------------
+    def recover(self, records: list[TrialRecord]) -> list[int]:
+        """Mark trials a killed process left running as interrupted; return their numbers."""
+        with _quiet():
+            return self._settle_running()
+
+    def finished_count(self) -> int:
+        return sum(1 for t in self.oracle.trials.values()
+                   if t.status in ("COMPLETED", "FAILED", "INVALID") and t.message != INTERRUPTED_MESSAGE)
+
+    def finished_record(self, number: int) -> TrialRecord | None:
+        """The record KT kept for a finished trial, for a run folder that lost it in a crash."""
+        trial = next((t for t in self.oracle.trials.values() if int(t.trial_id) == number), None)
+        if trial is None or trial.status == "RUNNING" or trial.message == INTERRUPTED_MESSAGE:
+            return None
+        path = self._record_path(trial.trial_id)
+        return TrialRecord.from_dict(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else None
+
+    def study_info(self) -> dict[str, Any]:
+        return {"tuner": self.settings.tuner, "project": self.store.kerastuner_dir.name}
+
+    def state(self) -> dict[str, Any]:
+        return {"tuner": self.settings.tuner}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Write whole or not at all (the runs layer's atomic helpers are a sibling's)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(tmp, path)

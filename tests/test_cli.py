@@ -1,0 +1,149 @@
+"""The real CLI, end to end: what a user types and what they get back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from autodl.cli.main import cli
+
+RUN_FILES = {"run.json", "trials.json", "trials.csv", "search.pkl", "study.db", "evaluation.npz", "models"}
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTODL_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("AUTODL_OFFLINE", "1")
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def check_run_folder(run: Path, trials: int) -> None:
+    assert RUN_FILES <= {p.name for p in run.iterdir()}
+    frame = pd.read_csv(run / "trials.csv")
+    assert len(frame) == trials
+    assert list(frame["number"]) == list(range(trials))
+    assert set(frame["state"]) <= {"complete", "pruned", "failed"}
+    assert {"normalization", "conv_blocks.count", "optimizer.name"} <= set(frame.columns)
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished"
+    assert info["settings"]["trials"] == trials and info["dataset"]["name"] == "digits"
+    assert info["versions"]["keras"] and info["hardware"]["cpu_count"] >= 1
+    assert 0.0 <= info["test_metrics"]["accuracy"] <= 1.0
+    best = info["best"]
+    complete = frame[frame["state"] == "complete"]
+    assert best["value"] == pytest.approx(complete["value"].max())
+    models = sorted(p.name for p in (run / "models").iterdir())
+    assert f"trial_{best['number']:04d}.keras" in models
+    assert len(models) == min(3, len(complete))
+
+    import keras
+
+    model = keras.saving.load_model(run / best["model_path"])
+    x = np.random.default_rng(0).random((5, 8, 8, 1), dtype=np.float32)
+    proba = model.predict(x, verbose=0)
+    assert proba.shape == (5, 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-4)
+
+
+def test_search_digits_through_click(tmp_path):
+    result = invoke("search", "digits", "--trials", "3", "--epochs", "2", "--out", str(tmp_path), "--name", "e2e")
+    assert result.exit_code == 0, result.output
+    check_run_folder(tmp_path / "e2e", 3)
+    assert "top 10 of 3 trials" in result.output and str(tmp_path / "e2e") in result.output
+
+    listed = invoke("runs", "--out", str(tmp_path))
+    assert "e2e" in listed.output and "digits" in listed.output
+    shown = invoke("show", "e2e", "--out", str(tmp_path))
+    assert shown.exit_code == 0 and "best trial" in shown.output and "accuracy" in shown.output
+
+
+@pytest.mark.slow
+def test_search_digits_as_subprocess(tmp_path):
+    env = {**os.environ, "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "AUTODL_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "autodl", "search", "digits", "--trials", "3", "--epochs", "2",
+         "--out", str(tmp_path), "--name", "sub", "--quiet"],
+        capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    check_run_folder(tmp_path / "sub", 3)
+    # TensorFlow's start-up chatter is silenced; --quiet prints only the summary.
+    assert "oneDNN" not in proc.stderr and "cuda" not in proc.stderr.lower()
+    assert "trial   0" not in proc.stdout and "top 10 of 3 trials" in proc.stdout
+
+
+def test_nan_learning_rate_records_failed_trials_and_finishes(tmp_path):
+    space = tmp_path / "exploding.yaml"
+    space.write_text(textwrap.dedent("""
+        name: exploding
+        dense: {layers: 1, units: 32}
+        optimizer:
+          sgd: {learning_rate: {type: choice, values: [1.0e+12, 0.05]}}
+        training: {batch_size: 64, max_epochs: 2}
+        """))
+    result = invoke("search", "digits", "--space", str(space), "--trials", "4", "--sampler", "random",
+                    "--seed", "0", "--out", str(tmp_path), "--name", "nan", "--quiet")
+    assert result.exit_code == 0, result.output
+    records = json.loads((tmp_path / "nan" / "trials.json").read_text())["trials"]
+    assert len(records) == 4
+    by_lr = {r["params"]["optimizer.sgd.learning_rate"]: r for r in records}
+    assert set(by_lr) == {1e12, 0.05}, "the seed should draw both learning rates"
+    failed = [r for r in records if r["params"]["optimizer.sgd.learning_rate"] == 1e12]
+    assert all(r["state"] == "failed" and "diverged" in r["error"] for r in failed)
+    assert all(r["state"] == "complete" for r in records if r not in failed)
+    info = json.loads((tmp_path / "nan" / "run.json").read_text())
+    assert info["status"] == "finished" and info["counts"]["failed"] == len(failed)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["search", "digits", "--space", "{space}"], ["bad.yaml: conv_blocks.filters.max:", "greater than max"]),
+    (["search", "no-such-set"], ["no-such-set", "digits"]),
+    (["search", "digits", "--space", "cnm"], ["unknown search space 'cnm'", "Did you mean 'cnn'"]),
+    (["search", "digits", "--trials", "0"], ["--trials must be at least 1"]),
+    (["resume", "{tmp}/nowhere"], ["does not exist"]),
+    (["spaces", "show", "nope"], ["unknown search space 'nope'"]),
+])
+def test_bad_input_is_one_clean_error_with_exit_2(tmp_path, args, words):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("conv_blocks:\n  filters: {type: int, min: 64, max: 16}\n")
+    args = [a.format(space=bad, tmp=tmp_path) for a in args] + (["--out", str(tmp_path)] if args[0] == "search" else [])
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for word in words:
+        assert word in result.output
+    assert not any(p.is_dir() and (p / "run.json").exists() for p in tmp_path.iterdir()), "no run folder"
+
+
+def test_unwritable_output_folder_is_refused_before_training(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("not a folder")
+    result = CliRunner().invoke(cli, ["search", "digits", "--out", str(blocker / "sub")])
+    assert result.exit_code == 2
+    assert "Cannot create the run folder" in result.output and "--out" in result.output
+
+
+def test_listing_commands():
+    spaces = invoke("spaces")
+    assert all(name in spaces.output for name in ("cnn", "mlp", "lenet", "digit-recognition"))
+    shown = invoke("spaces", "show", "digit-recognition")
+    assert "min: 64, max: 128, step: 32" in shown.output
+    datasets = invoke("datasets")
+    assert all(name in datasets.output for name in ("digits", "mnist", "fashion_mnist", "cifar10"))
+
+
+def test_help_does_not_import_tensorflow():
+    code = "import sys; from autodl.cli.main import cli; import autodl; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

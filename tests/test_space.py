@@ -1,0 +1,273 @@
+"""Search-space parsing, validation errors, sampling and the bundled spaces."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from autodl.exceptions import SpaceError
+from autodl.space import (
+    ChoiceParam,
+    FixedSuggester,
+    FloatParam,
+    IntParam,
+    RandomSuggester,
+    WidestSuggester,
+    bundled_spaces,
+    load_space,
+    parse_space,
+    space_from_dict,
+)
+from autodl.space.params import BaseParam, ParamError
+
+BUNDLED = ["cnn", "digit-recognition", "lenet", "mlp"]
+
+
+def parse(text: str):
+    return parse_space(textwrap.dedent(text), source="my.yaml")
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(SpaceError) as info:
+        parse(text)
+    return str(info.value)
+
+
+# ---------------------------------------------------------------------------- params
+@pytest.mark.parametrize("raw, cls", [
+    ({"type": "int", "min": 1, "max": 4}, IntParam),
+    ({"type": "float", "min": 0.0, "max": 0.5, "step": 0.1}, FloatParam),
+    ({"type": "choice", "values": ["a", "b"]}, ChoiceParam),
+    ([3, 5], ChoiceParam),
+])
+def test_params_round_trip(raw, cls):
+    param = BaseParam.from_dict(raw)
+    assert isinstance(param, cls)
+    assert BaseParam.from_dict(param.to_dict()) == param
+
+
+@pytest.mark.parametrize("raw, key, words", [
+    ({"type": "int", "min": 5, "max": 1}, "max", "greater than max"),
+    ({"type": "float", "min": 0.0, "max": 1.0, "log": True}, "min", "log scaling needs min > 0"),
+    ({"type": "float", "min": 0.1, "max": 1.0, "log": True, "step": 0.1}, "log", "cannot be combined"),
+    ({"type": "int", "min": 1.5, "max": 3}, "min", "integer"),
+    ({"type": "choice", "values": []}, "values", "non-empty"),
+    ({"type": "choice", "values": [1, 1]}, "values", "repeat"),
+    ({"type": "range", "min": 1, "max": 2}, "type", "unknown parameter type"),
+    ({"type": "int", "min": 1, "max": 2, "stepp": 1}, "stepp", "unknown key"),
+    ({"min": 1, "max": 2}, "type", "needs a 'type'"),
+])
+def test_param_errors_name_the_field(raw, key, words):
+    with pytest.raises(ParamError) as info:
+        BaseParam.from_dict(raw)
+    assert info.value.key == key
+    assert words in str(info.value)
+
+
+# ---------------------------------------------------------------------------- validation
+@pytest.mark.parametrize("text, path, words", [
+    ("""
+     conv_blocks:
+       filters: {type: int, min: 64, max: 16}
+     """, "conv_blocks.filters.max", "min (64) is greater than max (16)"),
+    ("""
+     conv_blocks:
+       dropout: {type: float, min: 0.0, max: 1.5}
+     """, "conv_blocks.dropout.max", "[0, 1)"),
+    ("""
+     dense:
+       dropout: 1.0
+     """, "dense.dropout", "[0, 1)"),
+    ("""
+     conv_blocks:
+       filter: 32
+     """, "conv_blocks.filter", "did you mean 'filters'"),
+    ("""
+     optimizer:
+       adam:
+         learning_rate: {type: float, min: 0, max: 0.1, log: true}
+     """, "optimizer.adam.learning_rate.min", "log scaling needs min > 0"),
+    ("""
+     optimizer:
+       adagrad: {learning_rate: 0.01}
+     """, "optimizer.adagrad", "allowed keys here: adam, adamw, sgd, rmsprop"),
+    ("""
+     optimizer:
+       adam: {momentum: 0.9}
+     """, "optimizer.adam.momentum", "unknown key"),
+    ("""
+     normalization: {type: choice, values: []}
+     """, "normalization.values", "non-empty"),
+    ("""
+     normalization: group
+     """, "normalization", "expected one of none, batch, layer"),
+    ("""
+     conv_blocks:
+       activation: {type: choice, values: [relu, sparkle]}
+     """, "conv_blocks.activation.values", "'sparkle'"),
+    ("""
+     conv_blocks:
+       count: {type: float, min: 1, max: 3}
+     """, "conv_blocks.count", "type: int"),
+    ("""
+     conv_blocks:
+       pooling: {type: int, min: 1, max: 3}
+     """, "conv_blocks.pooling", "use a choice"),
+    ("""
+     training:
+       max_epochs: {type: int, min: 1, max: 5}
+     """, "training.max_epochs", "single fixed value"),
+    ("""
+     training:
+       batch_size: sixty-four
+     """, "training.batch_size", "expected a number"),
+    ("""
+     objective: {metric: val_loss, direction: maximize}
+     """, "objective.direction", "should be minimized"),
+    ("""
+     stem: {filters: 3}
+     """, "stem", "expected a list"),
+    ("""
+     residual: true
+     """, "residual", "unknown key"),
+    ("""
+     conv_blocks:
+       residual: {type: bool, values: [true]}
+     """, "conv_blocks.residual.values", "unknown key"),
+])
+def test_validation_errors_name_file_key_path_and_reason(text, path, words):
+    message = error_of(text)
+    assert message.startswith(f"my.yaml: {path}: "), message
+    assert words in message
+
+
+def test_yaml_syntax_error_names_line():
+    message = error_of("conv_blocks:\n  count: [1, 2\n")
+    assert message.startswith("my.yaml: not valid YAML at line")
+
+
+def test_top_level_must_be_mapping():
+    assert "expected a mapping" in error_of("- 1\n- 2\n")
+
+
+def test_missing_file_and_unknown_bundled_name(tmp_path):
+    with pytest.raises(SpaceError, match="no such search-space file"):
+        load_space(tmp_path / "nope.yaml")
+    with pytest.raises(SpaceError, match="Did you mean 'cnn'"):
+        load_space("cnm")
+
+
+def test_defaults_fill_a_minimal_space():
+    space = parse("conv_blocks: {count: 2}\n")
+    arch = space.sample(RandomSuggester(0))
+    assert len(arch["blocks"]) == 2
+    assert arch["blocks"][0]["layers"][0] == {"filters": 32, "kernel_size": 3, "activation": "relu"}
+    assert arch["optimizer"] == {"name": "adam", "learning_rate": 1e-3, "weight_decay": 0.0,
+                                 "beta_1": 0.9, "beta_2": 0.999}
+    assert space.objective == ("val_accuracy", "maximize")
+    assert space.param_names() == []  # nothing is searched
+
+
+# ---------------------------------------------------------------------------- sampling
+def test_conditional_optimizer_params_only_when_chosen():
+    space = parse("""
+        optimizer:
+          adam: {learning_rate: {type: float, min: 1.0e-4, max: 1.0e-2, log: true}}
+          sgd:
+            learning_rate: 0.01
+            momentum: {type: float, min: 0.5, max: 0.99}
+        """)
+    seen = set()
+    for seed in range(30):
+        suggester = RandomSuggester(seed)
+        arch = space.sample(suggester)
+        seen.add(arch["optimizer"]["name"])
+        has_momentum = "optimizer.sgd.momentum" in suggester.params
+        assert has_momentum == (arch["optimizer"]["name"] == "sgd")
+        assert ("optimizer.adam.learning_rate" in suggester.params) == (arch["optimizer"]["name"] == "adam")
+    assert seen == {"adam", "sgd"}
+
+
+def test_per_block_and_per_layer_names_and_growth():
+    space = parse("""
+        conv_blocks:
+          count: {type: int, min: 1, max: 3}
+          sampling: per_layer
+          layers: {type: int, min: 1, max: 2}
+          filters: {type: int, min: 8, max: 16, step: 8}
+          filters_growth: 2.0
+        """)
+    values = {"conv_blocks.count": 2, "conv_blocks.0.layers": 2, "conv_blocks.0.0.filters": 8,
+              "conv_blocks.0.1.filters": 16, "conv_blocks.1.layers": 1, "conv_blocks.1.0.filters": 16}
+    suggester = FixedSuggester(values)
+    arch = space.sample(suggester)
+    assert [[l["filters"] for l in b["layers"]] for b in arch["blocks"]] == [[8, 16], [32]]
+    assert suggester.params == values
+    names = space.param_names()
+    assert "conv_blocks.2.1.filters" in names and "conv_blocks.filters" not in names
+
+
+def test_shared_sampling_asks_once():
+    space = parse("""
+        conv_blocks:
+          count: 3
+          filters: {type: int, min: 8, max: 64}
+        """)
+    suggester = RandomSuggester(1)
+    arch = space.sample(suggester)
+    assert list(suggester.params) == ["conv_blocks.filters"]
+    assert len({b["layers"][0]["filters"] for b in arch["blocks"]}) == 1
+
+
+def test_fixed_suggester_reports_missing_params():
+    space = load_space("cnn")
+    with pytest.raises(SpaceError, match="no value for parameter 'normalization'"):
+        space.sample(FixedSuggester({}))
+
+
+def test_random_values_respect_bounds_steps_and_log():
+    space = parse("""
+        dense:
+          layers: 1
+          units: {type: int, min: 64, max: 256, step: 64}
+          dropout: {type: float, min: 0.1, max: 0.25, step: 0.05}
+        optimizer:
+          adam: {learning_rate: {type: float, min: 1.0e-4, max: 1.0e-2, log: true}}
+        """)
+    for seed in range(50):
+        arch = space.sample(RandomSuggester(seed))
+        assert arch["dense"][0]["units"] in (64, 128, 192, 256)
+        assert 0.1 - 1e-9 <= arch["dense"][0]["dropout"] <= 0.25 + 1e-9
+        assert round((arch["dense"][0]["dropout"] - 0.1) / 0.05, 6).is_integer()
+        assert 1e-4 <= arch["optimizer"]["learning_rate"] <= 1e-2
+
+
+# ---------------------------------------------------------------------------- bundled
+def test_bundled_spaces_listed_with_descriptions():
+    spaces = bundled_spaces()
+    assert sorted(spaces) == BUNDLED
+    assert all(desc for desc in spaces.values())
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_space_round_trips_through_dict(name):
+    space = load_space(name)
+    again = space_from_dict(space.to_dict())
+    assert again == space
+    for seed in range(5):
+        assert again.sample(RandomSuggester(seed)) == space.sample(RandomSuggester(seed))
+
+
+def test_digit_recognition_is_the_course_space():
+    space = load_space("digit-recognition")
+    widest = space.sample(WidestSuggester())
+    assert [(l["filters"], l["kernel_size"]) for l in widest["stem"]] == [(64, 5), (64, 5)]
+    assert widest["normalization"] == "batch"
+    assert len(widest["blocks"]) == 2 and all(len(b["layers"]) == 2 for b in widest["blocks"])
+    assert all(b["pooling"] == "max" for b in widest["blocks"])
+    tree = space.to_dict()
+    assert tree["conv_blocks"]["filters"] == {"type": "int", "min": 64, "max": 128, "step": 32}
+    assert tree["conv_blocks"]["dropout"] == {"type": "float", "min": 0.1, "max": 0.25, "step": 0.05}
+    assert tree["dense"]["units"] == {"type": "int", "min": 64, "max": 256, "step": 64}
+    assert list(tree["optimizer"]) == ["adam"]
