@@ -271,3 +271,26 @@ def test_digit_recognition_is_the_course_space():
     assert tree["conv_blocks"]["dropout"] == {"type": "float", "min": 0.1, "max": 0.25, "step": 0.05}
     assert tree["dense"]["units"] == {"type": "int", "min": 64, "max": 256, "step": 64}
     assert list(tree["optimizer"]) == ["adam"]
+
+
+def test_format_docs_cover_every_key():
+    """searchspaces/README.md documents every key the validator accepts."""
+    from pathlib import Path
+
+    from autodl.space import schema
+
+    docs = (Path(__file__).resolve().parents[1] / "searchspaces" / "README.md").read_text()
+    keys = ([f"stem[i].{k}" for k in schema.STEM_LAYER] + [f"conv_blocks.{k}" for k in schema.CONV_BLOCKS]
+            + [f"dense.{k}" for k in schema.DENSE] + [f"training.{k}" for k in schema.TRAINING]
+            + [f"objective.{k}" for k in schema.OBJECTIVE] + ["normalization"])
+    for key in keys:
+        assert f"`{key}`" in docs, key
+    for name, fields in schema.OPTIMIZER_PARAMS.items():
+        row = next(line for line in docs.splitlines() if line.startswith(f"| `{name}` |"))
+        assert all(f"`{k}`" in row for k in fields), name
+
+
+def test_exponent_floats_without_decimal_point():
+    space = parse("optimizer:\n  adam: {learning_rate: {type: float, min: 1e-4, max: 1e-2, log: true}}\n")
+    assert space.to_dict()["optimizer"]["adam"]["learning_rate"] == {"type": "float", "min": 1e-4, "max": 1e-2, "log": True}
+    assert parse("dense: {layers: 1, units: 64}\n").to_dict()["dense"]["units"] == 64  # ints stay ints

@@ -82,6 +82,8 @@ class KerasTunerSuggester(BaseSuggester):
                 "outside the conditions it was declared under. This is a bug in autodl's space "
                 "walk; please report it with the search-space file"
             )
+        if hasattr(value, "item") and not isinstance(value, (bool, int, float, str)):
+            value = value.item()  # a NumPy scalar from the Bayesian oracle: keep records plain
         self.params[name] = value
         return value
 
@@ -146,8 +148,6 @@ def _kt_seed(seed: int | None) -> int | None:
 
 
 class _Discard(io.TextIOBase):
-    """A stdout that drops KT's prints."""
-
     def write(self, text: str) -> int:
         return len(text)
 
@@ -164,18 +164,21 @@ class KerasTunerBackend(BaseBackend):
 
     KT tuners cannot be pickled: ``state()`` names the tuner only, and a resumed search
     rebuilds the tuner from the settings and space and reloads ``store.kerastuner_dir``.
-    ``input_shape`` and ``num_classes`` are accepted and unused: KT's discovery of the space
-    (``declare_space``) builds no model.
+    ``input_shape`` and ``num_classes`` go unused: KT discovers the space through
+    ``declare_space``, which builds no model.
     """
 
     name = "kerastuner"
 
     def __init__(self, settings: Any, space: Any, store: Any, state: dict[str, Any] | None = None, *,
                  input_shape: tuple[int, ...] | None = None, num_classes: int | None = None) -> None:
-        super().__init__(settings, space, store, state)
+        super().__init__(settings, space, store, state, input_shape=input_shape, num_classes=num_classes)
         if settings.tuner not in TUNERS:
             raise UsageError(f"unknown tuner {settings.tuner!r} for --backend kerastuner; "
                              f"expected one of {', '.join(TUNERS)}")
+        if settings.storage:
+            raise UsageError("--storage is for --backend optuna; the Keras Tuner backend keeps its "
+                             "state in the run folder and runs in one process: drop --storage")
         if state and state.get("tuner", settings.tuner) != settings.tuner:
             raise RunError(f"this run was searched with --tuner {state['tuner']}, not "
                            f"{settings.tuner}; resume it with the tuner it started with")

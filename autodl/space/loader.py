@@ -62,7 +62,7 @@ def parse_space(text: str, *, source: str = "<string>", default_name: str = "spa
     label = pathlib.Path(source.removeprefix("bundled:")).name if source.startswith("bundled:") else source
     label = label + ".yaml" if source.startswith("bundled:") else label
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_loader_class())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -161,6 +161,26 @@ class _Validator:
         self.keys("optimizer", data, schema.OPTIMIZERS)
         return {name: self.section(f"optimizer.{name}", params, schema.OPTIMIZER_PARAMS[name])
                 for name, params in data.items()}
+
+
+def _loader_class() -> Any:
+    """A SafeLoader that reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``)."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+                    |[-+]?\.(?:inf|Inf|INF)
+                    |\.(?:nan|NaN|NAN))$""", re.X),
+        list("-+0123456789."))
+    return Loader
 
 
 def _join(path: str, key: str) -> str:
