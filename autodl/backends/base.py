@@ -43,12 +43,14 @@ class BaseBackend(abc.ABC):
     name: str = ""
 
     def __init__(self, settings: Any, space: Any, store: Any, state: dict[str, Any] | None = None, *,
-                 input_shape: tuple[int, ...] | None = None, num_classes: int | None = None) -> None:
+                 input_shape: tuple[int, ...] | None = None, num_classes: int | None = None,
+                 dataset: dict[str, Any] | None = None) -> None:
         self.settings = settings
         self.space = space
         self.store = store
         self.input_shape = input_shape
         self.num_classes = num_classes
+        self.dataset = dataset  # the dataset summary (name, shapes, fingerprint)
 
     @abc.abstractmethod
     def optimize(self, run_trial: TrialRunner, *, n_trials: int, timeout: float | None,
@@ -61,6 +63,10 @@ class BaseBackend(abc.ABC):
 
     def recover(self, records: list[TrialRecord]) -> list[int]:
         """Settle trials an earlier process left running; return their numbers."""
+        return []
+
+    def records(self) -> list[TrialRecord]:
+        """Every finished trial the engine holds, from all workers (shared engines only)."""
         return []
 
     def finished_record(self, number: int) -> TrialRecord | None:

@@ -170,9 +170,9 @@ class KerasTunerBackend(BaseBackend):
 
     name = "kerastuner"
 
-    def __init__(self, settings: Any, space: Any, store: Any, state: dict[str, Any] | None = None, *,
-                 input_shape: tuple[int, ...] | None = None, num_classes: int | None = None) -> None:
-        super().__init__(settings, space, store, state, input_shape=input_shape, num_classes=num_classes)
+    def __init__(self, settings: Any, space: Any, store: Any, state: dict[str, Any] | None = None,
+                 **data_info: Any) -> None:
+        super().__init__(settings, space, store, state, **data_info)
         if settings.tuner not in TUNERS:
             raise UsageError(f"unknown tuner {settings.tuner!r} for --backend kerastuner; "
                              f"expected one of {', '.join(TUNERS)}")

@@ -12,6 +12,15 @@ import time
 from typing import Any, Callable
 
 from autodl.backends.base import BaseBackend, TrialContext, TrialRunner
+from autodl.backends.optuna_storage import (
+    INTERRUPTED_ATTR,
+    RECORD_ATTR,
+    fail_stale,
+    heartbeat,
+    make_storage,
+    redact,
+    save_study_settings,
+)
 from autodl.exceptions import RunError, TrialPruned, UsageError
 from autodl.records import TrialRecord, TrialState
 from autodl.space.suggest import BaseSuggester
@@ -20,8 +29,6 @@ logger = logging.getLogger(__name__)
 
 SAMPLERS = ("tpe", "random", "gp", "cmaes")
 PRUNERS = ("median", "hyperband", "none")
-INTERRUPTED_ATTR = "autodl_interrupted"
-RECORD_ATTR = "autodl_record"
 
 
 class OptunaSuggester(BaseSuggester):
@@ -96,30 +103,44 @@ class OptunaBackend(BaseBackend):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         metric, direction = space.objective
         self.monitor = metric
-        sampler = (state or {}).get("sampler") or make_sampler(settings.sampler, settings.seed)
+        self.shared = bool(settings.storage)
+        # Workers sharing a study must not draw the same points: a shared study's samplers are
+        # seeded from the OS, a single-process one from --seed (and restored on resume).
+        sampler = (state or {}).get("sampler") or make_sampler(settings.sampler, None if self.shared else settings.seed)
         self.storage_url = settings.storage or f"sqlite:///{store.study_db}"
+        storage = make_storage(self.storage_url, shared=self.shared)
         try:
             self.study = optuna.create_study(
-                study_name=settings.name or store.root.name, storage=self.storage_url, sampler=sampler,
+                study_name=settings.name or store.root.name, storage=storage, sampler=sampler,
                 pruner=make_pruner(settings.pruner, settings.epochs or space.max_epochs),
                 direction=direction, load_if_exists=True,
             )
+            save_study_settings(self.study, {**settings.to_dict(), "storage": None}, space.to_dict(),
+                                data_info.get("dataset"))
         except Exception as exc:  # sqlalchemy/optuna raise many kinds; all mean the same to users
             raise RunError(
-                f"cannot open the Optuna storage {_redact(self.storage_url)}: {type(exc).__name__}: {exc}. "
+                f"cannot open the Optuna study in {redact(self.storage_url)}: {type(exc).__name__}: {exc}. "
                 "Check the URL (e.g. sqlite:///path/study.db or postgresql://user@host/db), that the "
-                "server is reachable, and that the file is a valid Optuna database"
+                "server is reachable, and that the file is a valid Optuna database (a damaged study.db "
+                "cannot be resumed: move it away and start a new search)"
             ) from exc
-        self._mine: set[int] = set()
+        if self.study.direction.name.lower() != direction:
+            raise RunError(f"the study {self.study.study_name!r} in {redact(self.storage_url)} "
+                           f"{self.study.direction.name.lower()}s, but this space's objective is to {direction}; "
+                           "use another --name for a different objective")
 
     def optimize(self, run_trial: TrialRunner, *, n_trials: int, timeout: float | None,
                  stop_requested: Callable[[], bool]) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not stop_requested() and (deadline is None or time.monotonic() < deadline):
+            fail_stale(self.study)
             if self._taken() >= n_trials:
                 break
             trial = self.study.ask()
-            self._mine.add(trial.number)
+            if self._over_budget(trial.number, n_trials):  # another worker took the last slot
+                self.study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+                self.study.tell(trial, state=self._fail_state())
+                break
             told: list[TrialRecord] = []
 
             def finish(record: TrialRecord, trial: Any = trial) -> None:
@@ -129,7 +150,8 @@ class OptunaBackend(BaseBackend):
             ctx = TrialContext(number=trial.number, suggester=OptunaSuggester(trial),
                                reporters=[self._pruning_reporter(trial)], finish=finish)
             try:
-                record = run_trial(ctx)
+                with heartbeat(self.study._storage, trial._trial_id):
+                    record = run_trial(ctx)
             except BaseException:
                 if not told:
                     self._tell_interrupted(trial)
@@ -167,18 +189,25 @@ class OptunaBackend(BaseBackend):
             trial.set_user_attr(INTERRUPTED_ATTR, True)
             self.study.tell(trial, state=OptunaState.FAIL)
 
-    def _taken(self) -> int:
+    def _counted(self) -> list[Any]:
         """Trials that count towards the budget: finished ones plus those running now."""
         from optuna.trial import TrialState as OptunaState
 
-        count = 0
-        for t in self.study.get_trials(deepcopy=False):
-            if t.state == OptunaState.FAIL and t.user_attrs.get(INTERRUPTED_ATTR):
-                continue
-            if t.state == OptunaState.WAITING:
-                continue
-            count += 1
-        return count
+        return [t for t in self.study.get_trials(deepcopy=False)
+                if t.state != OptunaState.WAITING and not t.user_attrs.get(INTERRUPTED_ATTR)]
+
+    def _taken(self) -> int:
+        return len(self._counted())
+
+    def _over_budget(self, number: int, n_trials: int) -> bool:
+        """Trial numbers are handed out atomically by the storage: exactly n_trials pass this."""
+        return sum(1 for t in self._counted() if t.number < number) >= n_trials
+
+    @staticmethod
+    def _fail_state() -> Any:
+        from optuna.trial import TrialState as OptunaState
+
+        return OptunaState.FAIL
 
     def finished_count(self) -> int:
         from optuna.trial import TrialState as OptunaState
@@ -211,19 +240,12 @@ class OptunaBackend(BaseBackend):
                 for t in self.study.get_trials(deepcopy=False) if RECORD_ATTR in t.user_attrs]
 
     def study_info(self) -> dict[str, Any]:
-        return {"name": self.study.study_name, "storage": _redact(self.storage_url)}
+        return {"name": self.study.study_name, "storage": redact(self.storage_url)}
 
     def state(self) -> dict[str, Any]:
-        return {"sampler": self.study.sampler, "storage": _redact(self.storage_url),
+        return {"sampler": self.study.sampler, "storage": redact(self.storage_url),
                 "study_name": self.study.study_name}
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.study._storage.remove_session()
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a database URL before it reaches logs or files."""
-    import re
-
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)

@@ -96,6 +96,23 @@ def search(dataset: str, quiet: bool, **flags: Any) -> None:
 
 
 @cli.command()
+@click.option("--storage", required=True, help="The study's Optuna storage URL (postgresql://..., journal://...).")
+@click.option("--name", required=True, help="The study (run) name given to the first `autodl search`.")
+@click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root (shared, or one per worker).")
+@click.option("--data-dir", envvar="AUTODL_DATA_DIR", help="Folder with dataset files on this machine.")
+@_display_options
+@_handle_errors
+def worker(storage: str, name: str, out: str, data_dir: str | None, quiet: bool) -> None:
+    """Join a running search as one more worker, with the settings stored in its study."""
+    from autodl.cli.quiet import import_keras_quietly
+
+    import_keras_quietly()
+    from autodl.search import join_search
+
+    _run_with_display(lambda cb: join_search(storage, name, out=out, data_dir=data_dir, callbacks=cb), quiet)
+
+
+@cli.command()
 @click.argument("path", type=click.Path())
 @click.option("--trials", type=int, help="Finish this many trials in all (default: the original total).")
 @click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
@@ -203,18 +220,30 @@ def show(run: str, out: str, trust: bool) -> None:
 
 
 @cli.command()
-@click.argument("run", type=click.Path())
+@click.argument("run", type=click.Path(), required=False)
 @click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root, when RUN is a bare name.")
+@click.option("--storage", help="Build the report of a shared study from this Optuna storage URL.")
+@click.option("--name", help="The study's name (with --storage).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the report in a browser.")
 @_handle_errors
-def report(run: str, out: str, open_browser: bool) -> None:
-    """(Re)build RUN's self-contained HTML report."""
+def report(run: str | None, out: str, storage: str | None, name: str | None, open_browser: bool) -> None:
+    """(Re)build RUN's self-contained HTML report, or a shared study's (--storage, --name)."""
     from autodl.cli.console import console
     from autodl.cli.quiet import import_keras_quietly
-    from autodl.reporting import write_report
 
     import_keras_quietly()
-    path = write_report(_run_path(run, out))
+    if storage or name:
+        if not (storage and name) or run:
+            raise click.UsageError("give either RUN, or both --storage and --name")
+        from autodl.search.api import report_study
+
+        path = report_study(storage, name, out=out)
+    elif run:
+        from autodl.reporting import write_report
+
+        path = write_report(_run_path(run, out))
+    else:
+        raise click.UsageError("give RUN (a run folder or name), or --storage and --name")
     console.print(f"report: [cyan]{path}[/]")
     if open_browser:
         import webbrowser

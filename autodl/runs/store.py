@@ -132,6 +132,15 @@ class RunStore:
             )
         return store
 
+    def check_usable(self) -> None:
+        """Writable, with room to spare: checked before any training, new run or resumed one.
+
+        Raises:
+            RunError: the folder cannot be written, or less than 100 MB are free.
+        """
+        _check_writable(self.root)
+        _check_free_space(self.root)
+
     # ------------------------------------------------------------------ paths
 
     @property

@@ -54,11 +54,55 @@ def run_search(settings: SearchSettings | None = None, callbacks: list[SearchCal
     space = load_space(settings.space)
     start = time.perf_counter()
     splits = load_data(settings)  # bad data fails before a run folder exists
-    store = RunStore.create(settings.out, settings.name)
+    store = _join_or_create(settings)
     settings = dataclasses.replace(settings, name=store.root.name)
     search = Search(settings, space, store, dataset=splits.summary())
     search.splits, search.data_seconds = splits, time.perf_counter() - start
     return search.run(callbacks)
+
+
+def _join_or_create(settings: SearchSettings) -> RunStore:
+    """A new run folder; with a shared storage, the study's folder may already exist: join it."""
+    folder = Path(settings.out) / (settings.name or "")
+    if settings.storage and settings.name and (folder / "run.json").is_file():
+        store = RunStore.open(folder)
+        store.check_usable()
+        return store
+    return RunStore.create(settings.out, settings.name)
+
+
+def join_search(storage: str, name: str, *, out: str = "reports", callbacks: list[SearchCallback] | SearchCallback | None = None,
+                data_dir: str | None = None) -> Search:
+    """Join the study ``name`` in ``storage`` as one more worker, with the settings it was started with."""
+    from autodl.backends.optuna_storage import load_study_settings
+
+    stored = load_study_settings(storage, name)
+    settings = dataclasses.replace(SearchSettings.from_dict(stored["settings"]), storage=storage, name=name, out=out,
+                                   data_dir=data_dir or stored["settings"].get("data_dir"))
+    return run_search(settings, callbacks)
+
+
+def report_study(storage: str, name: str, *, out: str = "reports") -> Path:
+    """Build one report for a shared study from its storage, in ``<out>/<name>/``."""
+    from autodl.backends.optuna_storage import load_study_settings, study_records
+    from autodl.reporting import write_report
+
+    stored = load_study_settings(storage, name)
+    records = study_records(storage, name)
+    folder = Path(out) / name
+    store = RunStore.open(folder) if (folder / "run.json").is_file() else RunStore.create(out, name)
+    if not store.run_json.is_file():
+        space = space_from_dict(stored["space"], label=f"study {name} (space)")
+        settings = dataclasses.replace(SearchSettings.from_dict(stored["settings"]), name=name, out=out)
+        search = Search(settings, space, store, records=records, dataset=stored["dataset"])
+        search.write_run("finished")
+    known = {r.number: r for r in store.read_trials()}
+    for record in records:  # the storage's finished trials win over a worker's running view
+        known[record.number] = dataclasses.replace(record, model_path=known.get(record.number, record).model_path)
+    merged = sorted(known.values(), key=lambda r: r.number)
+    store.write_trials([r if (r.model_path and (store.root / r.model_path).is_file()) else
+                        dataclasses.replace(r, model_path=None) for r in merged])
+    return write_report(store.root)
 
 
 def load(path: str | Path, *, trust: bool = False) -> Search:

@@ -13,6 +13,8 @@ import dataclasses
 import datetime as dt
 import logging
 import math
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from autodl.space import SearchSpace
 logger = logging.getLogger(__name__)
 
 STATE_FORMAT = 1
+WORKER = f"{socket.gethostname()}:{os.getpid()}"  # names this process in records of shared studies
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
 
 
@@ -123,18 +126,19 @@ class Search:
         self._apply_precision()
         backend_cls = get_backend(self.settings.backend)
         self._backend = backend_cls(self.settings, self.space, self.store, state=self.backend_state,
-                                    input_shape=self.splits.input_shape, num_classes=self.splits.num_classes)
+                                    input_shape=self.splits.input_shape, num_classes=self.splits.num_classes,
+                                    dataset=self.dataset)
         start = time.perf_counter()
         try:
             self._settle_unfinished(self._backend.recover(self.records))
-            self._write_run("running")
+            self.write_run("running")
             self._save_state()
             self._callbacks.on_search_start(self)
             self._backend.optimize(self._run_trial, n_trials=self.settings.trials,
                                    timeout=self.settings.timeout, stop_requested=lambda: False)
         except KeyboardInterrupt:
             self.elapsed += time.perf_counter() - start
-            self._write_run("interrupted")
+            self.write_run("interrupted")
             self._save_state()
             raise SearchInterrupted(
                 f"search interrupted; {len(self.finished)} trials are saved in {self.path}. "
@@ -177,7 +181,7 @@ class Search:
         from autodl.model import build_model, count_params
         from autodl.training import fit_model, free_memory
 
-        record = TrialRecord(number=ctx.number, state=TrialState.RUNNING, params={})
+        record = TrialRecord(number=ctx.number, state=TrialState.RUNNING, params={}, worker=WORKER)
         start = time.perf_counter()
         tracker: list[Any] = []
         model = None
@@ -226,6 +230,7 @@ class Search:
         if record.state == TrialState.COMPLETE and (record.value is None or not math.isfinite(record.value)):
             record.state, record.error = TrialState.FAILED, "the objective was not a finite number"
         self._put(record)
+        self._merge_shared()
         save = (lambda path: atomic_save_model(path, model)) if model is not None else None
         self.records = self.store.update_top_models(self.records, self.settings.top_k, self.direction,
                                                     save if record.state == TrialState.COMPLETE else None,
@@ -235,7 +240,7 @@ class Search:
             ctx.finish(record)
         self.store.write_trials(self.records)
         self._save_state()
-        self._write_run("running")
+        self.write_run("running")
         self._callbacks.on_trial_end(record)
 
     def _put(self, record: TrialRecord) -> None:
@@ -244,11 +249,26 @@ class Search:
         self.records.sort(key=lambda r: r.number)
         self.store.write_trials(self.records)
 
+    def _merge_shared(self) -> None:
+        """With a shared storage, take in the trials other workers finished."""
+        if not self.settings.storage or self._backend is None:
+            return
+        mine = {r.number: r for r in self.records}
+        for record in self._backend.records():
+            ours = mine.get(record.number)
+            if ours is None or (ours.worker != WORKER and ours.state not in FINISHED):
+                mine[record.number] = record
+        self.records = sorted(mine.values(), key=lambda r: r.number)
+
     def _settle_unfinished(self, engine_stale: list[int]) -> None:
         """Trials a killed process left ``running`` become ``interrupted``; their slots re-run."""
         changed = False
+        if self.settings.storage:  # a shared study: running trials may be other workers' live ones
+            kept = [r for r in self.records if r.state != TrialState.RUNNING]
+            changed, self.records = len(kept) != len(self.records), kept
         for i, record in enumerate(self.records):
-            if record.state == TrialState.RUNNING or record.number in engine_stale and record.state != TrialState.INTERRUPTED:
+            stale = record.number in engine_stale and record.state != TrialState.INTERRUPTED
+            if record.state == TrialState.RUNNING or stale:
                 adopted = self._backend.finished_record(record.number) if hasattr(self._backend, "finished_record") else None
                 self.records[i] = adopted or dataclasses.replace(
                     record, state=TrialState.INTERRUPTED, model_path=None,
@@ -269,7 +289,8 @@ class Search:
     def _save_state(self) -> None:
         dump_signed(self.state(), self.store.search_pkl)
 
-    def _write_run(self, status: str) -> None:
+    def write_run(self, status: str) -> None:
+        """Rewrite run.json: settings, dataset, counts, best trial, timings, test metrics."""
         counts = {s.value: sum(r.state == s for r in self.records) for s in TrialState if s != TrialState.RUNNING}
         best = self.best_trial
         metric, direction = self.space.objective
@@ -291,14 +312,18 @@ class Search:
         self.store.write_run(info)
 
     def _finish(self) -> None:
+        self._merge_shared()
+        if self.settings.storage:
+            self.records = self.store.update_top_models(self.records, self.settings.top_k, self.direction, None, -1)
+            self.store.write_trials(self.records)
         best = self.best_trial
-        if best is not None and best.model_path:
+        if best is not None and best.model_path and (self.path / best.model_path).is_file():
             import keras
 
             self._callbacks.on_status(f"evaluating trial {best.number} on the test split")
             model = keras.saving.load_model(self.path / best.model_path)
             self.test_metrics = evaluate_best(model, self.splits, self.store.evaluation_npz)
-        self._write_run("finished")
+        self.write_run("finished")
         self._save_state()
         try:
             from autodl.reporting import write_report

@@ -1,0 +1,145 @@
+"""Optuna storages for autodl: heartbeats for shared studies, the run's settings kept in the study.
+
+Distributed search is Optuna's RDB storage (PostgreSQL for many machines); this module only
+configures it: stale trials of a dead worker are failed and marked so their slots re-run,
+and the study carries the settings a joining worker needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Iterator
+
+from autodl.exceptions import RunError
+
+HEARTBEAT_SECONDS = 20
+GRACE_SECONDS = 60
+INTERRUPTED_ATTR = "autodl_interrupted"  # failed by a stop or a dead worker: not counted, re-run
+RECORD_ATTR = "autodl_record"  # a trial's whole TrialRecord, so any worker or report can rebuild it
+SETTINGS_ATTR = "autodl_settings"
+SPACE_ATTR = "autodl_space"
+DATASET_ATTR = "autodl_dataset"
+
+
+def make_storage(url: str, *, shared: bool) -> Any:
+    """An Optuna storage for ``url``; shared RDB storages get heartbeats.
+
+    ``journal:///path/file.log`` selects Optuna's journal file storage (safe for several
+    processes on one host).
+    """
+    import optuna
+
+    url = _with_driver(url)
+    try:
+        if url.startswith("journal://"):
+            from optuna.storages.journal import JournalFileBackend
+
+            return optuna.storages.JournalStorage(JournalFileBackend(url[len("journal://"):]))
+        if not shared:
+            return optuna.storages.RDBStorage(url)
+        engine_kwargs = {} if url.startswith("sqlite") else {"pool_pre_ping": True}
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
+            grace_period=GRACE_SECONDS, heartbeat_stale_trial_callback=_mark_stale)
+    except Exception as exc:  # sqlalchemy raises many kinds; all mean the same to users
+        raise RunError(
+            f"cannot open the Optuna storage {redact(url)}: {type(exc).__name__}: {exc}. Check the URL "
+            "(sqlite:///path/study.db, postgresql://user:password@host/db, journal:///path/file.log), "
+            "that the server is reachable and the database exists, and that a file is an Optuna "
+            "database (an unreadable study.db cannot be resumed: move it away to start over)") from exc
+
+
+def _with_driver(url: str) -> str:
+    """``postgresql://`` means psycopg 3 to SQLAlchemy 2.1; use whichever driver is installed."""
+    import importlib.util
+
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres") or not sep:
+        return url
+    for module, driver in (("psycopg2", "psycopg2"), ("psycopg", "psycopg")):
+        if importlib.util.find_spec(module):
+            return f"postgresql+{driver}://{rest}"
+    raise RunError("a PostgreSQL storage needs a database driver, and neither psycopg2 nor psycopg is "
+                   "installed: run `pip install 'autodl[postgres]'` (psycopg2-binary)")
+
+
+def _mark_stale(study: Any, trial: Any) -> None:
+    """A dead worker's trial: failed by Optuna, marked here so it is not counted."""
+    study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+
+
+@contextlib.contextmanager
+def heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
+    """Record heartbeats for a running trial (RDB storages with heartbeats only)."""
+    interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
+    if not interval:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):  # a missed beat must not kill the trial
+                storage.record_heartbeat(trial_id)
+            stop.wait(interval)
+
+    thread = threading.Thread(target=beat, name=f"autodl-heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def fail_stale(study: Any) -> None:
+    """Fail the trials of workers whose heartbeats stopped (a no-op without heartbeats)."""
+    import optuna
+
+    optuna.storages.fail_stale_trials(study)
+
+
+def save_study_settings(study: Any, settings: dict[str, Any], space: dict[str, Any],
+                        dataset: dict[str, Any] | None) -> None:
+    """Keep what a joining worker needs in the study itself (first writer wins)."""
+    if SETTINGS_ATTR not in study.user_attrs:
+        study.set_user_attr(SETTINGS_ATTR, settings)
+        study.set_user_attr(SPACE_ATTR, space)
+        study.set_user_attr(DATASET_ATTR, dataset)
+
+
+def load_study_settings(url: str, name: str) -> dict[str, Any]:
+    """``{"settings", "space", "dataset"}`` of an autodl study, for ``autodl worker``."""
+    import optuna
+
+    storage = make_storage(url, shared=False)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError as exc:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        raise RunError(f"no study named {name!r} in {redact(url)} (studies there: {', '.join(names) or 'none'}); "
+                       "start it with `autodl search DATASET --storage URL --name NAME` first") from exc
+    attrs = study.user_attrs
+    if SETTINGS_ATTR not in attrs:
+        raise RunError(f"the study {name!r} in {redact(url)} was not created by autodl (it has no "
+                       "settings to join); start one with `autodl search DATASET --storage URL --name NAME`")
+    return {"settings": attrs[SETTINGS_ATTR], "space": attrs[SPACE_ATTR], "dataset": attrs.get(DATASET_ATTR)}
+
+
+def redact(url: str) -> str:
+    """Hide a password in a database URL before it reaches logs or files."""
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def study_records(url: str, name: str) -> list[Any]:
+    """Every finished trial's autodl record kept in the study, all workers together."""
+    import optuna
+
+    from autodl.records import TrialRecord
+
+    study = optuna.load_study(study_name=name, storage=make_storage(url, shared=False))
+    return [TrialRecord.from_dict(t.user_attrs[RECORD_ATTR]) for t in study.get_trials(deepcopy=False)
+            if RECORD_ATTR in t.user_attrs]

@@ -1,0 +1,144 @@
+"""Many workers, one study: PostgreSQL (Optuna's RDB storage) and a journal file on one host.
+
+The PostgreSQL server is Debian's, started here on 127.0.0.1 in a temporary folder and
+stopped after the tests (CI installs the package; see .ci/run).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+WORKER_FLAGS = ["--trials", "6", "--epochs", "1", "--subset", "300", "--space", "mlp", "--quiet"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not bins:
+        if os.environ.get("AUTODL_SKIP_POSTGRES") == "1":
+            pytest.skip("AUTODL_SKIP_POSTGRES=1: PostgreSQL tests skipped on purpose")
+        pytest.fail("PostgreSQL is not installed: `apt-get install postgresql` (CI's .ci/run does)")
+    pytest.importorskip("psycopg2", reason="pip install psycopg2-binary (the [postgres] extra)")
+    bindir = Path(bins[-1]).parent
+    datadir = Path(tempfile.mkdtemp(prefix="autodl-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        user = pwd.getpwnam("postgres")
+        os.chown(datadir, user.pw_uid, user.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+
+    def pg(*args: str) -> None:
+        subprocess.run([*run_as, *args], check=True, capture_output=True, timeout=120)
+
+    pg(str(bindir / "initdb"), "-D", str(datadir / "data"), "-U", "autodl", "--auth=trust")
+    pg(str(bindir / "pg_ctl"), "-D", str(datadir / "data"), "-l", str(datadir / "log"), "-w", "-o",
+       f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1", "start")
+    try:
+        pg(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "autodl", "autodl")
+        yield f"postgresql://autodl@127.0.0.1:{port}/autodl"
+    finally:
+        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(datadir / "data"), "-m", "fast", "-w", "stop"],
+                       capture_output=True, timeout=120)
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "AUTODL_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1"}
+
+
+def _autodl(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "autodl", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _study(url: str, name: str):
+    import optuna
+
+    from autodl.backends.optuna_storage import make_storage
+
+    return optuna.load_study(study_name=name, storage=make_storage(url, shared=False))
+
+
+def _wait_for_study(url: str, name: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _study(url, name)
+            return
+        except KeyError:
+            time.sleep(0.5)
+    raise AssertionError(f"study {name} never appeared in {url}")
+
+
+def _counted(url: str, name: str) -> list:
+    return [t for t in _study(url, name).get_trials() if t.state.is_finished() and not t.user_attrs.get("autodl_interrupted")]
+
+
+def _check_two_workers(url: str, name: str, out: Path, outputs: list[str]) -> None:
+    trials = _counted(url, name)
+    assert len(trials) == 6, outputs
+    numbers = [t.number for t in trials]
+    assert len(set(numbers)) == 6
+    workers = {t.user_attrs["autodl_record"]["worker"] for t in trials}
+    assert len(workers) == 2, f"both workers should contribute: {workers}"
+    run = out / name
+    records = json.loads((run / "trials.json").read_text())["trials"]
+    finished = [r for r in records if r["state"] in ("complete", "pruned", "failed")]
+    assert sorted(r["number"] for r in finished) == sorted(numbers)
+
+
+def test_two_workers_share_one_postgres_study(tmp_path, postgres_url):
+    env, out, name = _env(tmp_path), tmp_path / "out", "pgstudy"
+    first = _autodl("search", "digits", "--storage", postgres_url, "--name", name, "--out", str(out),
+                    *WORKER_FLAGS, env=env)
+    _wait_for_study(postgres_url, name)
+    second = _autodl("worker", "--storage", postgres_url, "--name", name, "--out", str(out), "--quiet", env=env)
+    outputs = [p.communicate(timeout=600)[0] for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    _check_two_workers(postgres_url, name, out, outputs)
+    # One report, built from the storage.
+    report = subprocess.run([sys.executable, "-m", "autodl", "report", "--storage", postgres_url, "--name", name,
+                             "--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert (out / name / "report.html").is_file()
+    assert len(list(out.glob("*/report.html"))) == 1
+
+
+def test_two_workers_on_one_journal_file(tmp_path):
+    env, out, name = _env(tmp_path), tmp_path / "out", "journal"
+    url = f"journal://{tmp_path / 'study.log'}"
+    workers = [_autodl("search", "digits", "--storage", url, "--name", name, "--out", str(out), *WORKER_FLAGS, env=env)
+               for _ in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in workers]
+    assert all(p.returncode == 0 for p in workers), outputs
+    _check_two_workers(url, name, out, outputs)
+
+
+def test_worker_without_study_is_a_clear_error(tmp_path):
+    url = f"journal://{tmp_path / 'empty.log'}"
+    proc = subprocess.run([sys.executable, "-m", "autodl", "worker", "--storage", url, "--name", "nope"],
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "no study named 'nope'" in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
