@@ -93,7 +93,9 @@ def _wait_for_study(url: str, name: str, timeout: float = 120) -> None:
 
 
 def _counted(url: str, name: str) -> list:
-    return [t for t in _study(url, name).get_trials() if t.state.is_finished() and not t.user_attrs.get("autodl_interrupted")]
+    from autodl.backends.optuna_storage import counts
+
+    return [t for t in _study(url, name).get_trials() if t.state.is_finished() and counts(t)]
 
 
 def _check_two_workers(url: str, name: str, out: Path, outputs: list[str]) -> None:
@@ -142,3 +144,39 @@ def test_worker_without_study_is_a_clear_error(tmp_path):
                           env=_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "no study named 'nope'" in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_dead_workers_trial_is_failed_and_rerun_never_counted(tmp_path):
+    """kill -9 a worker mid-trial; a later worker fails its stale trial (heartbeat) and re-runs the slot."""
+    import signal
+
+    env = {**_env(tmp_path), "AUTODL_HEARTBEAT_SECONDS": "1"}
+    out, name = tmp_path / "out", "stale"
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    slow = tmp_path / "slow.yaml"  # no early stopping, no pruning: a trial lasts long enough to be killed
+    slow.write_text("dense: {layers: 1, units: 32}\ntraining: {max_epochs: 150, patience: 0}\n")
+    flags = ["--storage", url, "--name", name, "--out", str(out), "--trials", "3", "--space", str(slow),
+             "--pruner", "none", "--subset", "400", "--quiet"]
+    doomed = _autodl("search", "digits", *flags, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until its first trial is running
+        try:
+            if any(t.state.name == "RUNNING" for t in _study(url, name).get_trials()):
+                break
+        except Exception:  # the study may not exist yet
+            pass
+        time.sleep(0.3)
+    time.sleep(1.5)
+    doomed.send_signal(signal.SIGKILL)
+    doomed.wait(timeout=30)
+    time.sleep(4)  # > grace period (3 heartbeats)
+    survivor = _autodl("worker", "--storage", url, "--name", name, "--out", str(out), "--quiet", env=env)
+    output = survivor.communicate(timeout=600)[0]
+    assert survivor.returncode == 0, output
+    trials = _study(url, name).get_trials()
+    stale = [t for t in trials if "autodl_record" not in t.user_attrs]
+    assert len(stale) == 1 and stale[0].state.name == "FAIL", "the dead worker's trial is failed"
+    assert len(trials) == 4, "its slot was run again"
+    assert len(_counted(url, name)) == 3
+    records = json.loads((out / name / "trials.json").read_text())["trials"]
+    assert sum(r["state"] in ("complete", "pruned", "failed") for r in records) == 3

@@ -15,6 +15,7 @@ from autodl.backends.base import BaseBackend, TrialContext, TrialRunner
 from autodl.backends.optuna_storage import (
     INTERRUPTED_ATTR,
     RECORD_ATTR,
+    counts,
     fail_stale,
     heartbeat,
     make_storage,
@@ -191,10 +192,7 @@ class OptunaBackend(BaseBackend):
 
     def _counted(self) -> list[Any]:
         """Trials that count towards the budget: finished ones plus those running now."""
-        from optuna.trial import TrialState as OptunaState
-
-        return [t for t in self.study.get_trials(deepcopy=False)
-                if t.state != OptunaState.WAITING and not t.user_attrs.get(INTERRUPTED_ATTR)]
+        return [t for t in self.study.get_trials(deepcopy=False) if counts(t)]
 
     def _taken(self) -> int:
         return len(self._counted())
@@ -212,8 +210,7 @@ class OptunaBackend(BaseBackend):
     def finished_count(self) -> int:
         from optuna.trial import TrialState as OptunaState
 
-        return sum(1 for t in self.study.get_trials(deepcopy=False)
-                   if t.state.is_finished() and not t.user_attrs.get(INTERRUPTED_ATTR))
+        return sum(1 for t in self.study.get_trials(deepcopy=False) if t.state.is_finished() and counts(t))
 
     def recover(self, records: list[TrialRecord]) -> list[int]:
         """Fail trials a killed process left RUNNING (single-process storages only)."""

@@ -13,8 +13,11 @@ from typing import Any, Iterator
 
 from autodl.exceptions import RunError
 
-HEARTBEAT_SECONDS = 20
-GRACE_SECONDS = 60
+import os
+
+# A worker beats every HEARTBEAT seconds; a trial silent for 3 beats is a dead worker's.
+HEARTBEAT_SECONDS = int(os.environ.get("AUTODL_HEARTBEAT_SECONDS", "20"))
+GRACE_SECONDS = 3 * HEARTBEAT_SECONDS
 INTERRUPTED_ATTR = "autodl_interrupted"  # failed by a stop or a dead worker: not counted, re-run
 RECORD_ATTR = "autodl_record"  # a trial's whole TrialRecord, so any worker or report can rebuild it
 SETTINGS_ATTR = "autodl_settings"
@@ -41,7 +44,7 @@ def make_storage(url: str, *, shared: bool) -> Any:
         engine_kwargs = {} if url.startswith("sqlite") else {"pool_pre_ping": True}
         return optuna.storages.RDBStorage(
             url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS, heartbeat_stale_trial_callback=_mark_stale)
+            grace_period=GRACE_SECONDS)
     except Exception as exc:  # sqlalchemy raises many kinds; all mean the same to users
         raise RunError(
             f"cannot open the Optuna storage {redact(url)}: {type(exc).__name__}: {exc}. Check the URL "
@@ -64,9 +67,18 @@ def _with_driver(url: str) -> str:
                    "installed: run `pip install 'autodl[postgres]'` (psycopg2-binary)")
 
 
-def _mark_stale(study: Any, trial: Any) -> None:
-    """A dead worker's trial: failed by Optuna, marked here so it is not counted."""
-    study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+def counts(trial: Any) -> bool:
+    """Does this trial take a slot of the shared budget?
+
+    Running trials do; finished ones only when autodl itself told the outcome (it stores the
+    record first). A trial Optuna failed because its worker's heartbeat stopped has no record,
+    and an interrupted or over-budget one is marked: their slots are run again.
+    """
+    from optuna.trial import TrialState
+
+    if trial.state == TrialState.WAITING or trial.user_attrs.get(INTERRUPTED_ATTR):
+        return False
+    return trial.state == TrialState.RUNNING or RECORD_ATTR in trial.user_attrs
 
 
 @contextlib.contextmanager
