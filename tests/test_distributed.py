@@ -180,3 +180,35 @@ def test_dead_workers_trial_is_failed_and_rerun_never_counted(tmp_path):
     assert len(_counted(url, name)) == 3
     records = json.loads((out / name / "trials.json").read_text())["trials"]
     assert sum(r["state"] in ("complete", "pruned", "failed") for r in records) == 3
+
+
+def test_gpus_flag_starts_one_worker_per_gpu(tmp_path):
+    """--gpus all with two GPUs listed: two workers, each seeing one device, one shared study.
+
+    A stand-in nvidia-smi lists two GPUs, so the orchestration runs for real on the CPU.
+    """
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 'GPU 0: Fake H100 (UUID: GPU-0)'\necho 'GPU 1: Fake H100 (UUID: GPU-1)'\n")
+    fake.chmod(0o755)
+    env = {**_env(tmp_path), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    out, name = tmp_path / "out", "gpus"
+    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--gpus", "all", "--name", name,
+                           "--out", str(out), *WORKER_FLAGS], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "starting 2 workers, one per GPU (0, 1)" in proc.stdout
+    url = f"journal://{(out / name / 'study.log').resolve()}"
+    trials = _counted(url, name)
+    assert len(trials) == 6
+    gpus = {t.user_attrs["autodl_record"]["worker"].rsplit(":", 1)[-1] for t in trials}
+    assert gpus == {"gpu0", "gpu1"}
+
+
+def test_gpus_flag_without_gpus_runs_on_cpu(tmp_path):
+    env = {**_env(tmp_path), "PATH": "/usr/bin:/bin"}  # no nvidia-smi
+    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--gpus", "all", "--trials", "1",
+                           "--epochs", "1", "--subset", "200", "--space", "mlp", "--out", str(tmp_path), "--quiet"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "no GPU found" in proc.stdout and "running one worker on the CPU" in proc.stdout

@@ -81,18 +81,43 @@ def cli() -> None:
 @click.option("--data-dir", envvar="AUTODL_DATA_DIR", help="Folder with dataset files (AUTODL_DATA_DIR).")
 @click.option("--precision", default="float32", show_default=True,
               type=click.Choice(["auto", "float32", "mixed_bfloat16", "mixed_float16"]))
+@click.option("--gpus", help="all, or GPU indices (0,1): one worker process per GPU, sharing the study.")
 @_display_options
 @_handle_errors
-def search(dataset: str, quiet: bool, **flags: Any) -> None:
+def search(dataset: str, quiet: bool, gpus: str | None, **flags: Any) -> None:
     """Search DATASET (default: digits) and save the best models under --out."""
+    from autodl.records import SearchSettings
+
+    settings = SearchSettings(dataset=dataset, **flags)
+    if gpus and _one_worker_per_gpu(gpus, settings, quiet):
+        return
     from autodl.cli.quiet import import_keras_quietly
 
     import_keras_quietly()
-    from autodl.records import SearchSettings
     from autodl.search import run_search
 
-    settings = SearchSettings(dataset=dataset, **flags)
     _run_with_display(lambda cb: run_search(settings, callbacks=cb), quiet)
+
+
+def _one_worker_per_gpu(spec: str, settings: Any, quiet: bool) -> bool:
+    """Run one worker per GPU; False when this process should run the search itself."""
+    from autodl.cli.console import console
+    from autodl.search.api import check_settings
+    from autodl.search.gpus import detect_gpus, parse_gpus, run_on_gpus
+
+    check_settings(settings)
+    gpus = parse_gpus(spec, detect_gpus())
+    if not gpus:
+        console.print("[yellow]no GPU found (nvidia-smi lists none): running one worker on the CPU[/]")
+        return False
+    if len(gpus) == 1:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[0]
+        return False
+    console.print(f"starting {len(gpus)} workers, one per GPU ({', '.join(gpus)})")
+    code = run_on_gpus(settings, gpus, quiet=quiet)
+    if code:
+        sys.exit(code)
+    return True
 
 
 @cli.command()

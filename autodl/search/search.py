@@ -31,7 +31,9 @@ from autodl.space import SearchSpace
 logger = logging.getLogger(__name__)
 
 STATE_FORMAT = 1
-WORKER = f"{socket.gethostname()}:{os.getpid()}"  # names this process in records of shared studies
+# Names this process (and its GPU, under --gpus) in the records of shared studies.
+WORKER = f"{socket.gethostname()}:{os.getpid()}" + (
+    f":gpu{os.environ['CUDA_VISIBLE_DEVICES']}" if os.environ.get("CUDA_VISIBLE_DEVICES") else "")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
 
 
