@@ -212,3 +212,15 @@ def test_gpus_flag_without_gpus_runs_on_cpu(tmp_path):
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "no GPU found" in proc.stdout and "running one worker on the CPU" in proc.stdout
+
+
+def test_worker_waits_for_a_study_created_later(tmp_path):
+    env, out, name = _env(tmp_path), tmp_path / "out", "late"
+    url = f"journal://{tmp_path / 'late.log'}"
+    waiting = _autodl("worker", "--storage", url, "--name", name, "--out", str(out), "--wait", "120", "--quiet", env=env)
+    time.sleep(4)
+    assert waiting.poll() is None, "the worker waits instead of failing"
+    first = _autodl("search", "digits", "--storage", url, "--name", name, "--out", str(out), *WORKER_FLAGS, env=env)
+    outputs = [p.communicate(timeout=600)[0] for p in (first, waiting)]
+    assert first.returncode == 0 and waiting.returncode == 0, outputs
+    assert len(_counted(url, name)) == 6

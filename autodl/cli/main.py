@@ -125,16 +125,18 @@ def _one_worker_per_gpu(spec: str, settings: Any, quiet: bool) -> bool:
 @click.option("--name", required=True, help="The study (run) name given to the first `autodl search`.")
 @click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root (shared, or one per worker).")
 @click.option("--data-dir", envvar="AUTODL_DATA_DIR", help="Folder with dataset files on this machine.")
+@click.option("--wait", default=0.0, show_default=True, type=float,
+              help="Seconds to wait for the study to be created (workers started together).")
 @_display_options
 @_handle_errors
-def worker(storage: str, name: str, out: str, data_dir: str | None, quiet: bool) -> None:
+def worker(storage: str, name: str, out: str, data_dir: str | None, wait: float, quiet: bool) -> None:
     """Join a running search as one more worker, with the settings stored in its study."""
     from autodl.cli.quiet import import_keras_quietly
 
     import_keras_quietly()
     from autodl.search import join_search
 
-    _run_with_display(lambda cb: join_search(storage, name, out=out, data_dir=data_dir, callbacks=cb), quiet)
+    _run_with_display(lambda cb: join_search(storage, name, out=out, data_dir=data_dir, wait=wait, callbacks=cb), quiet)
 
 
 @cli.command()

@@ -64,19 +64,30 @@ def run_search(settings: SearchSettings | None = None, callbacks: list[SearchCal
 def _join_or_create(settings: SearchSettings) -> RunStore:
     """A new run folder; with a shared storage, the study's folder may already exist: join it."""
     folder = Path(settings.out) / (settings.name or "")
-    if settings.storage and settings.name and (folder / "run.json").is_file():
-        store = RunStore.open(folder)
+    if settings.storage and settings.name and folder.is_dir():  # another worker made it (maybe just now)
+        store = RunStore(folder)
         store.check_usable()
         return store
     return RunStore.create(settings.out, settings.name)
 
 
 def join_search(storage: str, name: str, *, out: str = "reports", callbacks: list[SearchCallback] | SearchCallback | None = None,
-                data_dir: str | None = None) -> Search:
-    """Join the study ``name`` in ``storage`` as one more worker, with the settings it was started with."""
+                data_dir: str | None = None, wait: float = 0.0) -> Search:
+    """Join the study ``name`` in ``storage`` as one more worker, with the settings it was started with.
+
+    ``wait`` seconds are given to a study not created yet (workers of a batch array start together).
+    """
     from autodl.backends.optuna_storage import load_study_settings
 
-    stored = load_study_settings(storage, name)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            stored = load_study_settings(storage, name)
+            break
+        except RunError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(2.0)
     settings = dataclasses.replace(SearchSettings.from_dict(stored["settings"]), storage=storage, name=name, out=out,
                                    data_dir=data_dir or stored["settings"].get("data_dir"))
     return run_search(settings, callbacks)
