@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
+import shutil
 import platform
 from typing import Any
 
@@ -39,8 +41,13 @@ def hardware() -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=1)
 def accelerators() -> list[str]:
-    """GPUs the active Keras backend can see (empty on CPU-only machines)."""
+    """GPUs the active Keras backend can see (empty on CPU-only machines).
+
+    Without an NVIDIA driver (no ``nvidia-smi``) TensorFlow is not asked: probing CUDA
+    there only logs errors.
+    """
     try:
         import keras
 
@@ -50,6 +57,8 @@ def accelerators() -> list[str]:
 
             return [str(d) for d in jax.devices() if d.platform != "cpu"]
         if backend == "tensorflow":
+            if not shutil.which("nvidia-smi"):
+                return []
             import tensorflow as tf  # optional: only when TensorFlow is the backend
 
             return [d.name for d in tf.config.list_physical_devices("GPU")]

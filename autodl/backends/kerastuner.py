@@ -16,7 +16,9 @@ through ``ctx.finish`` before the run folder commits it. Choices, matching the O
   resume would rerun them under the old number).
 * ``timeout`` and ``stop_requested`` are checked before each new trial.
 * KT prints (reload notices, trial tables): its calls run with stdout/stderr discarded.
-* Single process only: KT's gRPC multi-worker mode is not used.
+* KT's own distributed mode (a chief serving the oracle over gRPC, workers training,
+  chosen by its ``KERASTUNER_*`` environment variables) is ``kerastuner_distributed``:
+  ``optimize`` hands the chief's and the workers' loops to it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from autodl.backends import kerastuner_distributed as distributed
 from autodl.backends.base import BaseBackend, TrialContext, TrialRunner
 from autodl.exceptions import AutoDLError, RunError, SpaceError, UsageError
 from autodl.records import TrialRecord, TrialState
@@ -178,15 +181,18 @@ class KerasTunerBackend(BaseBackend):
                              f"expected one of {', '.join(TUNERS)}")
         if settings.storage:
             raise UsageError("--storage is for --backend optuna; the Keras Tuner backend keeps its "
-                             "state in the run folder and runs in one process: drop --storage")
+                             "state in the run folder (several processes: KT's KERASTUNER_* "
+                             "environment variables, see docs/distributed.md): drop --storage")
         if state and state.get("tuner", settings.tuner) != settings.tuner:
             raise RunError(f"this run was searched with --tuner {state['tuner']}, not "
                            f"{settings.tuner}; resume it with the tuner it started with")
         self.monitor, self.direction = space.objective
+        self.role = distributed.role()  # None, "chief" or "worker"
+        distributed.claim_project(store.kerastuner_dir, distributed.tuner_id() if self.role else None)
         with _quiet():
             self.tuner = self._make_tuner()
             self.tuner.save()  # so that a run killed in its first trial still reloads
-        self.oracle = self.tuner.oracle
+        self.oracle = self.tuner.oracle  # on a worker, KT's OracleClient to the chief
 
     def _make_tuner(self) -> Any:
         try:
@@ -233,9 +239,17 @@ class KerasTunerBackend(BaseBackend):
         ``BaseTuner.search`` does) lets ``ctx.finish`` tell KT a trial's outcome before the
         search commits it; KT's loop would learn it only after ``run_trial`` returned.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        if self.role == "worker":
+            distributed.work(self, run_trial, timeout=timeout, stop_requested=stop_requested)
+            return
         with _quiet():
             self._settle_running()
+        if self.role == "chief":
+            distributed.serve(self, n_trials=n_trials, timeout=timeout, stop_requested=stop_requested)
+            with _quiet():
+                self.tuner.save()
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
         while not stop_requested() and (deadline is None or time.monotonic() < deadline):
             budget = n_trials + len(self._interrupted())
             if len(self.oracle.trials) >= budget:
@@ -245,27 +259,35 @@ class KerasTunerBackend(BaseBackend):
                 trial = self.oracle.create_trial(self.tuner.tuner_id)
             if trial.status != "RUNNING":  # STOPPED: KT found no new point in the space
                 break
-            ended: list[bool] = []
-
-            def finish(record: TrialRecord, trial: Any = trial) -> None:
-                self._end(trial, record)
-                ended.append(True)
-
-            hp = trial.hyperparameters
-            epochs = hp.values.get("tuner/epochs")  # Hyperband's budget for this round
-            ctx = TrialContext(number=int(trial.trial_id), suggester=KerasTunerSuggester(hp),
-                               max_epochs=int(epochs) if epochs else None, finish=finish)
             try:
-                record = run_trial(ctx)
+                self._run_one(trial, run_trial)
             except BaseException:  # Ctrl-C or a broken run folder: the trial does not count
                 with _quiet():
                     self._settle_running()
                 raise
-            if not ended:
-                self._end(trial, record)
+
+    def _run_one(self, trial: Any, run_trial: TrialRunner) -> None:
+        """Run one KT trial through autodl's runner; KT learns its outcome through ``finish``."""
+        ended: list[bool] = []
+
+        def finish(record: TrialRecord) -> None:
+            self._end(trial, record)
+            ended.append(True)
+
+        hp = trial.hyperparameters
+        epochs = hp.values.get("tuner/epochs")  # Hyperband's budget for this round
+        ctx = TrialContext(number=int(trial.trial_id), suggester=KerasTunerSuggester(hp),
+                           max_epochs=int(epochs) if epochs else None, finish=finish)
+        record = run_trial(ctx)
+        if not ended:
+            self._end(trial, record)
 
     def _end(self, trial: Any, record: TrialRecord) -> None:
         """Tell KT how a trial ended and save the project, as ``Tuner.on_trial_end`` does."""
+        if record.state == TrialState.INTERRUPTED and self.role == "worker":
+            # The chief hears of it when this worker leaves (the trial proto has no message).
+            _write_json(self._record_path(trial.trial_id), record.to_dict())
+            return
         if record.state == TrialState.COMPLETE and record.value is not None and math.isfinite(record.value):
             with _quiet():
                 self.oracle.update_trial(trial.trial_id, {self.monitor: float(record.value)})
@@ -300,15 +322,25 @@ class KerasTunerBackend(BaseBackend):
     # -- bookkeeping -------------------------------------------------------------------
     def recover(self, records: list[TrialRecord]) -> list[int]:
         """Mark trials a killed process left running as interrupted; return their numbers."""
+        if self.role == "worker":  # the chief holds the trials
+            return []
         with _quiet():
             return self._settle_running()
 
-    def finished_count(self) -> int:
+    def finished_count(self) -> int | None:
+        if self.role == "worker":
+            return None
         return sum(1 for t in self.oracle.trials.values()
                    if t.status in ("COMPLETED", "FAILED", "INVALID") and t.message != INTERRUPTED_MESSAGE)
 
     def finished_record(self, number: int) -> TrialRecord | None:
         """The record KT kept for a finished trial, for a run folder that lost it in a crash."""
+        if self.role == "worker":  # the chief holds the trials; the record is kept here
+            for path in self.store.kerastuner_dir.glob("trial_*/autodl_record.json"):
+                if path.parent.name[len("trial_"):].isdigit() and int(path.parent.name[len("trial_"):]) == number:
+                    record = TrialRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+                    return record if record.state not in (TrialState.RUNNING, TrialState.INTERRUPTED) else None
+            return None
         trial = next((t for t in self.oracle.trials.values() if int(t.trial_id) == number), None)
         if trial is None or trial.status == "RUNNING" or trial.message == INTERRUPTED_MESSAGE:
             return None
@@ -316,7 +348,13 @@ class KerasTunerBackend(BaseBackend):
         return TrialRecord.from_dict(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else None
 
     def study_info(self) -> dict[str, Any]:
-        return {"tuner": self.settings.tuner, "project": self.store.kerastuner_dir.name}
+        info: dict[str, Any] = {"tuner": self.settings.tuner, "project": self.store.kerastuner_dir.name}
+        if self.role:
+            info["distributed"] = {"role": self.role, "tuner_id": distributed.tuner_id(),
+                                   "oracle": distributed.address()}
+        if self.role == "chief":
+            info["trials"] = self.finished_count()  # every worker's; the runs are the workers'
+        return info
 
     def state(self) -> dict[str, Any]:
         return {"tuner": self.settings.tuner}

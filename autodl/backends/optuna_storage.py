@@ -107,9 +107,15 @@ def heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
 
 def fail_stale(study: Any) -> None:
     """Fail the trials of workers whose heartbeats stopped (a no-op without heartbeats)."""
+    import warnings
+
     import optuna
 
-    optuna.storages.fail_stale_trials(study)
+    if not getattr(study._storage, "get_heartbeat_interval", lambda: None)():
+        return
+    with warnings.catch_warnings():  # "experimental since 2.9": stable in practice, noisy in logs
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def save_study_settings(study: Any, settings: dict[str, Any], space: dict[str, Any],

@@ -41,6 +41,10 @@ def import_keras_quietly() -> None:
     with captured_stderr():
         import keras  # noqa: F401
 
+    # Library warnings (Optuna's experimental notes, Keras deprecations) are for developers:
+    # route them to logging, which the CLI shows only from ERROR up.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.ERROR)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="keras_tuner")

@@ -36,9 +36,14 @@ def write_report(run_dir: str | Path) -> Path:
     Raises:
         RunError: ``run_dir`` is not a run folder (it has no readable ``run.json``).
     """
+    import warnings
+
     run_dir = Path(run_dir)
     path = run_dir / "report.html"
-    atomic_write_text(path, render_report(run_dir))
+    with warnings.catch_warnings():
+        # Optuna's importance evaluators warn on small searches; the report says so itself.
+        warnings.simplefilter("ignore", UserWarning)
+        atomic_write_text(path, render_report(run_dir))
     try:
         write_index(run_dir.resolve().parent)
     except OSError as exc:
