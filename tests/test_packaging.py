@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import configparser
+
+import pytest
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -33,3 +35,26 @@ def test_bundled_search_spaces_ship_as_autodl_searchspaces():
     assert "autodl.searchspaces" in options["packages"].split()
     assert "autodl.searchspaces = searchspaces" in options["package_dir"]
     assert (REPO_ROOT / "searchspaces" / "__init__.py").is_file()
+
+
+@pytest.mark.slow
+def test_non_editable_install_ships_spaces_and_templates(tmp_path):
+    """A wheel installed elsewhere finds the bundled spaces and the report templates."""
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "wheel"), str(REPO_ROOT)], check=True, timeout=300)
+    wheel = next((tmp_path / "wheel").glob("autodl-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"),
+                    str(wheel)], check=True, timeout=300)
+    code = ("import autodl, importlib.resources as r; from autodl.space import bundled_spaces, load_space;"
+            "assert autodl.__file__.startswith(%r), autodl.__file__;"
+            "names = sorted(bundled_spaces()); [load_space(n) for n in names]; print(names);"
+            "print(sorted(p.name for p in r.files('autodl.reporting').joinpath('templates').iterdir()))"
+            % str(tmp_path / "site"))
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}, timeout=120)
+    names, templates = out.stdout.strip().splitlines()
+    assert names == "['cnn', 'digit-recognition', 'lenet', 'mlp']"
+    assert "report.html.j2" in templates
