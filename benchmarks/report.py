@@ -80,7 +80,8 @@ def render() -> str:
         result = results.get(name)
         lines += ["", f"## {module.TITLE}", ""]
         lines += [f"Command: `python -m benchmarks.run {name}`" + (f" (shown: `{result['command']}`)"
-                  if result and result.get("quick") else ""), "", f"Target: {module.TARGET_TEXT}", ""]
+                  if result and result.get("quick") else "") + f"; a full run takes {module.DURATION}.", "",
+                  f"Target: {module.TARGET_TEXT}", ""]
         doc = (module.__doc__ or "").split("\n\n", 1)
         if len(doc) > 1:
             lines += [" ".join(doc[1].split()), ""]

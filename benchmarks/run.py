@@ -57,11 +57,13 @@ def main(argv: list[str] | None = None) -> int:
         print(report.write())
         return 0
     if args.suite == "all":
+        from benchmarks.common import ROOT
+
         failed = []
         for name in SUITES:
             cmd = [sys.executable, "-m", "benchmarks.run", name] + (["--quick"] if args.quick else [])
             print(f"::: {' '.join(cmd[1:])}", flush=True)
-            if subprocess.call(cmd) != 0:
+            if subprocess.call(cmd, cwd=ROOT) != 0:
                 failed.append(name)
         if failed:
             print(f"suites that crashed: {', '.join(failed)}", file=sys.stderr)

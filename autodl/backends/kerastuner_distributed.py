@@ -111,9 +111,9 @@ def claim_project(project_dir: Path, current: str | None) -> None:
     if current is None:
         raise RunError(f"{run} belongs to Keras Tuner's distributed mode ({ENV_ID}={claimed}); resume it with "
                        f"the same {ENV_IP}, {ENV_PORT} and {ENV_ID} set")
-    raise RunError(f"{run} is already used by the Keras Tuner process {ENV_ID}={claimed}; every process of a "
-                   f"distributed search needs its own run folder: give each its own --name (for example "
-                   f"--name kt-{current})")
+    raise RunError(f"{run} is the run folder of the Keras Tuner process {ENV_ID}={claimed}, not {current}: every "
+                   f"process of a distributed search needs its own run folder (give each its own --name, for "
+                   f"example --name kt-{current}), and resumes it with its own {ENV_ID}")
 
 
 # ------------------------------------------------------------------------------ chief
@@ -262,10 +262,14 @@ def _check_space(backend: Any, wait: float) -> None:
         return {p.name for p in hp.space if not p.name.startswith("tuner/")}
 
     if names(remote) != names(local):
-        only_chief, only_here = sorted(names(remote) - names(local)), sorted(names(local) - names(remote))
+        def some(found: set[str]) -> str:
+            listed = sorted(found)
+            return ", ".join(listed[:4]) + (f" and {len(listed) - 4} more" if len(listed) > 4 else "") or "nothing"
+
         raise RunError(f"the Keras Tuner chief at {address()} searches another space than this worker "
-                       f"(--space {backend.space.name}): only the chief has {only_chief or 'nothing'}, only this "
-                       f"worker has {only_here or 'nothing'}. Start every process with the same --space")
+                       f"(--space {backend.space.name}): only the chief has {some(names(remote) - names(local))}; "
+                       f"only this worker has {some(names(local) - names(remote))}. Start every process with the "
+                       "same --space")
 
 
 def _reconnect_fast(client: Any) -> None:

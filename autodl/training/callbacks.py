@@ -18,6 +18,13 @@ def make_trial_callback(monitor: str, reporters: list[EpochReporter]) -> Any:
     import keras
 
     class TrialCallback(keras.callbacks.Callback):
+        # The per-batch NaN check only reads the loss, so Keras may run it on its callback
+        # thread: with backends that dispatch asynchronously (JAX) the training loop then never
+        # waits for each batch's loss, as in a plain ``fit``; an exception raised there leaves
+        # ``fit`` at the next batch or at the epoch's end. (TensorFlow always calls batch hooks
+        # in line, whatever this says.)
+        async_safe = True
+
         def __init__(self) -> None:
             super().__init__()
             self.history: dict[str, list[float]] = {}
