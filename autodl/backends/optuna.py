@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import pickle
 import time
 from typing import Any, Callable
 
@@ -107,9 +108,23 @@ class OptunaBackend(BaseBackend):
         self.shared = bool(settings.storage)
         # Workers sharing a study must not draw the same points: a shared study's samplers are
         # seeded from the OS, a single-process one from --seed (and restored on resume).
-        sampler = (state or {}).get("sampler") or make_sampler(settings.sampler, None if self.shared else settings.seed)
+        saved = state or {}
+        sampler = saved.get("sampler") or make_sampler(settings.sampler, None if self.shared else settings.seed)
+        # The sampler as it was before the last trial it drew for: that trial's draws are
+        # given back if it did not count (Ctrl-C, kill -9), so its slot re-runs them.
+        pending = saved.get("pending") or {}
+        self._pending: tuple[int | None, bytes | None] = (pending.get("trial"), pending.get("sampler_before"))
+        self._current: int | None = None
+        self._sampler_before: bytes | None = None
         self.storage_url = settings.storage or f"sqlite:///{store.study_db}"
-        storage = make_storage(self.storage_url, shared=self.shared)
+        if not self.shared:
+            _check_run_study(store, resumed=state is not None)
+        try:
+            storage = make_storage(self.storage_url, shared=self.shared)
+        except RunError as exc:
+            if self.shared:
+                raise
+            raise _damaged_study(store, exc.__cause__ or exc) from exc
         try:
             self.study = optuna.create_study(
                 study_name=settings.name or store.root.name, storage=storage, sampler=sampler,
@@ -119,6 +134,8 @@ class OptunaBackend(BaseBackend):
             save_study_settings(self.study, {**settings.to_dict(), "storage": None}, space.to_dict(),
                                 data_info.get("dataset"))
         except Exception as exc:  # sqlalchemy/optuna raise many kinds; all mean the same to users
+            if not self.shared:
+                raise _damaged_study(store, exc) from exc
             raise RunError(
                 f"cannot open the Optuna study in {redact(self.storage_url)}: {type(exc).__name__}: {exc}. "
                 "Check the URL (e.g. sqlite:///path/study.db or postgresql://user@host/db), that the "
@@ -137,7 +154,9 @@ class OptunaBackend(BaseBackend):
             fail_stale(self.study)
             if self._taken() >= n_trials:
                 break
+            self._current, self._sampler_before = None, None if self.shared else pickle.dumps(self.study.sampler)
             trial = self.study.ask()
+            self._current = trial.number
             if self._over_budget(trial.number, n_trials):  # another worker took the last slot
                 self.study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
                 self.study.tell(trial, state=self._fail_state())
@@ -189,6 +208,18 @@ class OptunaBackend(BaseBackend):
         with contextlib.suppress(Exception):  # the trial may already be finished
             trial.set_user_attr(INTERRUPTED_ATTR, True)
             self.study.tell(trial, state=OptunaState.FAIL)
+        if trial.number == self._current:
+            self._give_back_draws(self._sampler_before)
+
+    def _give_back_draws(self, sampler_before: bytes | None) -> None:
+        """Put the sampler back as it was before a trial that does not count.
+
+        The re-run slot then proposes what the interrupted trial would have, so a seeded
+        search stopped and resumed draws the same trials as one that never stopped. Shared
+        studies' samplers are seeded from the OS: nothing to reproduce there.
+        """
+        if sampler_before is not None and not self.shared:
+            self.study.sampler = pickle.loads(sampler_before)  # noqa: S301 - our own bytes, or verified search.pkl
 
     def _counted(self) -> list[Any]:
         """Trials that count towards the budget: finished ones plus those running now."""
@@ -213,16 +244,41 @@ class OptunaBackend(BaseBackend):
         return sum(1 for t in self.study.get_trials(deepcopy=False) if t.state.is_finished() and counts(t))
 
     def recover(self, records: list[TrialRecord]) -> list[int]:
-        """Fail trials a killed process left RUNNING (single-process storages only)."""
+        """Settle what an earlier process left (single-process storages only).
+
+        Trials left RUNNING by a killed process are failed and marked interrupted; if the
+        last trial drawn did not count, the sampler gets its draws back. Returns the numbers
+        of every trial the study does not count (those, and ones stopped by Ctrl-C), so the
+        run folder can agree.
+
+        Raises:
+            RunError: the study lacks trials the run folder lists (another or older study.db).
+        """
         from optuna.trial import TrialState as OptunaState
 
         if self.settings.storage:  # shared storage: other workers may be running them
             return []
-        stale = [t for t in self.study.get_trials(deepcopy=False) if t.state == OptunaState.RUNNING]
+        trials = self.study.get_trials(deepcopy=False)
+        known = {t.number for t in trials}
+        unknown = sorted(r.number for r in records if r.number not in known)
+        if unknown:
+            raise RunError(
+                f"{self.store.study_db} does not match {self.store.trials_json}: the study has no trial "
+                f"{', '.join(map(str, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}, which the run folder "
+                f"lists. It was replaced, recreated or restored from an older copy, and resuming would number "
+                f"new trials twice. The finished trials are intact in trials.csv and models/; restore this "
+                f"run's study.db to resume, or start a new search (autodl search ... --name NEW)")
+        stale = [t for t in trials if t.state == OptunaState.RUNNING]
         for t in stale:
             self.study._storage.set_trial_user_attr(t._trial_id, INTERRUPTED_ATTR, True)
             self.study.tell(t.number, state=OptunaState.FAIL)
-        return [t.number for t in stale]
+        number, before = self._pending
+        if number is not None:
+            trial = next((t for t in self.study.get_trials(deepcopy=False) if t.number == number), None)
+            if trial is None or not (trial.state.is_finished() and counts(trial)):
+                self._give_back_draws(before)  # the process died or stopped before it counted
+        self._pending = (None, None)
+        return sorted({t.number for t in stale} | {t.number for t in trials if t.user_attrs.get(INTERRUPTED_ATTR)})
 
     def finished_record(self, number: int) -> TrialRecord | None:
         trials = [t for t in self.study.get_trials(deepcopy=False) if t.number == number]
@@ -241,8 +297,29 @@ class OptunaBackend(BaseBackend):
 
     def state(self) -> dict[str, Any]:
         return {"sampler": self.study.sampler, "storage": redact(self.storage_url),
-                "study_name": self.study.study_name}
+                "study_name": self.study.study_name,
+                "pending": {"trial": self._current, "sampler_before": self._sampler_before}}
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.study._storage.remove_session()
+
+
+def _check_run_study(store: Any, *, resumed: bool) -> None:
+    """A resumed run needs its own study.db: a missing one would restart the numbering."""
+    if resumed and not store.study_db.is_file():
+        raise RunError(
+            f"{store.study_db} is missing, so this run cannot continue: Optuna's record of its trials "
+            f"(and the sampler's history) is gone. The finished trials are intact in trials.csv and "
+            f"models/; restore study.db to resume, or start a new search (autodl search ... --name NEW)")
+
+
+def _damaged_study(store: Any, exc: BaseException) -> RunError:
+    reason = getattr(exc, "orig", None) or exc  # sqlalchemy wraps sqlite3's own message
+    first_line = (str(reason).splitlines() or [""])[0]
+    return RunError(
+        f"{store.study_db} cannot be opened as an Optuna database ({type(reason).__name__}: "
+        f"{first_line}): it is damaged or unreadable, so this run cannot "
+        f"continue from it. Nothing was changed: the finished trials are intact in trials.csv, "
+        f"trials.json and models/ (`autodl show {store.root}` still works). Restore study.db from a "
+        f"backup to resume, or start a new search (autodl search ... --name NEW)")

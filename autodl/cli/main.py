@@ -33,18 +33,25 @@ def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _stop_twice_to_quit() -> None:
-    """First Ctrl-C (or SIGTERM) stops the running trial and saves; a second exits at once."""
+def _stop_twice_to_quit() -> Callable[[], None]:
+    """First Ctrl-C (or SIGTERM) stops the running trial and saves; a second exits at once.
+
+    Returns a function that puts the previous handlers back (for in-process callers).
+    """
     pressed = {"count": 0}
 
     def handler(signum: int, frame: Any) -> None:
         pressed["count"] += 1
         if pressed["count"] > 1:
-            os._exit(130)
+            os._exit(130)  # every file is replaced atomically: what is on disk stays consistent
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    return restore
 
 
 def _display_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -144,17 +151,18 @@ def worker(storage: str, name: str, out: str, data_dir: str | None, wait: float,
 @click.option("--trials", type=int, help="Finish this many trials in all (default: the original total).")
 @click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
 @click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key (only files you trust).")
+@click.option("--space", help="The run's own space, to confirm it: a run keeps its space; another is refused.")
 @_display_options
 @_handle_errors
-def resume(path: str, trials: int | None, timeout: float | None, trust: bool, quiet: bool) -> None:
+def resume(path: str, trials: int | None, timeout: float | None, trust: bool, space: str | None, quiet: bool) -> None:
     """Continue the search in PATH (a run folder or its search.pkl)."""
     from autodl.cli.quiet import import_keras_quietly
 
     import_keras_quietly()
     from autodl.search import resume_search
 
-    _run_with_display(lambda cb: resume_search(path, trials=trials, timeout=timeout, trust=trust, callbacks=cb),
-                      quiet)
+    _run_with_display(lambda cb: resume_search(path, trials=trials, timeout=timeout, trust=trust, space=space,
+                                               callbacks=cb), quiet)
 
 
 def _run_with_display(start: Callable[[Any], Any], quiet: bool) -> None:
@@ -162,15 +170,16 @@ def _run_with_display(start: Callable[[Any], Any], quiet: bool) -> None:
     from autodl.search import SearchInterrupted
 
     progress = RichProgress(quiet=quiet)
-    _stop_twice_to_quit()
+    restore = _stop_twice_to_quit()
     try:
         result = start(progress)
     except SearchInterrupted as exc:
         progress.close()
-        console.print(f"[yellow]{exc}[/]")
+        console.print(f"[yellow]{exc}[/]", soft_wrap=True)  # unwrapped: the command is copied
         sys.exit(exc.exit_code)
     finally:
         progress.close()
+        restore()
     print_summary(result)
 
 

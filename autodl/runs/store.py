@@ -294,8 +294,49 @@ class RunStore:
             updated.append(record)
         return updated
 
+    def remove_orphans(self, records: list[TrialRecord]) -> list[Path]:
+        """Delete what a killed process left behind; return the paths removed.
+
+        That is model files no record points to (a trial killed after its model was saved)
+        and the temporary files of atomic writes (``.<name>.tmp-<pid>-<random>``) whose
+        process is gone. Call it only while no other process writes to this folder.
+        """
+        kept = {record.model_path for record in records if record.model_path}
+        removed = []
+        if self.models_dir.is_dir():
+            for path in self.models_dir.iterdir():
+                if _MODEL_FILE.match(path.name) and self._relative(path) not in kept:
+                    removed.append(path)
+        for folder in (self.root, self.models_dir):
+            if folder.is_dir():
+                removed += [p for p in folder.iterdir() if _is_dead_temporary(p.name)]
+        for path in removed:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        return removed
+
 
 # ---------------------------------------------------------------------------- helpers
+
+
+_TEMPORARY = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]+(\.keras)?$")
+
+
+def _is_dead_temporary(name: str) -> bool:
+    """An atomic write's temporary file whose writing process no longer runs."""
+    match = _TEMPORARY.match(name)
+    if not match or os.name != "posix":  # Windows' os.kill(pid, 0) would end the process
+        return False
+    pid = int(match.group(1))
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, someone else's
+        return False
+    return False
 
 
 def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:

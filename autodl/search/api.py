@@ -137,9 +137,13 @@ def load(path: str | Path, *, trust: bool = False) -> Search:
 
 
 def resume_search(path: str | Path, *, trials: int | None = None, timeout: float | None = None,
-                  trust: bool = False, callbacks: list[SearchCallback] | SearchCallback | None = None) -> Search:
-    """Continue a stopped or crashed search until its trial total (or ``trials``)."""
-    return load(path, trust=trust).resume(trials, callbacks, timeout=timeout)
+                  trust: bool = False, space: str | Path | None = None,
+                  callbacks: list[SearchCallback] | SearchCallback | None = None) -> Search:
+    """Continue a stopped or crashed search until its trial total (or ``trials``).
+
+    ``space``, if given, must be the space the run started with (see ``Search.resume``).
+    """
+    return load(path, trust=trust).resume(trials, callbacks, timeout=timeout, space=space)
 
 
 def _warn_versions(saved: dict[str, Any]) -> None:

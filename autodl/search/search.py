@@ -25,6 +25,7 @@ from autodl.exceptions import RunError, TrialFailed, TrialPruned, UsageError
 from autodl.records import SearchSettings, TrialRecord, TrialState
 from autodl.runs import RunStore, atomic_save_model, dump_signed
 from autodl.search.callbacks import CallbackList, SearchCallback
+from autodl.search.checks import check_space
 from autodl.search.evaluation import evaluate_best
 from autodl.space import SearchSpace
 
@@ -123,9 +124,12 @@ class Search:
     def run(self, callbacks: list[SearchCallback] | SearchCallback | None = None) -> "Search":
         """Run trials until ``settings.trials`` have finished (or the timeout, or Ctrl-C)."""
         self._callbacks = callbacks if isinstance(callbacks, SearchCallback) else CallbackList(callbacks)
+        self.store.check_usable()  # a full or read-only folder fails now, not after a trial
         if self.splits is None:
             self.splits = self._load_data()
         self._apply_precision()
+        if self._backend is not None:  # run again in this process: continue where it stopped
+            self.backend_state = self._backend.state()
         backend_cls = get_backend(self.settings.backend)
         self._backend = backend_cls(self.settings, self.space, self.store, state=self.backend_state,
                                     input_shape=self.splits.input_shape, num_classes=self.splits.num_classes,
@@ -138,25 +142,39 @@ class Search:
             self._callbacks.on_search_start(self)
             self._backend.optimize(self._run_trial, n_trials=self.settings.trials,
                                    timeout=self.settings.timeout, stop_requested=lambda: False)
+            self.elapsed += time.perf_counter() - start
+            start = time.perf_counter()
+            self._finish()
         except KeyboardInterrupt:
             self.elapsed += time.perf_counter() - start
             self.write_run("interrupted")
             self._save_state()
             raise SearchInterrupted(
-                f"search interrupted; {len(self.finished)} trials are saved in {self.path}. "
-                f"Continue with: autodl resume {self.path}") from None
+                f"search interrupted; {len(self.finished)} of {self.settings.trials} trials are saved in "
+                f"{self.path}. Continue with: autodl resume {self.path}") from None
         finally:
             self._backend.close()
-        self.elapsed += time.perf_counter() - start
-        self._finish()
         return self
 
     def resume(self, trials: int | None = None, callbacks: list[SearchCallback] | SearchCallback | None = None,
-               *, timeout: float | None = None) -> "Search":
-        """Continue to the original trial total, or to ``trials`` in all."""
+               *, timeout: float | None = None, space: str | Path | None = None) -> "Search":
+        """Continue to the original trial total, or to ``trials`` in all.
+
+        A run keeps the space it started with (saved in ``search.pkl``): ``space``, if given,
+        must be that same space, and a space file edited since the start is ignored with a
+        warning. Searching another space is a new search.
+
+        Raises:
+            UsageError: ``trials`` is below 1 or ``timeout`` not positive.
+            RunError: ``space`` differs from the run's; the data differ from the run's; the
+                run folder cannot be written or its disk is full; the study is damaged.
+        """
+        if trials is not None and trials < 1:
+            raise UsageError(f"--trials must be at least 1, got {trials}")
+        if timeout is not None and timeout <= 0:
+            raise UsageError(f"--timeout must be positive seconds, got {timeout}")
+        check_space(self.space, space, saved_in=self.store.search_pkl, settings=self.settings)
         if trials is not None:
-            if trials < 1:
-                raise UsageError(f"--trials must be at least 1, got {trials}")
             self.settings = dataclasses.replace(self.settings, trials=trials)
         if timeout is not None:
             self.settings = dataclasses.replace(self.settings, timeout=timeout)
@@ -213,13 +231,17 @@ class Search:
         except TrialFailed as exc:
             record.state, record.error = TrialState.FAILED, str(exc)
         except KeyboardInterrupt:
-            record.state, record.error = TrialState.INTERRUPTED, "stopped by Ctrl-C; this slot is run again on resume"
-            self._end_trial(ctx, record, start, tracker, None)
+            self._end_trial(ctx, _interrupted(record), start, tracker, None)
             raise
         except Exception as exc:  # a trial's crash is its result, never the search's end
             logger.debug("trial %d failed", ctx.number, exc_info=True)
             record.state, record.error = TrialState.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
-        self._end_trial(ctx, record, start, tracker, model)
+        try:
+            self._end_trial(ctx, record, start, tracker, model)
+        except KeyboardInterrupt:  # while saving: if the engine has not counted it, neither do we
+            if ctx.finish is not None:
+                self._end_trial(ctx, _interrupted(record), start, tracker, None)
+            raise
         del model
         free_memory()
         return record
@@ -238,8 +260,13 @@ class Search:
                                                     save if record.state == TrialState.COMPLETE else None,
                                                     record.number)
         record = next(r for r in self.records if r.number == record.number)
-        if ctx.finish is not None:  # the engine learns the outcome before we commit it
-            ctx.finish(record)
+        # The engine's tell is the commit point. search.pkl is saved just before it, holding the
+        # sampler before and after this trial: a resume takes whichever matches what the engine
+        # counted. The run folder is rewritten just after; a resume adopts the engine's record.
+        self._save_state()
+        if ctx.finish is not None:
+            finish, ctx.finish = ctx.finish, None  # told once; a Ctrl-C from here on keeps the outcome
+            finish(record)
         self.store.write_trials(self.records)
         self._save_state()
         self.write_run("running")
@@ -262,22 +289,41 @@ class Search:
                 mine[record.number] = record
         self.records = sorted(mine.values(), key=lambda r: r.number)
 
-    def _settle_unfinished(self, engine_stale: list[int]) -> None:
-        """Trials a killed process left ``running`` become ``interrupted``; their slots re-run."""
-        changed = False
-        if self.settings.storage:  # a shared study: running trials may be other workers' live ones
-            kept = [r for r in self.records if r.state != TrialState.RUNNING]
-            changed, self.records = len(kept) != len(self.records), kept
+    def _settle_unfinished(self, uncounted: list[int]) -> None:
+        """Make the run folder agree with the engine after a crash, a kill or Ctrl-C.
+
+        The engine's tell is the commit point: a trial the engine counted keeps (or gets back)
+        the engine's record; one it did not count (left running by a killed process, or
+        stopped before it was told) becomes ``interrupted`` and its slot is run again. Model
+        files and temporary files of trials that did not make it are removed.
+        """
+        if self.settings.storage:  # a shared study: running trials may be other workers' live ones,
+            kept = [r for r in self.records if r.state != TrialState.RUNNING]  # finished ones merge per trial
+            if len(kept) != len(self.records):
+                self.records = self.store.update_top_models(kept, self.settings.top_k, self.direction, None, -1)
+                self.store.write_trials(self.records)
+            return
+        before = [r.to_dict() for r in self.records]
+        known = {r.number for r in self.records}
+        self.records += [TrialRecord(number=n, state=TrialState.RUNNING, params={}) for n in uncounted
+                         if n not in known]  # asked, then killed before its record was written
         for i, record in enumerate(self.records):
-            stale = record.number in engine_stale and record.state != TrialState.INTERRUPTED
-            if record.state == TrialState.RUNNING or stale:
-                adopted = self._backend.finished_record(record.number) if hasattr(self._backend, "finished_record") else None
-                self.records[i] = adopted or dataclasses.replace(
+            if record.state == TrialState.INTERRUPTED:
+                continue
+            adopted = self._backend.finished_record(record.number)
+            if adopted is not None:
+                if adopted.to_dict() != dataclasses.replace(record, model_path=adopted.model_path).to_dict():
+                    self.records[i] = adopted  # told, then killed before trials.json was rewritten
+            elif record.state == TrialState.RUNNING or record.number in uncounted:
+                self.records[i] = dataclasses.replace(
                     record, state=TrialState.INTERRUPTED, model_path=None,
                     error="the process stopped while this trial ran; its slot is run again")
-                changed = True
-        if changed:
-            self.records = self.store.update_top_models(self.records, self.settings.top_k, self.direction, None, -1)
+        self.records.sort(key=lambda r: r.number)
+        self.records = self.store.update_top_models(self.records, self.settings.top_k, self.direction, None, -1)
+        removed = self.store.remove_orphans(self.records)
+        if removed:
+            logger.info("removed files left by a stopped process: %s", ", ".join(p.name for p in removed))
+        if [r.to_dict() for r in self.records] != before:
             self.store.write_trials(self.records)
 
     # ------------------------------------------------------------------ saving
@@ -349,6 +395,11 @@ def load_data(settings: SearchSettings, expected: dict[str, Any] | None = None) 
             f"differ: fingerprint {splits.fingerprint[:12]} != {str(expected.get('fingerprint'))[:12]}). "
             "Resuming on other data would mix incomparable trials; start a new search instead")
     return splits
+
+
+def _interrupted(record: TrialRecord) -> TrialRecord:
+    return dataclasses.replace(record, state=TrialState.INTERRUPTED, value=None, model_path=None,
+                               error="stopped by Ctrl-C; this slot is run again on resume")
 
 
 def _fixed(params: dict[str, Any]) -> Any:
