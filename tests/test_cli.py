@@ -72,6 +72,7 @@ def test_search_digits_through_click(tmp_path):
 @pytest.mark.slow
 def test_search_digits_as_subprocess(tmp_path):
     env = {**os.environ, "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "AUTODL_OFFLINE": "1"}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # autodl's own default, not a log level the caller chose
     proc = subprocess.run(
         [sys.executable, "-m", "autodl", "search", "digits", "--trials", "3", "--epochs", "2",
          "--out", str(tmp_path), "--name", "sub", "--quiet"],
