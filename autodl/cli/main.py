@@ -49,6 +49,8 @@ def _stop_twice_to_quit() -> Callable[[], None]:
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def restore() -> None:
+        if pressed["count"]:  # stopping: a second Ctrl-C during shutdown must still exit 130
+            return
         for sig, old in previous.items():
             signal.signal(sig, old)
     return restore
