@@ -405,7 +405,9 @@ def test_second_ctrl_c_exits_at_once(tmp_path):
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=30)
-    assert proc.returncode == 130 and time.monotonic() - second < 5
+    # 130 from autodl's handler; -SIGINT when the second one lands in interpreter shutdown, after
+    # Python put the default handlers back. Shells report both as exit status 130.
+    assert proc.returncode in (130, -signal.SIGINT) and time.monotonic() - second < 5
 
     result = invoke("resume", run, "--quiet")  # wherever the second one landed, nothing is lost
     assert result.exit_code == 0, result.output

@@ -49,8 +49,6 @@ def _stop_twice_to_quit() -> Callable[[], None]:
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def restore() -> None:
-        if pressed["count"]:  # stopping: a second Ctrl-C during shutdown must still exit 130
-            return
         for sig, old in previous.items():
             signal.signal(sig, old)
     return restore
@@ -294,9 +292,19 @@ def _run_path(run: str, out: str) -> Path:
     return path if path.exists() or os.sep in run else Path(out) / run
 
 
+def _exit_130(signum: int, frame: Any) -> None:
+    os._exit(130)
+
+
 def main() -> None:
     """Console-script entry point."""
-    cli(prog_name="autodl")
+    try:
+        cli(prog_name="autodl")
+    except SystemExit as exc:
+        if exc.code == 130:  # stopped by Ctrl-C: another one while Python shuts down still exits 130
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, _exit_130)
+        raise
 
 
 if __name__ == "__main__":
