@@ -58,21 +58,25 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
-def fashion_npz(n_train: int) -> Path:
+def fashion_npz(n_train: int, n_val: int = 0) -> Path:
     """An .npz with Fashion-MNIST's first ``n_train`` training images and the official test set.
 
-    Built once (from the files ``autodl.data`` finds: Debian's dataset-fashion-mnist here) and
-    cached under ``benchmarks/results/data``.
+    With ``n_val``, the last ``n_val`` training images become a fixed validation split
+    (``x_val``, ``y_val``). Built once (from the files ``autodl.data`` finds: Debian's
+    dataset-fashion-mnist here) and cached under ``benchmarks/results/data``.
     """
     from autodl.data import get_dataset
 
-    path = DATA / f"fashion_mnist_first{n_train}.npz"
+    path = DATA / (f"fashion_mnist_first{n_train}" + (f"_last{n_val}" if n_val else "") + ".npz")
     if not path.is_file():
         raw = get_dataset("fashion_mnist").load(None)
+        arrays = {"x_train": raw.x_train[:n_train], "y_train": raw.y_train[:n_train],
+                  "x_test": raw.x_test, "y_test": raw.y_test}
+        if n_val:
+            arrays.update(x_val=raw.x_train[-n_val:], y_val=raw.y_train[-n_val:])
         DATA.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, x_train=raw.x_train[:n_train], y_train=raw.y_train[:n_train],
-                 x_test=raw.x_test, y_test=raw.y_test)
+        np.savez(tmp, **arrays)
         tmp.replace(path)
     return path
 

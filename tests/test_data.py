@@ -277,6 +277,43 @@ def test_npz_scaling_labels_and_channels(tmp_path):
     np.testing.assert_allclose(splits.x_test[..., 0] * 255, data["x_test"], atol=1e-4)
 
 
+def test_npz_fixed_validation_split_is_used_as_given(tmp_path):
+    data = arrays()
+    x_val = np.random.default_rng(1).integers(0, 256, (15, 6, 6), dtype=np.uint8)
+    y_val = (np.arange(15) % 3) * 2 + 3
+    path = write_npz(tmp_path / "v.npz", y_train=data["y_train"] * 2 + 3, y_test=data["y_test"] * 2 + 3,
+                     x_val=x_val, y_val=y_val)
+    splits = load_splits(str(path), val_fraction=0.5)  # ignored: the file names its validation set
+    assert (len(splits.y_train), len(splits.y_val), len(splits.y_test)) == (60, 15, 20)
+    np.testing.assert_allclose(splits.x_val[..., 0] * 255, x_val, atol=1e-4)
+    np.testing.assert_array_equal(splits.y_val, np.arange(15) % 3)  # encoded like the train labels
+    np.testing.assert_allclose(splits.x_train[..., 0] * 255, data["x_train"], atol=1e-4)  # order kept
+
+    small = load_splits(str(path), subset=9)  # subset caps the fixed split too, stratified
+    assert len(small.y_val) == 9 and np.bincount(small.y_val).tolist() == [3, 3, 3]
+
+    other = write_npz(tmp_path / "w.npz", y_train=data["y_train"] * 2 + 3, y_test=data["y_test"] * 2 + 3,
+                      x_val=x_val[::-1], y_val=y_val[::-1])
+    assert load_splits(str(other)).fingerprint != splits.fingerprint
+    assert load_splits(str(write_npz(tmp_path / "n.npz"))).fingerprint != splits.fingerprint
+
+
+def test_npz_validation_needs_both_arrays_and_known_classes(tmp_path):
+    message = error_of(load_splits, str(write_npz(tmp_path / "half.npz", x_val=np.zeros((5, 6, 6)))))
+    assert "half.npz" in message and "x_val" in message and "no y_val" in message
+
+    path = write_npz(tmp_path / "unseen.npz", x_val=np.zeros((5, 6, 6)), y_val=np.arange(5))
+    message = error_of(load_splits, str(path))
+    assert "Validation labels" in message and "[3, 4]" in message and "unseen.npz" in message
+
+    path = write_npz(tmp_path / "shape.npz", x_val=np.zeros((5, 7, 7)), y_val=np.arange(5) % 3)
+    message = error_of(load_splits, str(path))
+    assert "shape.npz" in message and "val images of shape (7, 7, 1)" in message
+
+    path = write_npz(tmp_path / "count.npz", x_val=np.zeros((5, 6, 6)), y_val=np.arange(4) % 3)
+    assert "5 val images but 4 val labels" in error_of(load_splits, str(path))
+
+
 def test_dark_uint8_images_are_divided_by_255_not_stretched(tmp_path):
     x = np.full((60, 6, 6), 100, dtype=np.uint8)
     x[:, 0, 0] = 10

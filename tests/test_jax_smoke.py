@@ -18,8 +18,11 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 
 CHILD = textwrap.dedent("""
     import json, sys, traceback
@@ -67,7 +70,8 @@ def test_search_runs_under_jax_without_tensorflow(tmp_path):
         pytest.fail("jax is not installed, so the JAX (GPU) path is untested. Install it with "
                     "`pip install -e \".[test,jax]\"`, or set AUTODL_SKIP_JAX=1 to skip this test knowingly.")
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "AUTODL_OFFLINE": "1",
-           "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+           "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONPATH": str(REPO)}  # the checkout under test, whatever is installed
     proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "reports")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"

@@ -83,7 +83,7 @@ def cli() -> None:
 @click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root for run folders.")
 @click.option("--storage", help="Optuna storage URL (default: sqlite in the run folder).")
 @click.option("--subset", type=int, help="Use only N training examples, for quick runs.")
-@click.option("--val-fraction", default=0.1, show_default=True, type=float, help="Share of train held out.")
+@click.option("--val-fraction", default=0.1, show_default=True, type=float, help="Share of train held out (unused when the data has x_val).")
 @click.option("--top-k", default=3, show_default=True, type=int, help="Best models to keep.")
 @click.option("--data-dir", envvar="AUTODL_DATA_DIR", help="Folder with dataset files (AUTODL_DATA_DIR).")
 @click.option("--precision", default="float32", show_default=True,

@@ -45,6 +45,8 @@ class ArrayData:
 
     ``max_value`` is the pixel value that means full intensity when the dtype alone does
     not say it (16 for scikit-learn's digits); ``None`` lets ``load_splits`` infer it.
+    ``x_val``/``y_val`` are a fixed validation split when the source has one; without it
+    ``load_splits`` holds out a stratified share of the training data.
     """
 
     x_train: np.ndarray
@@ -54,6 +56,8 @@ class ArrayData:
     class_names: list[str] | None
     source: str
     max_value: float | None = None
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
 
 class BaseDataset(abc.ABC):

@@ -22,6 +22,7 @@ from autodl.exceptions import DatasetError
 logger = logging.getLogger(__name__)
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+NPZ_VAL_KEYS = ("x_val", "y_val")  # optional: a fixed validation split
 #: IDX roles -> accepted file names (the official hyphenated one first); each is also
 #: accepted with a ``.gz`` suffix.
 IDX_NAMES = {
@@ -36,7 +37,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 
 def load_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
-    """Read the four arrays of an ``.npz`` file, refusing pickled (object) arrays."""
+    """Read the four arrays of an ``.npz`` file (and x_val, y_val if given), refusing pickles."""
     try:  # our own handle: np.load leaks its file when the zip directory is damaged
         with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
             missing = [key for key in NPZ_KEYS if key not in archive.files]
@@ -47,7 +48,15 @@ def load_npz(path: pathlib.Path) -> dict[str, np.ndarray]:
                     f"numpy.savez('{path.name}', x_train=..., y_train=..., x_test=..., "
                     f"y_test=...)."
                 )
-            return {key: archive[key] for key in NPZ_KEYS}
+            given = [key for key in NPZ_VAL_KEYS if key in archive.files]
+            if len(given) == 1:
+                other = next(key for key in NPZ_VAL_KEYS if key not in given)
+                raise DatasetError(
+                    f"'{path}' has {given[0]} but no {other}. A fixed validation split needs "
+                    f"both arrays: save x_val and y_val together, or neither to let autodl "
+                    f"hold out part of the training data (--val-fraction)."
+                )
+            return {key: archive[key] for key in NPZ_KEYS + tuple(given)}
     except DatasetError:
         raise
     except Exception as error:  # zipfile.BadZipFile, ValueError (pickle), OSError, EOFError
@@ -144,7 +153,7 @@ class _PathDataset(BaseDataset):
 
 
 class NpzDataset(_PathDataset):
-    """An ``.npz`` file holding x_train, y_train, x_test, y_test."""
+    """An ``.npz`` file holding x_train, y_train, x_test, y_test (and optionally x_val, y_val)."""
 
     description = "local .npz file (x_train, y_train, x_test, y_test)"
 

@@ -3,7 +3,7 @@
 ``load_splits`` is the one entry point the rest of autodl uses. It loads the raw data
 once, fingerprints it (so ``resume`` can refuse a different dataset), checks it, maps the
 labels to 0..C-1, optionally takes a stratified subset, carves the validation split out of
-the training data only, and scales pixels to float32 in [0, 1] with a channel axis. The
+the training data only (or takes the source's fixed one), and scales pixels to float32 in [0, 1] with a channel axis. The
 test split is only ever subsampled (by ``subset``), never used to choose anything.
 """
 
@@ -57,9 +57,12 @@ class DataSplits:
 
 
 def fingerprint(raw: ArrayData) -> str:
-    """SHA-256 over the raw train and test arrays (dtype, shape and bytes), in a fixed order."""
+    """SHA-256 over the raw train, test (and fixed validation) arrays, in a fixed order."""
     digest = hashlib.sha256()
-    for array in (raw.x_train, raw.y_train, raw.x_test, raw.y_test):
+    arrays = [raw.x_train, raw.y_train, raw.x_test, raw.y_test]
+    if raw.x_val is not None:
+        arrays += [raw.x_val, raw.y_val]
+    for array in arrays:
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape};".encode())
         digest.update(memoryview(array).cast("B"))
@@ -79,7 +82,8 @@ def load_splits(
     Args:
         name_or_path: a registry name (see ``list_datasets``) or a path to local files.
         data_dir: where to look first for the files of downloadable sets (mnist, ...).
-        val_fraction: share of the training data held out for validation, in (0, 1).
+        val_fraction: share of the training data held out for validation, in (0, 1);
+            unused when the source has a fixed validation split (``x_val`` in an .npz).
         seed: seeds the subset and the validation split; the same seed gives the same
             splits.
         subset: keep only this many training examples (stratified, before the validation
@@ -102,32 +106,41 @@ def load_splits(
     dataset = get_dataset(name_or_path)
     folder = pathlib.Path(data_dir).expanduser() if data_dir is not None else None
     raw = dataset.load(folder)
-    x_train = _to_nhwc(raw.x_train, "x_train", raw.source)
-    x_test = _to_nhwc(raw.x_test, "x_test", raw.source)
-    _check_shapes(x_train, raw.y_train, x_test, raw.y_test, raw.source)
-    _check_finite(x_train, "x_train", raw.source)
-    _check_finite(x_test, "x_test", raw.source)
-    y_train, y_test, class_names = _encode_labels(raw)
+    x = {"train": _to_nhwc(raw.x_train, "x_train", raw.source),
+         "test": _to_nhwc(raw.x_test, "x_test", raw.source)}
+    if raw.x_val is not None:
+        x["val"] = _to_nhwc(raw.x_val, "x_val", raw.source)
+    labels = {"train": raw.y_train, "test": raw.y_test, "val": raw.y_val}
+    _check_shapes(x, labels, raw.source)
+    for part, images in x.items():
+        _check_finite(images, f"x_{part}", raw.source)
+    y, class_names = _encode_labels(raw)
     digest = fingerprint(raw)  # after the checks: they reject arrays it cannot hash
     num_classes = len(class_names)
-    scale = _scaler(x_train, raw.max_value, raw.source)
+    scale = _scaler(x["train"], raw.max_value, raw.source)
 
-    train_index = np.arange(len(y_train))
-    test_index = np.arange(len(y_test))
+    index = {part: np.arange(len(y[part])) for part in x}
     if subset is not None:
         _check_subset(subset, num_classes, raw.source)
-        if subset < len(y_train):
-            train_index, _ = stratified_indices(y_train, len(y_train) - subset, seed)
-        if subset < len(y_test):
-            test_index, _ = stratified_indices(y_test, len(y_test) - subset, seed)
-    fit_index, val_index = stratified_indices(y_train[train_index], fraction, seed)
-    fit_index, val_index = train_index[fit_index], train_index[val_index]
+        for part in index:
+            if subset < len(y[part]):
+                index[part], _ = stratified_indices(y[part], len(y[part]) - subset, seed)
+    if "val" in x:
+        logger.info("%s has a fixed validation split; val_fraction is not used", raw.source)
+        x_val, y_val = x["val"][index["val"]], y["val"][index["val"]]
+        fit_index = index["train"]
+    else:
+        fit_index, val_index = stratified_indices(y["train"][index["train"]], fraction, seed)
+        fit_index, val_index = index["train"][fit_index], index["train"][val_index]
+        x_val, y_val = x["train"][val_index], y["train"][val_index]
+    x_train, y_train = x["train"], y["train"]
+    x_test, y_test, test_index = x["test"], y["test"], index["test"]
 
     splits = DataSplits(
         x_train=scale(x_train[fit_index]),
         y_train=y_train[fit_index],
-        x_val=scale(x_train[val_index]),
-        y_val=y_train[val_index],
+        x_val=scale(x_val),
+        y_val=y_val,
         x_test=scale(x_test[test_index]),
         y_test=y_test[test_index],
         input_shape=tuple(int(d) for d in x_train.shape[1:]),
@@ -175,22 +188,23 @@ def _to_nhwc(x: np.ndarray, key: str, source: str) -> np.ndarray:
     )
 
 
-def _check_shapes(x_train, y_train, x_test, y_test, source: str) -> None:
-    for part, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
-        if len(x) != len(y):
+def _check_shapes(x: dict[str, np.ndarray], y: dict[str, Any], source: str) -> None:
+    for part, images in x.items():
+        if len(images) != len(y[part]):
             raise DatasetError(
-                f"'{source}' has {len(x)} {part} images but {len(y)} {part} labels. Each "
-                f"image needs exactly one label; check that the files belong together."
+                f"'{source}' has {len(images)} {part} images but {len(y[part])} {part} labels. "
+                f"Each image needs exactly one label; check that the files belong together."
             )
-        if len(x) == 0:
+        if len(images) == 0:
             raise DatasetError(
                 f"'{source}' has no {part} images. Provide at least a few per class."
             )
-    if x_train.shape[1:] != x_test.shape[1:]:
-        raise DatasetError(
-            f"'{source}' has train images of shape {x_train.shape[1:]} but test images of "
-            f"shape {x_test.shape[1:]}. Both splits must use one image size and channel count."
-        )
+        if images.shape[1:] != x["train"].shape[1:]:
+            raise DatasetError(
+                f"'{source}' has train images of shape {x['train'].shape[1:]} but {part} images "
+                f"of shape {images.shape[1:]}. All splits must use one image size and channel "
+                f"count."
+            )
 
 
 def _check_subset(subset: object, num_classes: int, source: str) -> None:
@@ -228,18 +242,21 @@ def _integer_labels(y: np.ndarray, key: str, source: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _encode_labels(raw: ArrayData) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Map labels to 0..C-1 (int32), keeping each class's name attached to it."""
-    y_train = _integer_labels(raw.y_train, "y_train", raw.source)
-    y_test = _integer_labels(raw.y_test, "y_test", raw.source)
-    values = np.unique(y_train)
-    unseen = np.setdiff1d(np.unique(y_test), values)
-    if unseen.size:
-        raise DatasetError(
-            f"Test labels in '{raw.source}' include {unseen[:5].tolist()}, which never occur "
-            f"in the training labels; the model could not learn them. Add training examples "
-            f"of those classes or drop them from the test data."
-        )
+def _encode_labels(raw: ArrayData) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Map labels to 0..C-1 (int32) per split, keeping each class's name attached to it."""
+    given = {"train": raw.y_train, "test": raw.y_test}
+    if raw.y_val is not None:
+        given["val"] = raw.y_val
+    y = {part: _integer_labels(labels, f"y_{part}", raw.source) for part, labels in given.items()}
+    values = np.unique(y["train"])
+    for part, name in (("test", "Test"), ("val", "Validation")):
+        unseen = np.setdiff1d(np.unique(y[part]), values) if part in y else np.array([])
+        if unseen.size:
+            raise DatasetError(
+                f"{name} labels in '{raw.source}' include {unseen[:5].tolist()}, which never "
+                f"occur in the training labels; the model could not learn them. Add training "
+                f"examples of those classes or drop them from the {part} data."
+            )
     if len(values) < 2:
         raise DatasetError(
             f"'{raw.source}' has {len(values)} class(es) ({values.tolist()}) in its training "
@@ -255,8 +272,8 @@ def _encode_labels(raw: ArrayData) -> tuple[np.ndarray, np.ndarray, list[str]]:
     class_names = [names[v] if names is not None else str(v) for v in values]
     if not np.array_equal(values, np.arange(len(values))):
         logger.info("Labels %s remapped to 0..%d", values[:10].tolist(), len(values) - 1)
-    encode = lambda y: np.searchsorted(values, y).astype(np.int32)  # noqa: E731
-    return encode(y_train), encode(y_test), class_names
+    encoded = {part: np.searchsorted(values, labels).astype(np.int32) for part, labels in y.items()}
+    return encoded, class_names
 
 
 def _check_finite(x: np.ndarray, key: str, source: str) -> None:
