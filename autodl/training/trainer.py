@@ -8,6 +8,7 @@ import time
 from typing import Any, Callable
 
 from autodl.training.callbacks import EpochReporter, make_trial_callback
+from autodl.training.tf_graphs import released_gradient_registrations
 
 EVAL_BATCH_SIZE = 1024  # inference needs no gradients: large batches are faster
 # Under JAX each new batch shape compiles the step again (seconds per trial, on GPUs too): the
@@ -56,12 +57,13 @@ def fit_model(
             monitor=monitor, mode=mode, patience=patience, restore_best_weights=True))
     n = train_size(len(splits.y_train), batch_size, keras.backend.backend())
     start = time.perf_counter()
-    model.fit(
-        splits.x_train[:n], splits.y_train[:n],
-        validation_data=(splits.x_val, splits.y_val),
-        batch_size=batch_size, epochs=max_epochs, callbacks=callbacks,
-        validation_batch_size=even_batch_size(len(splits.y_val)), verbose=0,
-    )
+    with released_gradient_registrations():  # TensorFlow would keep every trial's graphs
+        model.fit(
+            splits.x_train[:n], splits.y_train[:n],
+            validation_data=(splits.x_val, splits.y_val),
+            batch_size=batch_size, epochs=max_epochs, callbacks=callbacks,
+            validation_batch_size=even_batch_size(len(splits.y_val)), verbose=0,
+        )
     seconds = time.perf_counter() - start
     values = tracker.history.get(monitor, [])
     pick = max if mode == "max" else min
