@@ -85,7 +85,7 @@ class SearchSettings:
     val_fraction: float = 0.1
     top_k: int = 3
     data_dir: str | None = None
-    precision: str = "float32"
+    precision: str = "auto"       # resolved per process: autodl.training.precision
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

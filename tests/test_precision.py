@@ -59,3 +59,29 @@ def test_resolve_policy_and_auto_agree():
                                              ("n/a", None)])
 def test_compute_capability_parsing(value, expected):
     assert precision._capability(value) == expected
+
+
+def test_a_search_trains_in_its_policy_records_it_and_gives_the_callers_back(tmp_path, float32_after):
+    import json
+
+    import autodl
+
+    keras.mixed_precision.set_global_policy("float32")
+    search = autodl.run_search(dataset="digits", subset=200, trials=2, epochs=1, pruner="none",
+                               precision="mixed_bfloat16", out=str(tmp_path), name="bf16")
+    assert keras.mixed_precision.global_policy().name == "float32"  # the caller's policy is back
+    assert json.loads((search.path / "run.json").read_text())["precision_policy"] == "mixed_bfloat16"
+    models = search.best_models(2)
+    assert len(models) == 2  # the second trial too trained in bfloat16, after the clean-up
+    assert all(m.layers[1].dtype_policy.name == "mixed_bfloat16" for m in models)
+
+
+def test_auto_is_the_default_and_is_resolved_for_the_run(tmp_path, float32_after):
+    import json
+
+    import autodl
+
+    search = autodl.run_search(dataset="digits", subset=200, trials=1, epochs=1, out=str(tmp_path), name="auto")
+    run = json.loads((search.path / "run.json").read_text())
+    assert run["settings"]["precision"] == "auto"
+    assert run["precision_policy"] == precision.resolve_policy("auto") != "auto"

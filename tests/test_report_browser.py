@@ -160,3 +160,26 @@ def test_index_in_chromium(browser: Any, tmp_path: Path) -> None:
         page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
     finally:
         page.context.close()
+
+
+def test_report_of_a_real_search_in_chromium(browser: Any, tmp_path: Path) -> None:
+    """The report a real (short) search writes: trained models, real curves and mistakes."""
+    import autodl
+
+    search = autodl.run_search(dataset="digits", subset=400, trials=3, epochs=2, seed=0,
+                               out=str(tmp_path), name="real-search")
+    report = search.path / "report.html"
+    assert report.is_file()  # written by the search itself, not by this test
+    text = report.read_text(encoding="utf-8")
+    page, seen = _open(browser, report)
+    try:
+        _check_clean(page, seen)
+        images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
+        assert len(images) == text.count("<img ") > 0  # misclassified digits and dataset samples
+        assert all(complete and width > 0 for complete, width in images), images
+        assert page.evaluate("document.querySelectorAll('.plotly-graph-div').length") == text.count("Plotly.newPlot")
+        assert len(_row_numbers(page)) == 3
+        page.screenshot(path=str(tmp_path / "report-real-search.png"), full_page=True)
+        assert (tmp_path / "report-real-search.png").stat().st_size > 10_000
+    finally:
+        page.context.close()

@@ -86,8 +86,10 @@ def cli() -> None:
 @click.option("--val-fraction", default=0.1, show_default=True, type=float, help="Share of train held out (unused when the data has x_val).")
 @click.option("--top-k", default=3, show_default=True, type=int, help="Best models to keep.")
 @click.option("--data-dir", envvar="AUTODL_DATA_DIR", help="Folder with dataset files (AUTODL_DATA_DIR).")
-@click.option("--precision", default="float32", show_default=True,
-              type=click.Choice(["auto", "float32", "mixed_bfloat16", "mixed_float16"]))
+@click.option("--precision", default="auto", show_default=True,
+              type=click.Choice(["auto", "float32", "mixed_bfloat16", "mixed_float16"]),
+              help="Dtype policy. auto: mixed_bfloat16 on bfloat16 GPUs/TPUs and on AMX/AVX512-BF16 CPUs "
+                   "under TensorFlow, mixed_float16 on older GPUs, float32 elsewhere.")
 @click.option("--gpus", help="all, or GPU indices (0,1): one worker process per GPU, sharing the study.")
 @_display_options
 @_handle_errors

@@ -9,6 +9,7 @@ is signed and rewritten after every trial, so a crash at any moment leaves a run
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -17,7 +18,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from autodl import environment
 from autodl.backends import TrialContext, get_backend
@@ -62,6 +63,7 @@ class Search:
         self.splits: Any = None
         self.test_metrics: dict[str, float] | None = None
         self.data_seconds = 0.0
+        self.policy: str | None = None  # the Keras dtype policy ``settings.precision`` resolved to
         self._backend: Any = None
         self._callbacks: SearchCallback = SearchCallback()
 
@@ -127,34 +129,34 @@ class Search:
         self.store.check_usable()  # a full or read-only folder fails now, not after a trial
         if self.splits is None:
             self.splits = self._load_data()
-        self._apply_precision()
-        if self._backend is not None:  # run again in this process: continue where it stopped
-            self.backend_state = self._backend.state()
-        backend_cls = get_backend(self.settings.backend)
-        self._backend = backend_cls(self.settings, self.space, self.store, state=self.backend_state,
-                                    input_shape=self.splits.input_shape, num_classes=self.splits.num_classes,
-                                    dataset=self.dataset)
-        start = time.perf_counter()
-        try:
-            self._settle_unfinished(self._backend.recover(self.records))
-            self.write_run("running")
-            self._save_state()
-            self._callbacks.on_search_start(self)
-            self._backend.optimize(self._run_trial, n_trials=self.settings.trials,
-                                   timeout=self.settings.timeout, stop_requested=lambda: False)
-            self.elapsed += time.perf_counter() - start
+        with self._precision():  # an in-process caller gets its own policy back afterwards
+            if self._backend is not None:  # run again in this process: continue where it stopped
+                self.backend_state = self._backend.state()
+            backend_cls = get_backend(self.settings.backend)
+            self._backend = backend_cls(self.settings, self.space, self.store, state=self.backend_state,
+                                        input_shape=self.splits.input_shape, num_classes=self.splits.num_classes,
+                                        dataset=self.dataset)
             start = time.perf_counter()
-            self._finish()
-        except KeyboardInterrupt:
-            self.elapsed += time.perf_counter() - start
-            self.write_run("interrupted")
-            self._save_state()
-            raise SearchInterrupted(
-                f"search interrupted; {len(self.finished)} of {self.settings.trials} trials are saved in "
-                f"{self.path}. Continue with: autodl resume {self.path}") from None
-        finally:
-            self._backend.close()
-        return self
+            try:
+                self._settle_unfinished(self._backend.recover(self.records))
+                self.write_run("running")
+                self._save_state()
+                self._callbacks.on_search_start(self)
+                self._backend.optimize(self._run_trial, n_trials=self.settings.trials,
+                                       timeout=self.settings.timeout, stop_requested=lambda: False)
+                self.elapsed += time.perf_counter() - start
+                start = time.perf_counter()
+                self._finish()
+            except KeyboardInterrupt:
+                self.elapsed += time.perf_counter() - start
+                self.write_run("interrupted")
+                self._save_state()
+                raise SearchInterrupted(
+                    f"search interrupted; {len(self.finished)} of {self.settings.trials} trials are saved in "
+                    f"{self.path}. Continue with: autodl resume {self.path}") from None
+            finally:
+                self._backend.close()
+            return self
 
     def resume(self, trials: int | None = None, callbacks: list[SearchCallback] | SearchCallback | None = None,
                *, timeout: float | None = None, space: str | Path | None = None) -> "Search":
@@ -187,15 +189,20 @@ class Search:
         self.dataset = splits.summary()
         return splits
 
-    def _apply_precision(self) -> None:
+    @contextlib.contextmanager
+    def _precision(self) -> Iterator[None]:
+        """Train under ``settings.precision`` (``auto`` resolved here), then restore the policy."""
         import keras
 
-        policy = self.settings.precision
-        if policy == "auto":
-            from autodl.training.precision import auto_policy
+        from autodl.training.precision import resolve_policy
 
-            policy = auto_policy()
-        keras.mixed_precision.set_global_policy(policy)
+        previous = keras.mixed_precision.global_policy().name
+        self.policy = resolve_policy(self.settings.precision)
+        keras.mixed_precision.set_global_policy(self.policy)
+        try:
+            yield
+        finally:
+            keras.mixed_precision.set_global_policy(previous)
 
     def _run_trial(self, ctx: TrialContext) -> TrialRecord:
         from autodl.model import build_model, count_params
@@ -348,6 +355,7 @@ class Search:
             "settings": self.settings.to_dict(), "space": self.space.to_dict(), "dataset": self.dataset,
             "objective": {"metric": metric, "direction": direction},
             "study": getattr(self._backend, "study_info", lambda: None)(),
+            "precision_policy": self.policy,
             "versions": environment.versions(), "hardware": environment.hardware(),
             "timings": {"total_seconds": round(self.elapsed, 2), "data_seconds": round(self.data_seconds, 2),
                         "trial_seconds": round(sum(r.seconds for r in self.records), 2)},
