@@ -49,7 +49,7 @@ class RichProgress(SearchCallback):
         console.print(f"[bold]autodl[/] {d.get('name', s.dataset)} "
                       f"({d.get('n_train')} train / {d.get('n_val')} val / {d.get('n_test')} test, "
                       f"{d.get('num_classes')} classes, {tuple(d.get('input_shape') or ())}) · "
-                      f"space {search.space.name} · {engine} · {search.policy or s.precision} · "
+                      f"space {search.space.name} · {engine} · {search.policy} · "
                       f"run [cyan]{search.path}[/]")
         self.progress = Progress(
             TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -130,33 +130,37 @@ class Search:
         if self.splits is None:
             self.splits = self._load_data()
         with self._precision():  # an in-process caller gets its own policy back afterwards
-            if self._backend is not None:  # run again in this process: continue where it stopped
-                self.backend_state = self._backend.state()
-            backend_cls = get_backend(self.settings.backend)
-            self._backend = backend_cls(self.settings, self.space, self.store, state=self.backend_state,
-                                        input_shape=self.splits.input_shape, num_classes=self.splits.num_classes,
-                                        dataset=self.dataset)
+            self._run_engine()
+        return self
+
+    def _run_engine(self) -> None:
+        """Open the backend on the run's state and run trials, saving on every way out."""
+        if self._backend is not None:  # run again in this process: continue where it stopped
+            self.backend_state = self._backend.state()
+        backend_cls = get_backend(self.settings.backend)
+        self._backend = backend_cls(self.settings, self.space, self.store, state=self.backend_state,
+                                    input_shape=self.splits.input_shape, num_classes=self.splits.num_classes,
+                                    dataset=self.dataset)
+        start = time.perf_counter()
+        try:
+            self._settle_unfinished(self._backend.recover(self.records))
+            self.write_run("running")
+            self._save_state()
+            self._callbacks.on_search_start(self)
+            self._backend.optimize(self._run_trial, n_trials=self.settings.trials,
+                                   timeout=self.settings.timeout, stop_requested=lambda: False)
+            self.elapsed += time.perf_counter() - start
             start = time.perf_counter()
-            try:
-                self._settle_unfinished(self._backend.recover(self.records))
-                self.write_run("running")
-                self._save_state()
-                self._callbacks.on_search_start(self)
-                self._backend.optimize(self._run_trial, n_trials=self.settings.trials,
-                                       timeout=self.settings.timeout, stop_requested=lambda: False)
-                self.elapsed += time.perf_counter() - start
-                start = time.perf_counter()
-                self._finish()
-            except KeyboardInterrupt:
-                self.elapsed += time.perf_counter() - start
-                self.write_run("interrupted")
-                self._save_state()
-                raise SearchInterrupted(
-                    f"search interrupted; {len(self.finished)} of {self.settings.trials} trials are saved in "
-                    f"{self.path}. Continue with: autodl resume {self.path}") from None
-            finally:
-                self._backend.close()
-            return self
+            self._finish()
+        except KeyboardInterrupt:
+            self.elapsed += time.perf_counter() - start
+            self.write_run("interrupted")
+            self._save_state()
+            raise SearchInterrupted(
+                f"search interrupted; {len(self.finished)} of {self.settings.trials} trials are saved in "
+                f"{self.path}. Continue with: autodl resume {self.path}") from None
+        finally:
+            self._backend.close()
 
     def resume(self, trials: int | None = None, callbacks: list[SearchCallback] | SearchCallback | None = None,
                *, timeout: float | None = None, space: str | Path | None = None) -> "Search":
