@@ -69,7 +69,7 @@ def run(quick: bool) -> dict[str, Any]:
             f"{settings['trials']} trials per search, at most "
             f"{settings['epochs'] or 15} epochs per trial, {settings['dataset']} subset {settings['subset']} "
             f"(validation {settings.get('val_fraction', 0.1):.0%} of it); default `cnn` space, TPE.",
-            "The median pruner (autodl's default) starts after 5 trials and from the 2nd epoch; both arms keep "
+            "The median pruner (autodl's default) judges trials once 2 have finished, from their 2nd epoch; both arms keep "
             "the space's early stopping (patience 3), so the saving is on top of it.",
             "With pruning, TPE sees pruned trials, so after the first trials the two arms try different "
             "configurations: the score change mixes pruning's cut with that drift.",

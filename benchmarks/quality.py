@@ -5,8 +5,9 @@ validate (a fixed ``x_val``/``y_val`` split in the .npz, written once) and the o
 test images to test. Both arms get the same split and ``--timeout 900`` (no trial starts after 15 minutes; the running one finishes, so the wall
 time is reported, and the best validation accuracy reached by 15:00 too).
 
-- autodl: ``autodl search DATA --timeout 900`` with every default (``cnn`` space, Optuna TPE,
-  median pruner, the space's epochs and early stopping);
+- autodl: ``autodl search DATA --timeout 900`` with every default (``cnn`` space, whose two
+  start networks run first, then Optuna TPE, median pruner, the space's epochs and early
+  stopping);
 - baseline: ``--backend kerastuner --tuner random --space digit-recognition --precision
   float32``, the course project's Keras Tuner RandomSearch space as it ran.
 """

@@ -27,6 +27,7 @@ import contextlib
 import functools
 import io
 import json
+import logging
 import math
 import os
 import time
@@ -42,6 +43,7 @@ from autodl.space.suggest import BaseSuggester
 TUNERS = ("random", "bayesian", "hyperband")
 HYPERBAND_FACTOR = 3
 INTERRUPTED_MESSAGE = "autodl: interrupted, not counted towards --trials"
+logger = logging.getLogger(__name__)
 _UNLIMITED = 10**9  # failures in a row / Hyperband iterations; finite so it saves as JSON
 
 
@@ -187,6 +189,9 @@ class KerasTunerBackend(BaseBackend):
             raise RunError(f"this run was searched with --tuner {state['tuner']}, not "
                            f"{settings.tuner}; resume it with the tuner it started with")
         self.monitor, self.direction = space.objective
+        if space.start and state is None:
+            logger.warning("the space's start configurations are tried first by --backend optuna only; "
+                           "Keras Tuner's %s tuner draws every trial itself", settings.tuner)
         self.role = distributed.role()  # None, "chief" or "worker"
         distributed.claim_project(store.kerastuner_dir, distributed.tuner_id() if self.role else None)
         with _quiet():

@@ -20,6 +20,7 @@ HEARTBEAT_SECONDS = int(os.environ.get("AUTODL_HEARTBEAT_SECONDS", "20"))
 GRACE_SECONDS = 3 * HEARTBEAT_SECONDS
 INTERRUPTED_ATTR = "autodl_interrupted"  # failed by a stop or a dead worker: not counted, re-run
 RECORD_ATTR = "autodl_record"  # a trial's whole TrialRecord, so any worker or report can rebuild it
+START_ATTR = "autodl_start"  # index of the space's start configuration an enqueued trial runs
 SETTINGS_ATTR = "autodl_settings"
 SPACE_ATTR = "autodl_space"
 DATASET_ATTR = "autodl_dataset"

@@ -51,8 +51,11 @@ def check_space(saved: SearchSpace, given: str | Path | None, *, saved_in: Path,
 
 
 def searched(space: SearchSpace) -> dict[str, Any]:
-    """What a space searches: its dict form without name and description."""
-    return {k: v for k, v in space.to_dict().items() if k not in ("name", "description")}
+    """What a space searches: its dict form without name, description and start points.
+
+    The start configurations only seed a new search, so a resume may drop or edit them.
+    """
+    return {k: v for k, v in space.to_dict().items() if k not in ("name", "description", "start")}
 
 
 def first_difference(saved: Any, other: Any, path: str = "") -> str:

@@ -96,7 +96,9 @@ def space_from_dict(data: Any, *, label: str = "<space>", source: str = "", defa
     if (metric == "val_loss") != (direction == "minimize"):
         v.fail("objective.direction", f"{metric} should be {'minimized' if metric == 'val_loss' else 'maximized'}, "
                f"got direction: {direction}; fix the direction or the metric")
-    return SearchSpace(name, tree, description=description, source=source)
+    space = SearchSpace(name, tree, description=description, source=source)
+    space.start = v.start(data.get("start"), space)
+    return space
 
 
 class _Validator:
@@ -151,6 +153,35 @@ class _Validator:
         if not isinstance(data, list):
             self.fail("stem", "expected a list of conv layers, e.g. `- {filters: 64, kernel_size: 5}`")
         return [self.section(f"stem.{i}", layer, schema.STEM_LAYER) for i, layer in enumerate(data)]
+
+    def start(self, data: Any, space: SearchSpace) -> list[dict[str, Any]]:
+        """Configurations to try first: each maps searched parameter names to values."""
+        if data is None:
+            return []
+        example = "`- {conv_blocks.count: 2, optimizer.name: adam}`"
+        if not isinstance(data, list):
+            self.fail("start", f"expected a list of configurations (parameter name: value), e.g. {example}")
+        domains = space.domains()
+        out = []
+        for i, config in enumerate(data):
+            if not isinstance(config, dict) or not config:
+                self.fail(f"start.{i}", f"expected a mapping of parameter names to values, e.g. {example}, "
+                          f"got {config!r}")
+            clean = {}
+            for key, value in config.items():
+                domain = domains.get(str(key))
+                if domain is None:
+                    close = difflib.get_close_matches(str(key), list(domains), n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    self.fail(f"start.{i}.{key}", f"not a searched parameter of this space; {hint}start values "
+                              f"name parameters as trials.csv does: {', '.join(domains) or 'none (nothing is searched)'}")
+                clean[str(key)], reason = domain.coerce(value)
+                if reason:
+                    self.fail(f"start.{i}.{key}", reason)
+            if clean in out:
+                self.fail(f"start.{i}", "repeats an earlier configuration; drop one")
+            out.append(clean)
+        return out
 
     def optimizer(self, data: Any) -> dict[str, dict[str, BaseParam]]:
         if data is None:

@@ -118,4 +118,4 @@ NORMALIZATION = Field("str", "none", values=("none", "batch", "layer"),
                       doc="normalization after every conv and dense layer")
 
 TOP_LEVEL = ("name", "description", "objective", "stem", "conv_blocks", "normalization", "dense",
-             "optimizer", "training")
+             "optimizer", "training", "start")

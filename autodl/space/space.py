@@ -13,7 +13,7 @@ import copy
 from typing import Any, Iterator
 
 from autodl.space.params import BaseParam, ChoiceParam, FixedParam, IntParam
-from autodl.space.suggest import BaseSuggester
+from autodl.space.suggest import BaseSuggester, Domain, DomainSuggester
 
 Architecture = dict[str, Any]
 
@@ -21,11 +21,15 @@ Architecture = dict[str, Any]
 class SearchSpace:
     """A validated space: nested dicts whose leaves are parameters (see ``loader``)."""
 
-    def __init__(self, name: str, tree: dict[str, Any], *, description: str = "", source: str = "") -> None:
+    def __init__(self, name: str, tree: dict[str, Any], *, description: str = "", source: str = "",
+                 start: list[dict[str, Any]] | None = None) -> None:
         self.name = name
         self.description = description
         self.source = source
         self.tree = tree
+        # Configurations to try first (parameter name -> value, validated by the loader):
+        # known-good points give a short search a strong floor before the sampler explores.
+        self.start: list[dict[str, Any]] = [dict(c) for c in start or []]
 
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -38,7 +42,10 @@ class SearchSpace:
             if isinstance(node, list):
                 return [dump(v) for v in node]
             return node
-        return {"name": self.name, "description": self.description, **dump(self.tree)}
+        out = {"name": self.name, "description": self.description, **dump(self.tree)}
+        if self.start:
+            out["start"] = [dict(c) for c in self.start]
+        return out
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SearchSpace) and self.to_dict() == other.to_dict()
@@ -59,14 +66,17 @@ class SearchSpace:
 
     def param_names(self) -> list[str]:
         """Names of every searched parameter that some trial could ask for, in order."""
-        from autodl.space.suggest import WidestSuggester
+        return list(self.domains())
 
-        names: dict[str, None] = {}
+    def domains(self) -> dict[str, Domain]:
+        """Every searched parameter's name and what it may take, in the order trials ask."""
+        out: dict[str, Domain] = {}
         for index in range(max(self._choice_widths(self.tree), default=1)):
-            suggester = WidestSuggester(index)
+            suggester = DomainSuggester(index)
             self.sample(suggester)
-            names.update(dict.fromkeys(suggester.params))
-        return list(names)
+            for name in suggester.params:
+                out.setdefault(name, suggester.domains[name])
+        return out
 
     def _choice_widths(self, node: Any) -> Iterator[int]:
         if isinstance(node, ChoiceParam):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import dataclasses
 import math
 import random
 from typing import Any, Iterator
@@ -132,3 +133,73 @@ class WidestSuggester(BaseSuggester):
     def suggest_choice(self, name: str, values: list[Any]) -> Any:
         self.params[name] = value = values[self._index % len(values)]
         return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Domain:
+    """What one searched parameter may take, as a suggester was asked for it."""
+
+    kind: str  # int, float or choice
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    values: tuple[Any, ...] = ()
+
+    def describe(self) -> str:
+        if self.kind == "choice":
+            return "one of " + ", ".join(_yaml_scalar(v) for v in self.values)
+        grid = f" in steps of {self.step:g} from {self.low:g}" if self.step and self.step != 1 else ""
+        return f"{'an integer' if self.kind == 'int' else 'a number'} in [{self.low:g}, {self.high:g}]{grid}"
+
+    def coerce(self, value: Any) -> tuple[Any, str | None]:
+        """``(value as the engine should get it, None)``, or ``(None, why it does not fit)``."""
+        wrong = (None, f"expected {self.describe()}, got {_yaml_scalar(value)}")
+        if self.kind == "choice":
+            for choice in self.values:
+                same_kind = isinstance(choice, bool) == isinstance(value, bool)
+                if same_kind and type(choice) in (int, float) and type(value) in (int, float):
+                    if choice == value:
+                        return choice, None
+                elif same_kind and type(choice) is type(value) and choice == value:
+                    return choice, None
+            return wrong
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return wrong
+        if self.kind == "int" and not float(value).is_integer():
+            return wrong
+        assert self.low is not None and self.high is not None
+        if not self.low <= value <= self.high:
+            return wrong
+        if self.step:
+            steps = (value - self.low) / self.step
+            if abs(steps - round(steps)) > 1e-9:
+                return wrong
+        return (int(value) if self.kind == "int" else float(value)), None
+
+
+class DomainSuggester(WidestSuggester):
+    """A widest walk that also records each parameter's ``Domain``."""
+
+    def __init__(self, index: int = 0) -> None:
+        super().__init__(index)
+        self.domains: dict[str, Domain] = {}
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        self.domains.setdefault(name, Domain("int", low, high, step))
+        return super().suggest_int(name, low, high, step=step, log=log)
+
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
+        self.domains.setdefault(name, Domain("float", low, high, step))
+        return super().suggest_float(name, low, high, step=step, log=log)
+
+    def suggest_choice(self, name: str, values: list[Any]) -> Any:
+        self.domains.setdefault(name, Domain("choice", values=tuple(values)))
+        return super().suggest_choice(name, values)
+
+
+def _yaml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return f"{value:g}" if isinstance(value, float) else str(value)
