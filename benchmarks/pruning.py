@@ -15,7 +15,7 @@ from typing import Any
 from benchmarks.common import fmt, median, scratch
 
 MIN_SAVING, MAX_SCORE_DROP = 0.40, 0.3  # share of epochs; points of validation accuracy
-DURATION = "about 25 minutes on 2 quiet cores (6 searches)"
+DURATION = "about 60 minutes on 2 quiet cores (6 searches; each unpruned one takes 13-23 minutes)"
 TITLE = "Pruning: epochs with the median pruner vs none"
 TARGET_TEXT = (f">= {MIN_SAVING:.0%} fewer epochs with the best validation accuracy within {MAX_SCORE_DROP} points "
                "(median of 3 seeds, Fashion-MNIST)")
