@@ -109,12 +109,13 @@ class _Validator:
         where = f"{self.label}: {path}: " if path else f"{self.label}: "
         raise SpaceError(where + reason)
 
-    def keys(self, path: str, data: dict[str, Any], allowed: Any) -> None:
+    def keys(self, path: str, data: dict[str, Any], allowed: Any, *, unknown: str = "unknown key",
+             listing: str = "allowed keys here") -> None:
         for key in data:
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), list(allowed), n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
-                self.fail(_join(path, str(key)), f"unknown key; {hint}allowed keys here: {', '.join(allowed)}")
+                self.fail(_join(path, str(key)), f"{unknown}; {hint}{listing}: {', '.join(allowed) or 'none'}")
 
     def param(self, path: str, raw: Any, field: Field) -> BaseParam:
         try:
@@ -167,15 +168,11 @@ class _Validator:
             if not isinstance(config, dict) or not config:
                 self.fail(f"start.{i}", f"expected a mapping of parameter names to values, e.g. {example}, "
                           f"got {config!r}")
+            self.keys(f"start.{i}", config, domains, unknown="not a searched parameter of this space",
+                      listing="start values name parameters as trials.csv does")
             clean = {}
             for key, value in config.items():
-                domain = domains.get(str(key))
-                if domain is None:
-                    close = difflib.get_close_matches(str(key), list(domains), n=1)
-                    hint = f"did you mean {close[0]!r}? " if close else ""
-                    self.fail(f"start.{i}.{key}", f"not a searched parameter of this space; {hint}start values "
-                              f"name parameters as trials.csv does: {', '.join(domains) or 'none (nothing is searched)'}")
-                clean[str(key)], reason = domain.coerce(value)
+                clean[str(key)], reason = domains[key].coerce(value)
                 if reason:
                     self.fail(f"start.{i}.{key}", reason)
             if clean in out:

@@ -21,15 +21,14 @@ Architecture = dict[str, Any]
 class SearchSpace:
     """A validated space: nested dicts whose leaves are parameters (see ``loader``)."""
 
-    def __init__(self, name: str, tree: dict[str, Any], *, description: str = "", source: str = "",
-                 start: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, name: str, tree: dict[str, Any], *, description: str = "", source: str = "") -> None:
         self.name = name
         self.description = description
         self.source = source
         self.tree = tree
-        # Configurations to try first (parameter name -> value, validated by the loader):
-        # known-good points give a short search a strong floor before the sampler explores.
-        self.start: list[dict[str, Any]] = [dict(c) for c in start or []]
+        # Configurations to try first (parameter name -> value; the loader validates them
+        # against this space): known-good points give a short search a strong floor.
+        self.start: list[dict[str, Any]] = []
 
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
