@@ -40,6 +40,7 @@ class TrialRecord:
     error: str | None = None
     model_path: str | None = None  # relative to the run folder, set while in the top-k
     worker: str | None = None
+    start: int | None = None  # index of the space's ``start:`` configuration it ran, if one
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

@@ -133,6 +133,15 @@ def test_optuna_tries_start_configurations_first(tmp_path):
     assert {k: params[1][k] for k in PARTIAL} == PARTIAL
     assert "optimizer.adam.learning_rate" in params[1], "what a start point leaves out is sampled"
     assert params[2] not in (params[0], params[1])
+    assert [r.start for r in search.records] == [0, 1, None, None]
+
+    import pandas as pd
+
+    run = tmp_path / "s"
+    csv = pd.read_csv(run / "trials.csv")
+    assert csv["start"].tolist()[:2] == [0, 1] and csv["start"].isna().tolist() == [False, False, True, True]
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert html.count('class="badge origin-start"') == 2 and ">start 1</span>" in html
 
     bare = tmp_path / "bare"
     bare.mkdir()
@@ -186,6 +195,41 @@ def test_a_start_trial_left_running_by_a_killed_process_is_queued_again(tmp_path
     waiting = again.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
     assert [t.user_attrs["autodl_start"] for t in waiting] == [0]
     again.close()
+
+
+def test_a_dead_workers_start_trial_is_queued_again_once_by_the_heartbeat(tmp_path, monkeypatch):
+    """Shared storage: the worker that fails a stale start trial queues its configuration again."""
+    import time
+
+    import optuna
+
+    from autodl.backends import optuna_storage
+    from autodl.backends.optuna import OptunaBackend
+    from autodl.runs import RunStore
+
+    monkeypatch.setattr(optuna_storage, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(optuna_storage, "GRACE_SECONDS", 1)
+    space = load_space(space_file(tmp_path, start_yaml(FULL, PARTIAL)))
+    opts = settings(tmp_path, "shared", Path(space.source), storage=f"sqlite:///{tmp_path / 'shared.db'}")
+    dead = OptunaBackend(opts, space, RunStore.create(tmp_path, "a"))
+    trial = dead.study.ask()  # the first start configuration, then the worker is killed
+    dead.study._storage.record_heartbeat(trial._trial_id)
+    assert trial.user_attrs["autodl_start"] == 0
+    time.sleep(2.5)  # past the grace period
+
+    workers = [OptunaBackend(opts, space, RunStore.create(tmp_path, name)) for name in ("b", "c")]
+    for worker in workers:  # every worker looks before it asks; one of them fails the trial
+        optuna_storage.fail_stale(worker.study)
+    trials = workers[0].study.get_trials(deepcopy=False)
+    assert trials[trial.number].state == optuna.trial.TrialState.FAIL
+    waiting = [t.user_attrs["autodl_start"] for t in trials if t.state == optuna.trial.TrialState.WAITING]
+    assert waiting == [1, 0], "queued again once, behind the start configuration not yet run"
+    assert workers[1].study.ask().params == {}  # a fresh ask takes the queue, so it runs start 1
+    again = [t for t in workers[0].study.get_trials(deepcopy=False) if t.user_attrs.get("autodl_start") == 0
+             and t.state == optuna.trial.TrialState.WAITING]
+    assert len(again) == 1
+    for backend in (dead, *workers):
+        backend.close()
 
 
 def test_keras_tuner_says_it_does_not_use_start_points(tmp_path, caplog):

@@ -28,6 +28,7 @@ class TrialContext:
     # Called by the search with the final record before it commits the trial to the run
     # folder, so the engine never counts a trial the run folder lost (or the reverse).
     finish: Callable[[TrialRecord], None] | None = None
+    start: int | None = None  # index of the space's start configuration this trial runs
 
 
 TrialRunner = Callable[[TrialContext], TrialRecord]

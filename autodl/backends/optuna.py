@@ -21,6 +21,7 @@ from autodl.backends.optuna_storage import (
     fail_stale,
     heartbeat,
     make_storage,
+    queue_start,
     redact,
     save_study_settings,
 )
@@ -165,9 +166,7 @@ class OptunaBackend(BaseBackend):
 
     def _requeue_start(self, user_attrs: dict[str, Any]) -> None:
         """A start configuration whose trial did not count goes back to the queue's end."""
-        index = user_attrs.get(START_ATTR)
-        if isinstance(index, int) and 0 <= index < len(self.space.start):
-            self.study.enqueue_trial(self.space.start[index], user_attrs={START_ATTR: index})
+        queue_start(self.study, self.space.start, user_attrs.get(START_ATTR))
 
     def optimize(self, run_trial: TrialRunner, *, n_trials: int, timeout: float | None,
                  stop_requested: Callable[[], bool]) -> None:
@@ -190,7 +189,8 @@ class OptunaBackend(BaseBackend):
                 told.append(record)
 
             ctx = TrialContext(number=trial.number, suggester=OptunaSuggester(trial),
-                               reporters=[self._pruning_reporter(trial)], finish=finish)
+                               reporters=[self._pruning_reporter(trial)], finish=finish,
+                               start=trial.user_attrs.get(START_ATTR))
             try:
                 with heartbeat(self.study._storage, trial._trial_id):
                     record = run_trial(ctx)

@@ -45,7 +45,7 @@ def make_storage(url: str, *, shared: bool) -> Any:
         engine_kwargs = {} if url.startswith("sqlite") else {"pool_pre_ping": True}
         return optuna.storages.RDBStorage(
             url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS)
+            grace_period=GRACE_SECONDS, heartbeat_stale_trial_callback=_requeue_stale_start)
     except Exception as exc:  # sqlalchemy raises many kinds; all mean the same to users
         raise RunError(
             f"cannot open the Optuna storage {redact(url)}: {type(exc).__name__}: {exc}. Check the URL "
@@ -80,6 +80,23 @@ def counts(trial: Any) -> bool:
     if trial.state == TrialState.WAITING or trial.user_attrs.get(INTERRUPTED_ATTR):
         return False
     return trial.state == TrialState.RUNNING or RECORD_ATTR in trial.user_attrs
+
+
+def queue_start(study: Any, configs: list[dict[str, Any]], index: Any) -> None:
+    """Queue start configuration ``index`` again at the queue's end (out-of-range: nothing)."""
+    if isinstance(index, int) and 0 <= index < len(configs):
+        study.enqueue_trial(configs[index], user_attrs={START_ATTR: index})
+
+
+def _requeue_stale_start(study: Any, trial: Any) -> None:
+    """A dead worker's start trial goes back to the queue, so some worker still runs it.
+
+    Optuna calls this once per stale trial, in the one worker whose update failed it, so the
+    configuration is queued once however many workers look. It reads the configurations from
+    the study, which every worker shares.
+    """
+    space = study.user_attrs.get(SPACE_ATTR) or {}
+    queue_start(study, space.get("start") or [], trial.user_attrs.get(START_ATTR))
 
 
 @contextlib.contextmanager

@@ -122,7 +122,7 @@ def _leaderboard(ranked: list[TrialRecord], names: list[str]) -> list[dict[str, 
             "rank": rank if scored else None, "number": record.number,
             "state": record.state.value, "value": record.value if scored else None,
             "epochs": record.epochs, "seconds": record.seconds, "n_params": record.n_params,
-            "error": record.error or "", "params": cells,
+            "error": record.error or "", "params": cells, "start": record.start,
         })
     return rows
 

@@ -40,7 +40,7 @@ __all__ = ["RunStore", "MIN_FREE_BYTES"]
 MIN_FREE_BYTES = 100 * 1024 * 1024
 
 #: The fixed columns of ``trials.csv``; one column per parameter follows.
-CSV_COLUMNS = ("number", "state", "value", "epochs", "seconds", "n_params", "error", "model_path")
+CSV_COLUMNS = ("number", "state", "value", "epochs", "seconds", "n_params", "error", "model_path", "start")
 
 _DIRECTIONS = ("maximize", "minimize")
 _MODEL_FILE = re.compile(r"^trial_(\d+)\.keras$")

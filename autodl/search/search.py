@@ -212,7 +212,8 @@ class Search:
         from autodl.model import build_model, count_params
         from autodl.training import fit_model, free_memory
 
-        record = TrialRecord(number=ctx.number, state=TrialState.RUNNING, params={}, worker=WORKER)
+        record = TrialRecord(number=ctx.number, state=TrialState.RUNNING, params={}, worker=WORKER,
+                             start=ctx.start)
         start = time.perf_counter()
         tracker: list[Any] = []
         model = None
