@@ -8,6 +8,7 @@ import time
 from typing import Any, Callable
 
 from autodl.training.callbacks import EpochReporter, make_trial_callback
+from autodl.training.tf_batchnorm import fused_batch_norm
 from autodl.training.tf_graphs import released_gradient_registrations
 
 EVAL_BATCH_SIZE = 1024  # inference needs no gradients: large batches are faster
@@ -57,7 +58,8 @@ def fit_model(
             monitor=monitor, mode=mode, patience=patience, restore_best_weights=True))
     n = train_size(len(splits.y_train), batch_size, keras.backend.backend())
     start = time.perf_counter()
-    with released_gradient_registrations():  # TensorFlow would keep every trial's graphs
+    # TensorFlow would keep every trial's graphs, and run batch norm unfused.
+    with released_gradient_registrations(), fused_batch_norm(model):
         model.fit(
             splits.x_train[:n], splits.y_train[:n],
             validation_data=(splits.x_val, splits.y_val),
