@@ -114,12 +114,11 @@ def render(earlier: str = "") -> str:
         if len(doc) > 1:
             lines += [" ".join(doc[1].split()), ""]
         if not result:
-            static = {f"- {note}" for note in getattr(module, "STATIC_NOTES", [])}
+            static = [f"- {note}" for note in getattr(module, "STATIC_NOTES", [])]
             kept = [line for line in old_sections.get(module.TITLE, []) if line not in static]
             while kept and not kept[-1].strip():
                 kept.pop()
-            lines += kept or ["Not run yet."]
-            lines += sorted(static, key=[f"- {n}" for n in getattr(module, "STATIC_NOTES", [])].index) if kept else []
+            lines += kept + static if kept else ["Not run yet."]
             continue
         lines += [f"Result: {result.get('summary', '')} — {_verdict(result)}; "
                   f"{result.get('wall_seconds', '?')} s wall, started {result.get('started', '?')}.", ""]
