@@ -142,6 +142,38 @@ def test_validation_errors_name_file_key_path_and_reason(text, path, words):
     assert words in message
 
 
+def test_every_problem_in_a_file_is_reported_at_once():
+    message = error_of("""
+        conv_blocks:
+          count: {type: int, min: 4, max: 2}
+          filtres: 32
+        dense:
+          units: -3
+        optimizer:
+          adamm: {}
+        objective: {metric: val_loss, direction: maximize}
+        """)
+    head, *lines = message.splitlines()
+    assert head == "my.yaml: 5 problems, fix each:"
+    paths = sorted(line.removeprefix("  - ").split(":")[0] for line in lines)
+    assert paths == ["conv_blocks.count.max", "conv_blocks.filtres", "dense.units", "objective.direction",
+                     "optimizer.adamm"]
+    assert "did you mean 'filters'?" in message and "did you mean 'adam'?" in message
+
+
+def test_start_problems_are_all_listed_once_the_space_is_valid():
+    message = error_of("""
+        conv_blocks: {count: {type: int, min: 1, max: 3}}
+        start:
+          - {conv_blocks.count: 9}
+          - {conv_blocks.cuont: 2}
+          - 7
+        """)
+    assert message.startswith("my.yaml: 3 problems, fix each:\n"), message
+    for path in ("start.0.conv_blocks.count", "start.1.conv_blocks.cuont", "start.2"):
+        assert f"  - {path}: " in message
+
+
 def test_yaml_syntax_error_names_line():
     message = error_of("conv_blocks:\n  count: [1, 2\n")
     assert message.startswith("my.yaml: not valid YAML at line")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 import importlib.resources
 import pathlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from autodl.exceptions import SpaceError
 from autodl.space import schema
@@ -72,42 +73,80 @@ def parse_space(text: str, *, source: str = "<string>", default_name: str = "spa
 
 
 def space_from_dict(data: Any, *, label: str = "<space>", source: str = "", default_name: str = "space") -> SearchSpace:
-    """Validate a plain dict (parsed YAML, or ``SearchSpace.to_dict()``) into a space."""
+    """Validate a plain dict (parsed YAML, or ``SearchSpace.to_dict()``) into a space.
+
+    Every problem in the file is reported at once (one line each), so a user fixes them in
+    one edit instead of one run per typo.
+    """
     v = _Validator(label)
     if not isinstance(data, dict):
-        v.fail("", f"expected a mapping of sections ({', '.join(schema.TOP_LEVEL)}), got {type(data).__name__}")
+        raise SpaceError(f"{label}: expected a mapping of sections ({', '.join(schema.TOP_LEVEL)}), "
+                         f"got {type(data).__name__}")
     v.keys("", data, schema.TOP_LEVEL)
     name = data.get("name", default_name)
     description = data.get("description", "")
     for key, value in (("name", name), ("description", description)):
         if not isinstance(value, str):
-            v.fail(key, f"expected a string, got {value!r}")
+            v.note(key, f"expected a string, got {value!r}")
     tree: dict[str, Any] = {
-        "objective": v.section("objective", data.get("objective"), schema.OBJECTIVE),
-        "stem": v.stem(data.get("stem")),
-        "conv_blocks": None if data.get("conv_blocks") is None else v.section("conv_blocks", data["conv_blocks"], schema.CONV_BLOCKS),
-        "normalization": v.param("normalization", data.get("normalization", schema.NORMALIZATION.default), schema.NORMALIZATION),
-        "dense": v.section("dense", data.get("dense"), schema.DENSE),
-        "optimizer": v.optimizer(data.get("optimizer")),
-        "training": v.section("training", data.get("training"), schema.TRAINING),
+        "objective": v.check(v.section, "objective", data.get("objective"), schema.OBJECTIVE),
+        "stem": v.check(v.stem, data.get("stem")),
+        "conv_blocks": None if data.get("conv_blocks") is None else v.check(
+            v.section, "conv_blocks", data["conv_blocks"], schema.CONV_BLOCKS),
+        "normalization": v.check(v.param, "normalization", data.get("normalization", schema.NORMALIZATION.default),
+                                 schema.NORMALIZATION),
+        "dense": v.check(v.section, "dense", data.get("dense"), schema.DENSE),
+        "optimizer": v.check(v.optimizer, data.get("optimizer")),
+        "training": v.check(v.section, "training", data.get("training"), schema.TRAINING),
     }
-    objective = tree["objective"]
-    metric, direction = objective["metric"].value, objective["direction"].value
-    if (metric == "val_loss") != (direction == "minimize"):
-        v.fail("objective.direction", f"{metric} should be {'minimized' if metric == 'val_loss' else 'maximized'}, "
-               f"got direction: {direction}; fix the direction or the metric")
+    objective = tree["objective"] or {}
+    if objective.get("metric") is not None and objective.get("direction") is not None:
+        metric, direction = objective["metric"].value, objective["direction"].value
+        if (metric == "val_loss") != (direction == "minimize"):
+            v.note("objective.direction", f"{metric} should be {'minimized' if metric == 'val_loss' else 'maximized'}, "
+                   f"got direction: {direction}; fix the direction or the metric")
+    v.raise_problems()  # the start list is checked against a valid space only
     space = SearchSpace(name, tree, description=description, source=source)
-    space.start = v.start(data.get("start"), space)
+    space.start = v.check(v.start, data.get("start"), space) or []
+    v.raise_problems()
     return space
+
+
+class _Invalid(Exception):
+    """One key's problem; stops checking that key, not the file."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(path, reason)
+        self.path, self.reason = path, reason
 
 
 class _Validator:
     def __init__(self, label: str) -> None:
         self.label = label
+        self.problems: list[tuple[str, str]] = []
 
-    def fail(self, path: str, reason: str) -> None:
-        where = f"{self.label}: {path}: " if path else f"{self.label}: "
-        raise SpaceError(where + reason)
+    def fail(self, path: str, reason: str) -> NoReturn:
+        raise _Invalid(path, reason)
+
+    def note(self, path: str, reason: str) -> None:
+        """Record a problem and go on checking."""
+        self.problems.append((path, reason))
+
+    def check(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run one key's check; its problem is recorded and the rest of the file still checked."""
+        try:
+            return fn(*args)
+        except _Invalid as exc:
+            self.note(exc.path, exc.reason)
+            return None
+
+    def raise_problems(self) -> None:
+        if not self.problems:
+            return
+        lines = [f"{path}: {reason}" if path else reason for path, reason in self.problems]
+        if len(lines) == 1:
+            raise SpaceError(f"{self.label}: {lines[0]}")
+        raise SpaceError(f"{self.label}: {len(lines)} problems, fix each:\n" + "\n".join(f"  - {line}" for line in lines))
 
     def keys(self, path: str, data: dict[str, Any], allowed: Any, *, unknown: str = "unknown key",
              listing: str = "allowed keys here") -> None:
@@ -115,7 +154,7 @@ class _Validator:
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), list(allowed), n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
-                self.fail(_join(path, str(key)), f"{unknown}; {hint}{listing}: {', '.join(allowed) or 'none'}")
+                self.note(_join(path, str(key)), f"{unknown}; {hint}{listing}: {', '.join(allowed) or 'none'}")
 
     def param(self, path: str, raw: Any, field: Field) -> BaseParam:
         try:
@@ -123,10 +162,10 @@ class _Validator:
         except ParamError as exc:
             self.fail(_join(path, exc.key) if exc.key else path, str(exc))
         if not field.searchable and not isinstance(param, FixedParam):
-            self.fail(path, f"this key takes a single fixed value, not a {param.kind} parameter; write e.g. "
+            self.fail(path, f"this key takes a single fixed value, not {_article(param.kind)} {param.kind} parameter; write e.g. "
                       f"`{path.rsplit('.', 1)[-1]}: {field.default}`")
         if param.kind in ("int", "float") and field.kind not in ("int", "float"):
-            self.fail(path, f"a {param.kind} range does not fit here: expected {field.kind} values"
+            self.fail(path, f"{_article(param.kind)} {param.kind} range does not fit here: expected {field.kind} values"
                       + (f" ({', '.join(map(str, field.values))}); use a choice" if field.values else ""))
         if param.kind == "bool" and field.kind != "bool":
             self.fail(path, f"a bool parameter does not fit here: expected {field.kind} values")
@@ -146,14 +185,14 @@ class _Validator:
         if not isinstance(data, dict):
             self.fail(path, f"expected a mapping with keys {', '.join(fields)}, got {data!r}")
         self.keys(path, data, fields)
-        return {key: self.param(_join(path, key), data.get(key, f.default), f) for key, f in fields.items()}
+        return {key: self.check(self.param, _join(path, key), data.get(key, f.default), f) for key, f in fields.items()}
 
     def stem(self, data: Any) -> list[dict[str, BaseParam]]:
         if data is None:
             return []
         if not isinstance(data, list):
             self.fail("stem", "expected a list of conv layers, e.g. `- {filters: 64, kernel_size: 5}`")
-        return [self.section(f"stem.{i}", layer, schema.STEM_LAYER) for i, layer in enumerate(data)]
+        return [self.check(self.section, f"stem.{i}", layer, schema.STEM_LAYER) for i, layer in enumerate(data)]
 
     def start(self, data: Any, space: SearchSpace) -> list[dict[str, Any]]:
         """Configurations to try first: each maps searched parameter names to values."""
@@ -163,21 +202,27 @@ class _Validator:
         if not isinstance(data, list):
             self.fail("start", f"expected a list of configurations (parameter name: value), e.g. {example}")
         domains = space.domains()
-        out = []
+        out: list[dict[str, Any]] = []
         for i, config in enumerate(data):
             if not isinstance(config, dict) or not config:
-                self.fail(f"start.{i}", f"expected a mapping of parameter names to values, e.g. {example}, "
+                self.note(f"start.{i}", f"expected a mapping of parameter names to values, e.g. {example}, "
                           f"got {config!r}")
+                continue
             self.keys(f"start.{i}", config, domains, unknown="not a searched parameter of this space",
                       listing="start values name parameters as trials.csv does")
-            clean = {}
+            clean, valid = {}, True
             for key, value in config.items():
+                if key not in domains:
+                    valid = False
+                    continue
                 clean[str(key)], reason = domains[key].coerce(value)
                 if reason:
-                    self.fail(f"start.{i}.{key}", reason)
-            if clean in out:
-                self.fail(f"start.{i}", "repeats an earlier configuration; drop one")
-            out.append(clean)
+                    self.note(f"start.{i}.{key}", reason)
+                    valid = False
+            if valid and clean in out:
+                self.note(f"start.{i}", "repeats an earlier configuration; drop one")
+            elif valid:
+                out.append(clean)
         return out
 
     def optimizer(self, data: Any) -> dict[str, dict[str, BaseParam]]:
@@ -187,8 +232,8 @@ class _Validator:
             self.fail("optimizer", f"expected a mapping of optimizer names ({', '.join(schema.OPTIMIZERS)}) "
                       "to their parameters, e.g. `adam: {learning_rate: {type: float, min: 1e-4, max: 1e-2, log: true}}`")
         self.keys("optimizer", data, schema.OPTIMIZERS)
-        return {name: self.section(f"optimizer.{name}", params, schema.OPTIMIZER_PARAMS[name])
-                for name, params in data.items()}
+        return {name: self.check(self.section, f"optimizer.{name}", params, schema.OPTIMIZER_PARAMS[name])
+                for name, params in data.items() if name in schema.OPTIMIZERS}
 
 
 def _loader_class() -> Any:
@@ -209,6 +254,10 @@ def _loader_class() -> Any:
                     |\.(?:nan|NaN|NAN))$""", re.X),
         list("-+0123456789."))
     return Loader
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _join(path: str, key: str) -> str:
