@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS, ROOT
-
-ORDER = ("overhead", "precision", "batchnorm", "pruning", "memory", "quality", "gpu")
+from benchmarks.run import SUITES as ORDER
 
 HEADER = """\
 # Benchmarks

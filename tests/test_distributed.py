@@ -197,7 +197,7 @@ def test_gpus_flag_starts_one_worker_per_gpu(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--gpus", "all", "--name", name,
                            "--out", str(out), *WORKER_FLAGS], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "starting 2 workers, one per GPU (0, 1)" in proc.stdout
+    assert "starting 2 workers sharing one study (1 per GPU on GPU 0, 1)" in proc.stdout
     url = f"journal://{(out / name / 'study.log').resolve()}"
     trials = _counted(url, name)
     assert len(trials) == 6
@@ -211,7 +211,7 @@ def test_gpus_flag_without_gpus_runs_on_cpu(tmp_path):
                            "--epochs", "1", "--subset", "200", "--space", "mlp", "--out", str(tmp_path), "--quiet"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert "no GPU found" in proc.stdout and "running one worker on the CPU" in proc.stdout
+    assert "no GPU found" in proc.stdout and "running on the CPU" in proc.stdout
 
 
 def test_worker_waits_for_a_study_created_later(tmp_path):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from autodl.backends.base import BaseBackend, TrialContext, TrialRunner
 from autodl.exceptions import UsageError
 

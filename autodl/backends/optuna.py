@@ -262,8 +262,6 @@ class OptunaBackend(BaseBackend):
         return OptunaState.FAIL
 
     def finished_count(self) -> int:
-        from optuna.trial import TrialState as OptunaState
-
         return sum(1 for t in self.study.get_trials(deepcopy=False) if t.state.is_finished() and counts(t))
 
     def recover(self, records: list[TrialRecord]) -> list[int]:

@@ -68,14 +68,13 @@ class RichProgress(SearchCallback):
                    f"{metric} {fmt(logs.get(metric))}")
 
     def on_trial_end(self, record: TrialRecord) -> None:
-        if record.state == TrialState.COMPLETE and record.value is not None and self.search:
-            better = (self.best is None or (record.value > self.best if self.search.direction == "maximize"
-                                            else record.value < self.best))
-            self.best = record.value if better else self.best
+        if self.search is not None:  # the search's best: other workers' trials of a shared study included
+            self.best = self.search.best_value
         if self.progress is None:
             return
-        counted = record.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
-        self.progress.update(self.task, advance=1 if counted else 0, best=fmt(self.best), line="")
+        # The search's count, not this process's: workers sharing a study count each other's trials.
+        done = len(self.search.finished) if self.search else None
+        self.progress.update(self.task, completed=done, best=fmt(self.best), line="")
         style = STATE_STYLE.get(record.state.value, "")
         note = f" [dim]{record.error}[/]" if record.error and record.state != TrialState.COMPLETE else ""
         self.progress.console.print(

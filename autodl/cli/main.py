@@ -90,42 +90,51 @@ def cli() -> None:
               type=click.Choice(["auto", "float32", "mixed_bfloat16", "mixed_float16"]),
               help="Dtype policy. auto: mixed_bfloat16 on bfloat16 GPUs/TPUs and on AMX/AVX512-BF16 CPUs "
                    "under TensorFlow, mixed_float16 on older GPUs, float32 elsewhere.")
-@click.option("--gpus", help="all, or GPU indices (0,1): one worker process per GPU, sharing the study.")
+@click.option("--gpus", help="all, or GPU indices (0,1): worker processes on each of these GPUs, sharing the study.")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Worker processes sharing the study: this many per GPU with --gpus, else on this "
+                   "machine's CPU cores (each worker gets its share of them).")
+@click.option("--no-finish", is_flag=True, hidden=True, help="Leave the test evaluation and report to the caller.")
 @_display_options
 @_handle_errors
-def search(dataset: str, quiet: bool, gpus: str | None, **flags: Any) -> None:
+def search(dataset: str, quiet: bool, gpus: str | None, workers: int, no_finish: bool, **flags: Any) -> None:
     """Search DATASET (default: digits) and save the best models under --out."""
     from autodl.records import SearchSettings
 
     settings = SearchSettings(dataset=dataset, **flags)
-    if gpus and _one_worker_per_gpu(gpus, settings, quiet):
+    if (gpus or workers != 1) and _run_in_workers(gpus, workers, settings, quiet):
         return
     from autodl.cli.quiet import import_keras_quietly
 
     import_keras_quietly()
     from autodl.search import run_search
 
-    _run_with_display(lambda cb: run_search(settings, callbacks=cb), quiet)
+    _run_with_display(lambda cb: run_search(settings, callbacks=cb, finish=not no_finish), quiet,
+                      summary=not no_finish)
 
 
-def _one_worker_per_gpu(spec: str, settings: Any, quiet: bool) -> bool:
-    """Run one worker per GPU; False when this process should run the search itself."""
+def _run_in_workers(gpus_spec: str | None, workers: int, settings: Any, quiet: bool) -> bool:
+    """Run the search in worker processes; False when this process should run it alone."""
     from autodl.cli.console import console
-    from autodl.search.api import check_settings
-    from autodl.search.gpus import detect_gpus, parse_gpus, run_on_gpus
+    from autodl.search import check_settings, plan_workers, run_in_workers
+    from autodl.search.workers import detect_gpus, parse_gpus, usable_cpus
 
     check_settings(settings)
-    gpus = parse_gpus(spec, detect_gpus())
-    if not gpus:
-        console.print("[yellow]no GPU found (nvidia-smi lists none): running one worker on the CPU[/]")
+    gpus = parse_gpus(gpus_spec, detect_gpus()) if gpus_spec else []
+    if gpus_spec and not gpus:
+        console.print("[yellow]no GPU found (nvidia-smi lists none): running on the CPU[/]")
+    slots = plan_workers(workers, gpus, usable_cpus())
+    if len(slots) == 1:
+        if slots[0].gpu is not None:
+            os.environ["CUDA_VISIBLE_DEVICES"] = slots[0].gpu
         return False
-    if len(gpus) == 1:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[0]
-        return False
-    console.print(f"starting {len(gpus)} workers, one per GPU ({', '.join(gpus)})")
-    code = run_on_gpus(settings, gpus, quiet=quiet)
-    if code:
-        sys.exit(code)
+    where = (f"{workers} per GPU on GPU {', '.join(gpus)}" if gpus
+             else "on CPU cores " + ", ".join(slot.label.removeprefix("CPU ") for slot in slots))
+    console.print(f"starting {len(slots)} workers sharing one study ({where})")
+    from autodl.cli.quiet import import_keras_quietly
+
+    _run_with_display(lambda cb: run_in_workers(settings, slots, quiet=quiet, callbacks=cb,
+                                                before_finish=import_keras_quietly), quiet)
     return True
 
 
@@ -136,16 +145,19 @@ def _one_worker_per_gpu(spec: str, settings: Any, quiet: bool) -> bool:
 @click.option("--data-dir", envvar="AUTODL_DATA_DIR", help="Folder with dataset files on this machine.")
 @click.option("--wait", default=0.0, show_default=True, type=float,
               help="Seconds to wait for the study to be created (workers started together).")
+@click.option("--no-finish", is_flag=True, hidden=True, help="Leave the test evaluation and report to the caller.")
 @_display_options
 @_handle_errors
-def worker(storage: str, name: str, out: str, data_dir: str | None, wait: float, quiet: bool) -> None:
+def worker(storage: str, name: str, out: str, data_dir: str | None, wait: float, no_finish: bool,
+           quiet: bool) -> None:
     """Join a running search as one more worker, with the settings stored in its study."""
     from autodl.cli.quiet import import_keras_quietly
 
     import_keras_quietly()
     from autodl.search import join_search
 
-    _run_with_display(lambda cb: join_search(storage, name, out=out, data_dir=data_dir, wait=wait, callbacks=cb), quiet)
+    _run_with_display(lambda cb: join_search(storage, name, out=out, data_dir=data_dir, wait=wait, callbacks=cb,
+                                             finish=not no_finish), quiet, summary=not no_finish)
 
 
 @cli.command()
@@ -167,7 +179,7 @@ def resume(path: str, trials: int | None, timeout: float | None, trust: bool, sp
                                                callbacks=cb), quiet)
 
 
-def _run_with_display(start: Callable[[Any], Any], quiet: bool) -> None:
+def _run_with_display(start: Callable[[Any], Any], quiet: bool, *, summary: bool = True) -> None:
     from autodl.cli.console import RichProgress, console, print_summary
     from autodl.search import SearchInterrupted
 
@@ -182,7 +194,8 @@ def _run_with_display(start: Callable[[Any], Any], quiet: bool) -> None:
     finally:
         progress.close()
         restore()
-    print_summary(result)
+    if summary:
+        print_summary(result)
 
 
 @cli.group(invoke_without_command=True)

@@ -28,11 +28,14 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autodl.exceptions import RunError
 from autodl.records import TrialRecord, TrialState
 from autodl.runs.atomic import atomic_write_csv, atomic_write_json
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built, not with the store
+    import pandas as pd
 
 __all__ = ["RunStore", "MIN_FREE_BYTES"]
 

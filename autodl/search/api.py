@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from autodl.exceptions import RunError, UsageError
 from autodl.records import SearchSettings
 from autodl.runs import RunStore, load_signed
 from autodl.search.callbacks import SearchCallback
 from autodl.search.search import STATE_FORMAT, Search, load_data
+from autodl.search.workers import WorkerSlot, run_workers
 from autodl.space import load_space, space_from_dict
 
 
@@ -44,10 +45,11 @@ def check_settings(settings: SearchSettings) -> None:
 
 
 def run_search(settings: SearchSettings | None = None, callbacks: list[SearchCallback] | SearchCallback | None = None,
-               **overrides: Any) -> Search:
+               *, finish: bool = True, **overrides: Any) -> Search:
     """Run a new search; ``overrides`` are ``SearchSettings`` fields (``trials=5``).
 
-    A bad space, dataset or output folder raises before any training starts.
+    A bad space, dataset or output folder raises before any training starts. ``finish=False``
+    skips the test evaluation and the report (a worker whose parent finishes the search).
     """
     settings = dataclasses.replace(settings or SearchSettings(), **overrides)
     check_settings(settings)
@@ -58,7 +60,48 @@ def run_search(settings: SearchSettings | None = None, callbacks: list[SearchCal
     settings = dataclasses.replace(settings, name=store.root.name)
     search = Search(settings, space, store, dataset=splits.summary())
     search.splits, search.data_seconds = splits, time.perf_counter() - start
-    return search.run(callbacks)
+    return search.run(callbacks, finish=finish)
+
+
+def run_in_workers(settings: SearchSettings, slots: list[WorkerSlot], *, quiet: bool = False,
+                   callbacks: list[SearchCallback] | SearchCallback | None = None,
+                   before_finish: Callable[[], None] | None = None) -> Search:
+    """Run a search in one worker process per slot (``--workers``, ``--gpus``), then finish it here.
+
+    The workers share one study (``settings.storage``, else a journal file in the run folder)
+    and the trial budget; this process evaluates the best of all their trials and writes the
+    report once they are done. It imports Keras only then (``before_finish`` runs first), so
+    it holds no accelerator memory while the workers train.
+
+    Raises:
+        UsageError: the backend is not Optuna, or the flags are impossible.
+        SearchInterrupted: Ctrl-C; the finished trials are saved (``autodl resume`` continues).
+        RunError: a worker failed.
+    """
+    check_settings(settings)
+    if settings.backend != "optuna":
+        raise UsageError("--workers and --gpus share an Optuna study between processes; Keras Tuner has its own "
+                         "chief/worker mode (docs/distributed.md): drop --backend kerastuner or run one worker")
+    from autodl.data import get_dataset
+
+    load_space(settings.space)  # a bad space or an unknown dataset fails here, before any folder exists
+    get_dataset(settings.dataset)
+    start = time.perf_counter()
+    created = None
+    if not settings.storage:  # a new run: its folder is checked (name, space, writable) as for one process
+        created = RunStore.create(settings.out, settings.name).root
+        settings = dataclasses.replace(settings, name=created.name)
+    try:
+        shared = run_workers(settings, slots, quiet=quiet)
+    except RunError:
+        if created is not None and created.is_dir() and not any(created.iterdir()):
+            created.rmdir()  # the first worker refused the data: leave nothing behind
+        raise
+    if before_finish is not None:
+        before_finish()
+    search = load(Path(shared.out) / str(shared.name))
+    search.elapsed = time.perf_counter() - start
+    return search.finish(callbacks)
 
 
 def _join_or_create(settings: SearchSettings) -> RunStore:
@@ -72,7 +115,7 @@ def _join_or_create(settings: SearchSettings) -> RunStore:
 
 
 def join_search(storage: str, name: str, *, out: str = "reports", callbacks: list[SearchCallback] | SearchCallback | None = None,
-                data_dir: str | None = None, wait: float = 0.0) -> Search:
+                data_dir: str | None = None, wait: float = 0.0, finish: bool = True) -> Search:
     """Join the study ``name`` in ``storage`` as one more worker, with the settings it was started with.
 
     ``wait`` seconds are given to a study not created yet (workers of a batch array start together).
@@ -90,7 +133,7 @@ def join_search(storage: str, name: str, *, out: str = "reports", callbacks: lis
             time.sleep(2.0)
     settings = dataclasses.replace(SearchSettings.from_dict(stored["settings"]), storage=storage, name=name, out=out,
                                    data_dir=data_dir or stored["settings"].get("data_dir"))
-    return run_search(settings, callbacks)
+    return run_search(settings, callbacks, finish=finish)
 
 
 def report_study(storage: str, name: str, *, out: str = "reports") -> Path:

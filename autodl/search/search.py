@@ -123,17 +123,39 @@ class Search:
         return models
 
     # ------------------------------------------------------------------ running
-    def run(self, callbacks: list[SearchCallback] | SearchCallback | None = None) -> "Search":
-        """Run trials until ``settings.trials`` have finished (or the timeout, or Ctrl-C)."""
-        self._callbacks = callbacks if isinstance(callbacks, SearchCallback) else CallbackList(callbacks)
+    def run(self, callbacks: list[SearchCallback] | SearchCallback | None = None, *,
+            finish: bool = True) -> "Search":
+        """Run trials until ``settings.trials`` have finished (or the timeout, or Ctrl-C).
+
+        ``finish=False`` leaves out the end (test evaluation, report): for worker processes
+        whose parent finishes the search once all of them are done (``--workers``).
+        """
         self.store.check_usable()  # a full or read-only folder fails now, not after a trial
-        if self.splits is None:
-            self.splits = self._load_data()
-        with self._precision():  # an in-process caller gets its own policy back afterwards
-            self._run_engine()
+        with self._session(callbacks):
+            self._run_engine(finish)
         return self
 
-    def _run_engine(self) -> None:
+    def finish(self, callbacks: list[SearchCallback] | SearchCallback | None = None) -> "Search":
+        """Evaluate the best trial on the test split and write run.json and the report.
+
+        For a search whose trials other processes ran (``run(finish=False)``): with a shared
+        storage, every worker's finished trials are taken in first.
+        """
+        with self._session(callbacks):
+            self._finish()
+        return self
+
+    @contextlib.contextmanager
+    def _session(self, callbacks: list[SearchCallback] | SearchCallback | None) -> Iterator[None]:
+        """Callbacks set, data loaded once, ``--precision`` in force (an in-process caller gets
+        its own policy back afterwards)."""
+        self._callbacks = callbacks if isinstance(callbacks, SearchCallback) else CallbackList(callbacks)
+        if self.splits is None:
+            self.splits = self._load_data()
+        with self._precision():
+            yield
+
+    def _run_engine(self, finish: bool = True) -> None:
         """Open the backend on the run's state and run trials, saving on every way out."""
         if self._backend is not None:  # run again in this process: continue where it stopped
             self.backend_state = self._backend.state()
@@ -151,7 +173,12 @@ class Search:
                                    timeout=self.settings.timeout, stop_requested=lambda: False)
             self.elapsed += time.perf_counter() - start
             start = time.perf_counter()
-            self._finish()
+            if finish:
+                self._finish()
+            else:
+                self._merge_shared()
+                self.store.write_trials(self.records)
+                self._save_state()
         except KeyboardInterrupt:
             self.elapsed += time.perf_counter() - start
             self.write_run("interrupted")
@@ -292,10 +319,16 @@ class Search:
 
     def _merge_shared(self) -> None:
         """With a shared storage, take in the trials other workers finished."""
-        if not self.settings.storage or self._backend is None:
+        if not self.settings.storage:
             return
+        if self._backend is not None:
+            shared = self._backend.records()
+        else:  # finishing a search whose trials other processes ran
+            from autodl.backends.optuna_storage import study_records
+
+            shared = study_records(self.settings.storage, self.settings.name or self.path.name)
         mine = {r.number: r for r in self.records}
-        for record in self._backend.records():
+        for record in shared:
             ours = mine.get(record.number)
             if ours is None or (ours.worker != WORKER and ours.state not in FINISHED):
                 mine[record.number] = record

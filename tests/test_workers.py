@@ -1,0 +1,143 @@
+"""Several worker processes on one machine sharing a study: ``--workers N`` (and ``--gpus``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autodl.exceptions import UsageError
+from autodl.search.workers import GPU_MEMORY_SHARE, plan_workers
+
+FLAGS = ["--trials", "6", "--epochs", "1", "--subset", "300", "--space", "mlp"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "AUTODL_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1"}
+
+
+# ---------------------------------------------------------------- planning (no processes)
+def test_cpu_workers_split_the_cores_without_overlap():
+    slots = plan_workers(2, [], [0, 1, 2, 3, 4])
+    assert [slot.cpus for slot in slots] == [(0, 1, 2), (3, 4)]
+    assert [slot.label for slot in slots] == ["CPU 0-2", "CPU 3-4"]
+    assert all(slot.gpu is None and "CUDA_VISIBLE_DEVICES" not in slot.env for slot in slots)
+    assert plan_workers(3, [], [2, 5, 7])[1].cpus == (5,), "affinity keeps the machine's own core ids"
+
+
+def test_one_worker_is_this_process_on_every_core():
+    slots = plan_workers(1, [], [0, 1])
+    assert len(slots) == 1 and slots[0].cpus == () and slots[0].env == {}
+
+
+def test_gpu_workers_share_each_gpus_memory():
+    slots = plan_workers(3, ["0", "1"], [0, 1])
+    assert [slot.gpu for slot in slots] == ["0", "0", "0", "1", "1", "1"]
+    assert all(slot.env["CUDA_VISIBLE_DEVICES"] == slot.gpu for slot in slots)
+    shares = [float(slot.env["XLA_PYTHON_CLIENT_MEM_FRACTION"]) for slot in slots]
+    assert shares == [pytest.approx(GPU_MEMORY_SHARE / 3, abs=1e-3)] * 6
+    assert all(slot.env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" for slot in slots)
+    alone = plan_workers(1, ["0", "1"], [0, 1])
+    assert all("XLA_PYTHON_CLIENT_MEM_FRACTION" not in slot.env for slot in alone), \
+        "one worker per GPU keeps JAX's own memory default"
+
+
+@pytest.mark.parametrize("workers, message", [(0, "--workers must be at least 1, got 0"),
+                                               (3, "--workers 3 on a machine with 2 usable CPU cores")])
+def test_impossible_worker_counts_are_refused(workers, message):
+    with pytest.raises(UsageError, match=message):
+        plan_workers(workers, [], [0, 1])
+
+
+def test_cli_refuses_too_many_cpu_workers_before_anything_starts(tmp_path):
+    too_many = len(os.sched_getaffinity(0)) + 1
+    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--workers", str(too_many),
+                           "--out", str(tmp_path / "out")], env=_env(tmp_path), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"--workers {too_many} on a machine with" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_unknown_dataset_or_taken_name_is_refused_before_any_worker_starts(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "nosuchdata", "--workers", "2", "--out", str(out)],
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Unknown dataset 'nosuchdata'" in proc.stdout + proc.stderr and not out.exists()
+    (out / "taken").mkdir(parents=True)
+    (out / "taken" / "run.json").write_text("{}")
+    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--workers", "2", "--out", str(out),
+                           "--name", "taken"], env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "already exists and is not empty" in proc.stdout + proc.stderr
+    assert sorted(p.name for p in (out / "taken").iterdir()) == ["run.json"], "the old run is untouched"
+
+
+def test_kerastuner_backend_is_refused_with_workers(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--workers", "2", "--backend",
+                           "kerastuner", "--out", str(tmp_path / "out")], env=_env(tmp_path), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "chief/worker mode" in proc.stdout + proc.stderr and not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------- real searches
+@pytest.mark.slow
+def test_two_cpu_workers_finish_one_search_with_one_summary(tmp_path):
+    out, name = tmp_path / "out", "two"
+    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--workers", "2", "--name", name,
+                           "--out", str(out), *FLAGS], env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "starting 2 workers sharing one study (on CPU cores 0, 1)" in proc.stdout
+    assert proc.stdout.count("best model on the test split") == 1, "the parent alone finishes and summarises"
+    run = out / name
+    trials = json.loads((run / "trials.json").read_text())["trials"]
+    finished = [t for t in trials if t["state"] in ("complete", "pruned", "failed")]
+    assert sorted(t["number"] for t in finished) == list(range(6)), "exactly the budget, every trial recorded"
+    assert len({t["worker"] for t in finished}) == 2, "both workers trained"
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "finished" and sum(info["counts"].values()) == 6
+    best = max((t for t in finished if t["state"] == "complete"), key=lambda t: (t["value"], -t["number"]))
+    assert info["best"]["number"] == best["number"], "the best of both workers' trials is the one evaluated"
+    assert info["test_metrics"]["accuracy"] > 0.1
+    assert (run / best["model_path"]).is_file() and (run / "report.html").is_file()
+    assert info["settings"]["storage"] == f"journal://{(run / 'study.log').resolve()}"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_and_resume_finishes(tmp_path):
+    """SIGINT to the parent (as a terminal's Ctrl-C) reaches each worker once: each saves and stops."""
+    out, name = tmp_path / "out", "stop"
+    slow = tmp_path / "slow.yaml"  # no early stopping, no pruning: trials last long enough to be stopped
+    slow.write_text("dense: {layers: 1, units: 32}\ntraining: {max_epochs: 200, patience: 0}\n")
+    parent = subprocess.Popen([sys.executable, "-m", "autodl", "search", "digits", "--workers", "2", "--name", name,
+                               "--out", str(out), "--trials", "4", "--space", str(slow), "--pruner", "none",
+                               "--subset", "300", "--quiet"], env=_env(tmp_path), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    trials_json = out / name / "trials.json"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:  # a trial is running (the second worker starts meanwhile)
+        if trials_json.is_file() and any(t["state"] == "running" for t in json.loads(trials_json.read_text())["trials"]):
+            break
+        time.sleep(0.5)
+    time.sleep(4)
+    parent.send_signal(signal.SIGINT)
+    output = parent.communicate(timeout=300)[0]
+    assert parent.returncode == 130, output
+    assert f"Continue with: autodl resume {out / name}" in output and "Traceback" not in output
+    records = json.loads(trials_json.read_text())["trials"]
+    assert not [r for r in records if r["state"] == "running"], "no trial is left running"
+    assert sum(r["state"] == "complete" for r in records) < 4
+    resumed = subprocess.run([sys.executable, "-m", "autodl", "resume", str(out / name), "--quiet"],
+                             env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    info = json.loads((out / name / "run.json").read_text())
+    assert info["status"] == "finished" and info["counts"]["complete"] == 4
