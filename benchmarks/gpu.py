@@ -7,7 +7,7 @@ CNN leaves most of a GPU idle (its step time is Python dispatch and each trial c
 model, both on the CPU), so several worker processes share each GPU and one study. Recorded:
 wall time, seconds per epoch (median over trials, compile included, and over trials of 3+
 epochs), trials per hour, best validation and test accuracy, GPU utilisation sampled with
-``nvidia-smi``, and whether TensorFlow was imported.
+``nvidia-smi``, and whether TensorFlow is installed there at all.
 
 Without a visible GPU the full suite records "not run"; ``--quick`` then rehearses the same
 command on the CPU (3 trials, a 3,000-image subset), which checks the bundle and the path.
@@ -26,8 +26,11 @@ from typing import Any
 
 from benchmarks.common import RESULTS, ROOT, fmt, median
 
-MAX_SECONDS, MIN_TEST = 600.0, 0.93
+MAX_SECONDS, MIN_TEST, TRIALS = 600.0, 0.93, 50
 WORKERS_PER_GPU = int(os.environ.get("AUTODL_GPU_WORKERS", "4"))
+# No trial starts after this many seconds (the device tool stops a command at 10 minutes, and
+# a run cut off there brings back no result): a search this slow fails the target anyway.
+SEARCH_TIMEOUT = float(os.environ.get("AUTODL_GPU_TIMEOUT", "480"))
 DURATION = "under 10 minutes on an H100 if the target holds, plus about a minute of offline installs"
 TITLE = "GPU: 50 trials of Fashion-MNIST with JAX on an H100/H200"
 TARGET_TEXT = f"`autodl search fashion_mnist --trials 50` < {MAX_SECONDS / 60:.0f} min with >= {MIN_TEST:.0%} test accuracy"
@@ -42,7 +45,11 @@ STATIC_NOTES = [
     "suite with `KERAS_BACKEND=jax AUTODL_OFFLINE=1 AUTODL_DATA_DIR=<bundle>/fashion-mnist`, autodl from "
     "the source tree; with `$OUT` set, the result JSON, the run's run.json/trials.json and the log land there.",
     "CI keeps this path alive on CPU: `tests/test_jax_smoke.py` runs `autodl search digits` under "
-    "`KERAS_BACKEND=jax` and checks that TensorFlow is never imported.",
+    "`KERAS_BACKEND=jax` with TensorFlow made unimportable, in one process and with `--workers 2`.",
+    "Rehearsed on CPU on 2026-12-03: a bundle packed with `PY=3.11`, installed offline into a fresh venv "
+    "holding only JAX (CPU) and the image's other packages, then `gpu.sh run --quick`: 3 trials with 2 "
+    "workers, test accuracy 0.8427 on the 3,000-image subset, 204 s; the JSON, run.json, trials.json and "
+    "the log came back through `$OUT`.",
 ]
 
 
@@ -62,7 +69,8 @@ def run(quick: bool) -> dict[str, Any]:
                 "columns": [], "rows": [], "notes": []}
     name = f"gpu-{time.strftime('%Y%m%d-%H%M%S')}"
     out = RESULTS / "runs"
-    flags = ["--trials", "3", "--subset", "3000"] if quick else ["--trials", "50"]
+    flags = (["--trials", "3", "--subset", "3000"] if quick
+             else ["--trials", str(TRIALS), "--timeout", f"{SEARCH_TIMEOUT:g}"])
     workers = WORKERS_PER_GPU if gpus else min(2, len(os.sched_getaffinity(0)))
     flags += ["--gpus", "all"] if gpus else []
     command = ["fashion_mnist", *flags, "--workers", str(workers), "--seed", "0", "--precision", "auto",
@@ -81,7 +89,8 @@ def run(quick: bool) -> dict[str, Any]:
     long_runs = [r.seconds / r.epochs for r in finished if r.epochs >= 3]
     test = (search.test_metrics or {}).get("accuracy")
     info = search.store.read_run()
-    passed = None if quick else bool(wall < MAX_SECONDS and test is not None and test >= MIN_TEST)
+    passed = None if quick else bool(wall < MAX_SECONDS and len(finished) >= TRIALS and test is not None
+                                     and test >= MIN_TEST)
     row = [", ".join(f"{p} {c[0]}.{c[1]}" if c else p for p, c in accelerator_kinds()) or "none (CPU rehearsal)",
            backend, str(info.get("precision_policy")), str(workers * max(1, len(gpus))),
            "{0}/{1}/{2}".format(*(states.count(s) for s in ("complete", "pruned", "failed"))),
@@ -99,7 +108,9 @@ def run(quick: bool) -> dict[str, Any]:
                     "TensorFlow installed"],
         "rows": [row],
         "params": {"command": "autodl search " + " ".join(command)},
-        "notes": [f"Command: `autodl search {' '.join(command[:-4])}` (run folder under benchmarks/results/runs).",
+        "notes": [f"Command: `autodl search {' '.join(command[:-4])}` (run folder under benchmarks/results/runs); "
+                  f"`--timeout` (AUTODL_GPU_TIMEOUT) only guards the device tool's 10-minute limit: the target "
+                  f"needs all {TRIALS} trials.",
                   f"`auto` -> {policy} in this process ({reason}); the workers recorded "
                   f"{info.get('precision_policy')}.",
                   (f"{workers} worker processes per GPU (AUTODL_GPU_WORKERS)" if gpus else

@@ -117,7 +117,7 @@ def render(earlier: str = "") -> str:
             kept = [line for line in old_sections.get(module.TITLE, []) if line not in static]
             while kept and not kept[-1].strip():
                 kept.pop()
-            lines += kept + static if kept else ["Not run yet."]
+            lines += kept + static if kept else ["Not run yet.", "", *static]
             continue
         lines += [f"Result: {result.get('summary', '')} — {_verdict(result)}; "
                   f"{result.get('wall_seconds', '?')} s wall, started {result.get('started', '?')}.", ""]

@@ -20,7 +20,7 @@ from typing import Any
 from benchmarks.common import ROOT, fmt, median, scratch, write_space
 
 TARGET = 1.0
-DURATION = "about 12 minutes on 2 quiet cores"
+DURATION = "about 8 minutes on 2 quiet cores"
 TITLE = "Workers: --workers N (cores shared out) vs one process on every core"
 TARGET_TEXT = "`--workers N` (N = usable cores) trains at least as many epochs per minute as one process"
 

@@ -82,3 +82,41 @@ def test_search_runs_under_jax_without_tensorflow(tmp_path):
     assert result["tensorflow_loaded"] == []
     from_autodl = [a for a in result["attempts"] if f"{os.sep}autodl{os.sep}" in a]
     assert not from_autodl, f"autodl imports TensorFlow under KERAS_BACKEND=jax: {from_autodl}"
+
+
+BLOCK_TENSORFLOW = textwrap.dedent("""
+    import sys
+
+    class NoTensorFlow:  # every process of the run, as on a machine where TensorFlow is not installed
+        def find_spec(self, name, path=None, target=None):
+            if name == "tensorflow" or name.startswith("tensorflow."):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+    sys.meta_path.insert(0, NoTensorFlow())
+""")
+
+
+@pytest.mark.slow
+def test_workers_run_under_jax_without_tensorflow(tmp_path):
+    """The GPU benchmark's shape on CPU: ``--workers 2`` under JAX, TensorFlow absent in every process."""
+    if os.environ.get("AUTODL_SKIP_JAX") == "1":
+        pytest.skip("AUTODL_SKIP_JAX=1: the JAX smoke test was skipped on purpose")
+    if importlib.util.find_spec("jax") is None:
+        pytest.fail("jax is not installed: `pip install -e \".[test,jax]\"`, or AUTODL_SKIP_JAX=1 to skip knowingly.")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "AUTODL_OFFLINE": "1",
+           "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "PYTHONPATH": f"{site}{os.pathsep}{REPO}"}
+    out = tmp_path / "reports"
+    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--workers", "2", "--trials", "6",
+                           "--epochs", "2", "--subset", "300", "--space", "mlp", "--out", str(out), "--name", "jax",
+                           "--quiet"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    run = json.loads((out / "jax" / "run.json").read_text())
+    assert run["versions"]["keras_backend"] == "jax"
+    assert run["counts"]["failed"] == 0 and sum(run["counts"].values()) == 6, run["counts"]
+    trials = json.loads((out / "jax" / "trials.json").read_text())["trials"]
+    assert len({t["worker"] for t in trials}) == 2, "both JAX workers trained"
+    assert run["test_metrics"]["accuracy"] > 0.1 and (out / "jax" / "report.html").is_file()
