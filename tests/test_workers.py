@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from autodl.backends.optuna_storage import StudyReader
 from autodl.exceptions import UsageError
 from autodl.search.workers import GPU_MEMORY_SHARE, plan_workers
 
-FLAGS = ["--trials", "6", "--epochs", "1", "--subset", "300", "--space", "mlp"]
+FLAGS = ["--trials", "6", "--epochs", "1", "--subset", "300", "--space", "mlp"]  # not --quiet: the display is tested
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -98,6 +99,8 @@ def test_two_cpu_workers_finish_one_search_with_one_summary(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "starting 2 workers sharing one study (on CPU cores 0, 1)" in proc.stdout
     assert proc.stdout.count("best model on the test split") == 1, "the parent alone finishes and summarises"
+    shown = [line.split()[1] for line in proc.stdout.splitlines() if line.startswith("  trial ")]
+    assert sorted(shown, key=int) == [str(n) for n in range(6)], "one progress display: every worker's trials, once"
     run = out / name
     trials = json.loads((run / "trials.json").read_text())["trials"]
     finished = [t for t in trials if t["state"] in ("complete", "pruned", "failed")]
@@ -123,18 +126,22 @@ def test_ctrl_c_stops_every_worker_and_resume_finishes(tmp_path):
                                "--subset", "300", "--quiet"], env=_env(tmp_path), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     trials_json = out / name / "trials.json"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:  # a trial is running (the second worker starts meanwhile)
-        if trials_json.is_file() and any(t["state"] == "running" for t in json.loads(trials_json.read_text())["trials"]):
-            break
-        time.sleep(0.5)
-    time.sleep(4)
+    journal = f"journal://{(out / name / 'study.log').resolve()}"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:  # both workers are in a trial
+        try:
+            if StudyReader(journal, name).read()[1] >= 2:
+                break
+        except Exception:  # the study is not created yet
+            pass
+        time.sleep(0.3)
     parent.send_signal(signal.SIGINT)
     output = parent.communicate(timeout=300)[0]
     assert parent.returncode == 130, output
     assert f"Continue with: autodl resume {out / name}" in output and "Traceback" not in output
     records = json.loads(trials_json.read_text())["trials"]
     assert not [r for r in records if r["state"] == "running"], "no trial is left running"
+    assert sum(r["state"] == "interrupted" for r in records) >= 1, "a stopped trial is marked, not counted"
     assert sum(r["state"] == "complete" for r in records) < 4
     resumed = subprocess.run([sys.executable, "-m", "autodl", "resume", str(out / name), "--quiet"],
                              env=_env(tmp_path), capture_output=True, text=True, timeout=600)

@@ -172,10 +172,24 @@ def redact(url: str) -> str:
 
 def study_records(url: str, name: str) -> list[Any]:
     """Every finished trial's autodl record kept in the study, all workers together."""
-    import optuna
+    return StudyReader(url, name).read()[0]
 
-    from autodl.records import TrialRecord
 
-    study = optuna.load_study(study_name=name, storage=make_storage(url, shared=False))
-    return [TrialRecord.from_dict(t.user_attrs[RECORD_ATTR]) for t in study.get_trials(deepcopy=False)
-            if RECORD_ATTR in t.user_attrs]
+class StudyReader:
+    """Reads a shared study again and again as its workers finish trials (a journal file is
+    read on from where the last read stopped; a database is queried)."""
+
+    def __init__(self, url: str, name: str) -> None:
+        import optuna
+
+        self.study = optuna.load_study(study_name=name, storage=make_storage(url, shared=False))
+
+    def read(self) -> tuple[list[Any], int]:
+        """(every finished trial's record, how many trials are running now)."""
+        from optuna.trial import TrialState as OptunaState
+
+        from autodl.records import TrialRecord
+
+        trials = self.study.get_trials(deepcopy=False)
+        records = [TrialRecord.from_dict(t.user_attrs[RECORD_ATTR]) for t in trials if RECORD_ATTR in t.user_attrs]
+        return records, sum(t.state == OptunaState.RUNNING for t in trials)

@@ -133,8 +133,8 @@ def _run_in_workers(gpus_spec: str | None, workers: int, settings: Any, quiet: b
     console.print(f"starting {len(slots)} workers sharing one study ({where})")
     from autodl.cli.quiet import import_keras_quietly
 
-    _run_with_display(lambda cb: run_in_workers(settings, slots, quiet=quiet, callbacks=cb,
-                                                before_finish=import_keras_quietly), quiet)
+    _run_with_display(lambda cb: run_in_workers(settings, slots, callbacks=cb, before_finish=import_keras_quietly),
+                      quiet)
     return True
 
 
@@ -180,6 +180,8 @@ def resume(path: str, trials: int | None, timeout: float | None, trust: bool, sp
 
 
 def _run_with_display(start: Callable[[Any], Any], quiet: bool, *, summary: bool = True) -> None:
+    """Run ``start(progress)`` under the Ctrl-C rules; ``summary=False`` (a worker whose parent
+    reports for it) prints neither the summary nor the resume hint."""
     from autodl.cli.console import RichProgress, console, print_summary
     from autodl.search import SearchInterrupted
 
@@ -189,7 +191,8 @@ def _run_with_display(start: Callable[[Any], Any], quiet: bool, *, summary: bool
         result = start(progress)
     except SearchInterrupted as exc:
         progress.close()
-        console.print(f"[yellow]{exc}[/]", soft_wrap=True)  # unwrapped: the command is copied
+        if summary:
+            console.print(f"[yellow]{exc}[/]", soft_wrap=True)  # unwrapped: the command is copied
         sys.exit(exc.exit_code)
     finally:
         progress.close()

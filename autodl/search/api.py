@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -10,7 +11,7 @@ from typing import Any, Callable
 from autodl.exceptions import RunError, UsageError
 from autodl.records import SearchSettings
 from autodl.runs import RunStore, load_signed
-from autodl.search.callbacks import SearchCallback
+from autodl.search.callbacks import CallbackList, SearchCallback
 from autodl.search.search import STATE_FORMAT, Search, load_data
 from autodl.search.workers import WorkerSlot, run_workers
 from autodl.space import load_space, space_from_dict
@@ -63,15 +64,16 @@ def run_search(settings: SearchSettings | None = None, callbacks: list[SearchCal
     return search.run(callbacks, finish=finish)
 
 
-def run_in_workers(settings: SearchSettings, slots: list[WorkerSlot], *, quiet: bool = False,
+def run_in_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
                    callbacks: list[SearchCallback] | SearchCallback | None = None,
                    before_finish: Callable[[], None] | None = None) -> Search:
     """Run a search in one worker process per slot (``--workers``, ``--gpus``), then finish it here.
 
     The workers share one study (``settings.storage``, else a journal file in the run folder)
-    and the trial budget; this process evaluates the best of all their trials and writes the
-    report once they are done. It imports Keras only then (``before_finish`` runs first), so
-    it holds no accelerator memory while the workers train.
+    and the trial budget. This process shows their progress through ``callbacks`` (each trial
+    any worker finished, read from the study), then evaluates the best of all their trials
+    and writes the report. It imports Keras only then (``before_finish`` runs first), so it
+    holds no accelerator memory while the workers train.
 
     Raises:
         UsageError: the backend is not Optuna, or the flags are impossible.
@@ -91,17 +93,63 @@ def run_in_workers(settings: SearchSettings, slots: list[WorkerSlot], *, quiet: 
     if not settings.storage:  # a new run: its folder is checked (name, space, writable) as for one process
         created = RunStore.create(settings.out, settings.name).root
         settings = dataclasses.replace(settings, name=created.name)
+    callbacks = callbacks if isinstance(callbacks, SearchCallback) else CallbackList(callbacks)
+    progress = _StudyProgress(callbacks)
     try:
-        shared = run_workers(settings, slots, quiet=quiet)
+        shared = run_workers(settings, slots, poll=progress.poll)
     except RunError:
         if created is not None and created.is_dir() and not any(created.iterdir()):
             created.rmdir()  # the first worker refused the data: leave nothing behind
         raise
+    progress.poll(shared)  # the last trials' lines
     if before_finish is not None:
         before_finish()
     search = load(Path(shared.out) / str(shared.name))
     search.elapsed = time.perf_counter() - start
     return search.finish(callbacks)
+
+
+class _StudyProgress:
+    """Shows the workers' search as one: started once the first worker saved its state, then
+    each trial that any worker finished, read from the shared study (the workers print nothing).
+
+    Reading must never stop the search: a failed read is skipped and tried again next time.
+    """
+
+    def __init__(self, callbacks: SearchCallback) -> None:
+        self.callbacks = callbacks
+        self.search: Search | None = None
+        self.reader: Any = None
+        self.shown: set[int] = set()
+
+    def poll(self, settings: SearchSettings) -> None:
+        from autodl.records import TrialState
+
+        folder = Path(settings.out) / str(settings.name)
+        try:
+            if self.search is None:
+                if not (folder / "search.pkl").is_file():
+                    return
+                from autodl.backends.optuna_storage import StudyReader
+
+                self.reader = StudyReader(str(settings.storage), str(settings.name))
+                self.search = load(folder)
+                self.search.policy = self.search.store.read_run().get("precision_policy")
+                self.callbacks.on_search_start(self.search)
+            records, running = self.reader.read()
+        except Exception:  # noqa: BLE001 - a display problem, never the search's
+            logging.getLogger(__name__).debug("reading the workers' study failed", exc_info=True)
+            return
+        known = {r.number: r for r in self.search.records}
+        new = [r for r in sorted(records, key=lambda r: r.number) if r.number not in self.shown
+               and r.state != TrialState.RUNNING]
+        for record in new:
+            known[record.number] = record
+        self.search.records = sorted(known.values(), key=lambda r: r.number)
+        for record in new:
+            self.shown.add(record.number)
+            self.callbacks.on_trial_end(record)
+        self.callbacks.on_status(f"{running} trial{'s' if running != 1 else ''} running" if running else "")
 
 
 def _join_or_create(settings: SearchSettings) -> RunStore:

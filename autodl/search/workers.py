@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from autodl.exceptions import RunError, UsageError
 from autodl.records import SearchSettings
@@ -118,14 +118,16 @@ def shared_settings(settings: SearchSettings) -> SearchSettings:
     return dataclasses.replace(settings, name=name, storage=storage)
 
 
-def run_workers(settings: SearchSettings, slots: list[WorkerSlot], *, quiet: bool = False) -> SearchSettings:
+def run_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
+                poll: Callable[[SearchSettings], None] | None = None) -> SearchSettings:
     """Run the search's trials in one child process per slot; return the settings they shared.
 
-    The first child creates the study and the run folder (and shows progress unless
-    ``quiet``); the others join it once it exists. None of them evaluates the best model or
-    writes the report: the caller finishes the search once they are done. Ctrl-C and SIGTERM
-    are passed on to the children, which stop as a single search does (the first stops the
-    running trial and saves, a second exits at once).
+    The first child creates the study and the run folder; the others join it once it exists.
+    None of them prints progress, evaluates the best model or writes the report: the caller
+    shows progress (``poll`` is called about once a second with the shared settings while the
+    children run) and finishes the search once they are done. Ctrl-C and SIGTERM are passed
+    on to the children, which stop as a single search does (the first stops the running
+    trial and saves, a second exits at once).
 
     Raises:
         SearchInterrupted: a worker was stopped; what the workers finished is saved.
@@ -138,14 +140,17 @@ def run_workers(settings: SearchSettings, slots: list[WorkerSlot], *, quiet: boo
     folder.mkdir(parents=True, exist_ok=True)  # the study's journal file goes in it
     procs: list[subprocess.Popen] = []
     with _forward_signals(procs) as stopped:
-        procs.append(_spawn(["search", settings.dataset, *_flags(settings), "--no-finish"]
-                            + (["--quiet"] if quiet else []), slots[0]))
+        procs.append(_spawn(["search", settings.dataset, *_flags(settings), "--no-finish", "--quiet"], slots[0]))
         while not (folder / "run.json").exists() and procs[0].poll() is None:  # the first creates the study
             time.sleep(0.2)
         if procs[0].poll() in (None, 0) and not stopped:
             for slot in slots[1:]:
                 procs.append(_spawn(["worker", "--storage", str(settings.storage), "--name", str(settings.name),
                                      "--out", settings.out, "--quiet", "--no-finish"], slot))
+        while any(proc.poll() is None for proc in procs):
+            if poll is not None:
+                poll(settings)
+            time.sleep(1.0)
         codes = [proc.wait() for proc in procs]
     if len(codes) == 1 and len(slots) > 1 and codes[0] and not stopped:  # bad input: the study never started
         error = RunError("the search did not start (the first worker's error is above); nothing was trained")
