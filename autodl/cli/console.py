@@ -76,10 +76,13 @@ class RichProgress(SearchCallback):
         done = len(self.search.finished) if self.search else None
         self.progress.update(self.task, completed=done, best=fmt(self.best), line="")
         style = STATE_STYLE.get(record.state.value, "")
-        note = f" [dim]{record.error}[/]" if record.error and record.state != TrialState.COMPLETE else ""
-        self.progress.console.print(
+        # A failure says why; a pruned trial's state and epochs already say what happened.
+        note = f" [dim]{record.error}[/]" if record.error and record.state not in (
+            TrialState.COMPLETE, TrialState.PRUNED) else ""
+        self.progress.console.print(  # one line each, also in logs and pipes (rich wraps at 80 there)
             f"  trial {record.number:>3} [{style}]{record.state.value:<9}[/] value {fmt(record.value):>7} "
-            f"epochs {record.epochs:>2} {record.seconds:6.1f}s {fmt(record.n_params)} params{note}")
+            f"epochs {record.epochs:>2} {record.seconds:6.1f}s "
+            f"{f'{record.n_params:,}' if record.n_params else '-'} params{note}", soft_wrap=True)
 
     def on_status(self, message: str) -> None:
         self._line(message)
