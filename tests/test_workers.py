@@ -90,6 +90,32 @@ def test_kerastuner_backend_is_refused_with_workers(tmp_path):
     assert "chief/worker mode" in proc.stdout + proc.stderr and not (tmp_path / "out").exists()
 
 
+def test_study_reader_sees_finished_records_and_running_epochs(tmp_path):
+    """What the parent's display reads from the shared study while the workers train."""
+    import optuna
+
+    from autodl.backends.optuna_storage import RECORD_ATTR, make_storage
+    from autodl.records import TrialRecord, TrialState
+
+    url = f"journal://{tmp_path / 'study.log'}"
+    study = optuna.create_study(study_name="s", storage=make_storage(url, shared=False), direction="maximize")
+    done = study.ask()
+    done.set_user_attr(RECORD_ATTR, TrialRecord(number=0, state=TrialState.COMPLETE, params={}, value=0.9).to_dict())
+    study.tell(done, 0.9)
+    live, fresh = study.ask(), study.ask()
+    live.report(0.5, 0)
+    live.report(0.7, 1)
+    reader = StudyReader(url, "s")
+    records, running = reader.read()
+    assert [(r.number, r.value) for r in records] == [(0, 0.9)]
+    assert running == {1: (2, 0.7), 2: (0, None)}
+    live.report(0.75, 2)  # the same reader sees what was written since
+    fresh.set_user_attr(RECORD_ATTR, TrialRecord(number=2, state=TrialState.PRUNED, params={}).to_dict())
+    study.tell(fresh, state=optuna.trial.TrialState.PRUNED)
+    records, running = reader.read()
+    assert [r.number for r in records] == [0, 2] and running == {1: (3, 0.75)}
+
+
 # ---------------------------------------------------------------- real searches
 @pytest.mark.slow
 def test_two_cpu_workers_finish_one_search_with_one_summary(tmp_path):
@@ -113,6 +139,7 @@ def test_two_cpu_workers_finish_one_search_with_one_summary(tmp_path):
     assert info["test_metrics"]["accuracy"] > 0.1
     assert (run / best["model_path"]).is_file() and (run / "report.html").is_file()
     assert info["settings"]["storage"] == f"journal://{(run / 'study.log').resolve()}"
+    assert info["study"] == {"name": name, "storage": info["settings"]["storage"]}
 
 
 @pytest.mark.slow
@@ -130,7 +157,7 @@ def test_ctrl_c_stops_every_worker_and_resume_finishes(tmp_path):
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:  # both workers are in a trial
         try:
-            if StudyReader(journal, name).read()[1] >= 2:
+            if len(StudyReader(journal, name).read()[1]) >= 2:
                 break
         except Exception:  # the study is not created yet
             pass

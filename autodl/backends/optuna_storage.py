@@ -184,12 +184,16 @@ class StudyReader:
 
         self.study = optuna.load_study(study_name=name, storage=make_storage(url, shared=False))
 
-    def read(self) -> tuple[list[Any], int]:
-        """(every finished trial's record, how many trials are running now)."""
+    def read(self) -> tuple[list[Any], dict[int, tuple[int, float | None]]]:
+        """Every finished trial's record, and each running trial's epochs reported so far with
+        the last objective value (``{number: (epochs, value)}``)."""
         from optuna.trial import TrialState as OptunaState
 
         from autodl.records import TrialRecord
 
         trials = self.study.get_trials(deepcopy=False)
         records = [TrialRecord.from_dict(t.user_attrs[RECORD_ATTR]) for t in trials if RECORD_ATTR in t.user_attrs]
-        return records, sum(t.state == OptunaState.RUNNING for t in trials)
+        running = {t.number: (len(t.intermediate_values), t.intermediate_values[max(t.intermediate_values)]
+                              if t.intermediate_values else None)
+                   for t in trials if t.state == OptunaState.RUNNING and RECORD_ATTR not in t.user_attrs}
+        return records, running

@@ -149,7 +149,10 @@ class _StudyProgress:
         for record in new:
             self.shown.add(record.number)
             self.callbacks.on_trial_end(record)
-        self.callbacks.on_status(f"{running} trial{'s' if running != 1 else ''} running" if running else "")
+        metric = self.search.space.objective[0]
+        self.callbacks.on_status(" · ".join(
+            f"trial {n} epoch {epochs}: {metric} {value:.4f}" if value is not None else f"trial {n}: training"
+            for n, (epochs, value) in sorted(running.items())))
 
 
 def _join_or_create(settings: SearchSettings) -> RunStore:

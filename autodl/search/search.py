@@ -392,7 +392,7 @@ class Search:
             "created": self.created, "updated": _now(), "finished": _now() if status == "finished" else None,
             "settings": self.settings.to_dict(), "space": self.space.to_dict(), "dataset": self.dataset,
             "objective": {"metric": metric, "direction": direction},
-            "study": getattr(self._backend, "study_info", lambda: None)(),
+            "study": getattr(self._backend, "study_info", self._shared_study)(),
             "precision_policy": self.policy,
             "versions": environment.versions(), "hardware": environment.hardware(),
             "timings": {"total_seconds": round(self.elapsed, 2), "data_seconds": round(self.data_seconds, 2),
@@ -404,6 +404,14 @@ class Search:
             "test_metrics": self.test_metrics,
         }
         self.store.write_run(info)
+
+    def _shared_study(self) -> dict[str, Any] | None:
+        """The study of a search finished without its engine (``--workers``: the workers had it)."""
+        if not self.settings.storage:
+            return None
+        from autodl.backends.optuna_storage import redact
+
+        return {"name": self.settings.name or self.path.name, "storage": redact(self.settings.storage)}
 
     def _finish(self) -> None:
         self._merge_shared()
