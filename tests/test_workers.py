@@ -149,7 +149,7 @@ def test_ctrl_c_stops_every_worker_and_resume_finishes(tmp_path):
     slow = tmp_path / "slow.yaml"  # no early stopping, no pruning: trials last long enough to be stopped
     slow.write_text("dense: {layers: 1, units: 32}\ntraining: {max_epochs: 200, patience: 0}\n")
     parent = subprocess.Popen([sys.executable, "-m", "autodl", "search", "digits", "--workers", "2", "--name", name,
-                               "--out", str(out), "--trials", "4", "--space", str(slow), "--pruner", "none",
+                               "--out", str(out), "--trials", "2", "--space", str(slow), "--pruner", "none",
                                "--subset", "300", "--quiet"], env=_env(tmp_path), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     trials_json = out / name / "trials.json"
@@ -169,9 +169,9 @@ def test_ctrl_c_stops_every_worker_and_resume_finishes(tmp_path):
     records = json.loads(trials_json.read_text())["trials"]
     assert not [r for r in records if r["state"] == "running"], "no trial is left running"
     assert sum(r["state"] == "interrupted" for r in records) >= 1, "a stopped trial is marked, not counted"
-    assert sum(r["state"] == "complete" for r in records) < 4
+    assert sum(r["state"] == "complete" for r in records) < 2
     resumed = subprocess.run([sys.executable, "-m", "autodl", "resume", str(out / name), "--quiet"],
                              env=_env(tmp_path), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     info = json.loads((out / name / "run.json").read_text())
-    assert info["status"] == "finished" and info["counts"]["complete"] == 4
+    assert info["status"] == "finished" and info["counts"]["complete"] == 2
