@@ -65,7 +65,7 @@ def run(quick: bool) -> dict[str, Any]:
     from autodl.training.precision import accelerator_kinds, explain_auto
 
     backend = keras.backend.backend()
-    gpus = detect_gpus()  # nvidia-smi: this process never claims the GPUs the workers train on
+    gpus = detect_gpus()  # nvidia-smi, not JAX: no GPU memory is taken here before the workers start
     if not gpus and not quick:
         return {"title": TITLE, "target": TARGET_TEXT, "passed": None,
                 "status": "not run: no GPU lent to this task",

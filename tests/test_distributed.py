@@ -194,8 +194,9 @@ def test_gpus_flag_starts_one_worker_per_gpu(tmp_path):
     fake.chmod(0o755)
     env = {**_env(tmp_path), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     out, name = tmp_path / "out", "gpus"
+    flags = [f for f in WORKER_FLAGS if f != "--quiet"]  # the layout line is progress output, which --quiet hides
     proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--gpus", "all", "--name", name,
-                           "--out", str(out), *WORKER_FLAGS], env=env, capture_output=True, text=True, timeout=600)
+                           "--out", str(out), *flags], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "starting 2 workers sharing one study (1 per GPU on GPU 0, 1)" in proc.stdout
     url = f"journal://{(out / name / 'study.log').resolve()}"

@@ -24,6 +24,7 @@ from autodl.backends.optuna_storage import (
     queue_start,
     redact,
     save_study_settings,
+    study_info,
 )
 from autodl.exceptions import RunError, TrialPruned, UsageError
 from autodl.records import TrialRecord, TrialState
@@ -315,7 +316,7 @@ class OptunaBackend(BaseBackend):
                 for t in self.study.get_trials(deepcopy=False) if RECORD_ATTR in t.user_attrs]
 
     def study_info(self) -> dict[str, Any]:
-        return {"name": self.study.study_name, "storage": redact(self.storage_url)}
+        return study_info(self.storage_url, self.study.study_name)
 
     def state(self) -> dict[str, Any]:
         return {"sampler": self.study.sampler, "storage": redact(self.storage_url),

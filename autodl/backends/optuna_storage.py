@@ -170,6 +170,11 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
+def study_info(url: str, name: str) -> dict[str, str]:
+    """How run.json names a study: its name and its storage, password hidden."""
+    return {"name": name, "storage": redact(url)}
+
+
 def study_records(url: str, name: str) -> list[Any]:
     """Every finished trial's autodl record kept in the study, all workers together."""
     return StudyReader(url, name).read()[0]

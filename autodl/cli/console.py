@@ -85,6 +85,8 @@ class RichProgress(SearchCallback):
             f"{f'{record.n_params:,}' if record.n_params else '-'} params{note}", soft_wrap=True)
 
     def on_status(self, message: str) -> None:
+        if self.progress is None and message and not self.quiet:  # before the bar: a line of its own
+            console.print(message, soft_wrap=True)
         self._line(message)
 
     def on_search_end(self, search: Any) -> None:

@@ -116,10 +116,9 @@ def search(dataset: str, quiet: bool, gpus: str | None, workers: int, no_finish:
 def _run_in_workers(gpus_spec: str | None, workers: int, settings: Any, quiet: bool) -> bool:
     """Run the search in worker processes; False when this process should run it alone."""
     from autodl.cli.console import console
-    from autodl.search import check_settings, plan_workers, run_in_workers
+    from autodl.search import plan_workers, run_in_workers
     from autodl.search.workers import detect_gpus, parse_gpus, usable_cpus
 
-    check_settings(settings)
     gpus = parse_gpus(gpus_spec, detect_gpus()) if gpus_spec else []
     if gpus_spec and not gpus:
         console.print("[yellow]no GPU found (nvidia-smi lists none): running on the CPU[/]")
@@ -128,9 +127,6 @@ def _run_in_workers(gpus_spec: str | None, workers: int, settings: Any, quiet: b
         if slots[0].gpu is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = slots[0].gpu
         return False
-    where = (f"{workers} per GPU on GPU {', '.join(gpus)}" if gpus
-             else "on CPU cores " + ", ".join(slot.label.removeprefix("CPU ") for slot in slots))
-    console.print(f"starting {len(slots)} workers sharing one study ({where})")
     from autodl.cli.quiet import import_keras_quietly
 
     _run_with_display(lambda cb: run_in_workers(settings, slots, callbacks=cb, before_finish=import_keras_quietly),

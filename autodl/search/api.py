@@ -13,7 +13,7 @@ from autodl.records import SearchSettings
 from autodl.runs import RunStore, load_signed
 from autodl.search.callbacks import CallbackList, SearchCallback
 from autodl.search.search import STATE_FORMAT, Search, load_data
-from autodl.search.workers import WorkerSlot, run_workers
+from autodl.search.workers import WorkerSlot, describe, run_workers
 from autodl.space import load_space, space_from_dict
 
 
@@ -94,6 +94,7 @@ def run_in_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
         created = RunStore.create(settings.out, settings.name).root
         settings = dataclasses.replace(settings, name=created.name)
     callbacks = callbacks if isinstance(callbacks, SearchCallback) else CallbackList(callbacks)
+    callbacks.on_status(f"starting {describe(slots)}")
     progress = _StudyProgress(callbacks)
     try:
         shared = run_workers(settings, slots, poll=progress.poll)
@@ -123,8 +124,6 @@ class _StudyProgress:
         self.shown: set[int] = set()
 
     def poll(self, settings: SearchSettings) -> None:
-        from autodl.records import TrialState
-
         folder = Path(settings.out) / str(settings.name)
         try:
             if self.search is None:
@@ -141,8 +140,7 @@ class _StudyProgress:
             logging.getLogger(__name__).debug("reading the workers' study failed", exc_info=True)
             return
         known = {r.number: r for r in self.search.records}
-        new = [r for r in sorted(records, key=lambda r: r.number) if r.number not in self.shown
-               and r.state != TrialState.RUNNING]
+        new = [r for r in sorted(records, key=lambda r: r.number) if r.number not in self.shown]
         for record in new:
             known[record.number] = record
         self.search.records = sorted(known.values(), key=lambda r: r.number)

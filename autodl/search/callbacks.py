@@ -11,7 +11,9 @@ class SearchCallback:
     """No-op hooks called by a running search, in this order.
 
     ``on_search_start`` -> (``on_trial_start`` -> ``on_epoch_end``* -> ``on_trial_end``)* ->
-    ``on_status``* -> ``on_search_end``.
+    ``on_status``* -> ``on_search_end``. A search run in worker processes (``--workers``) may
+    send ``on_status`` first (how the workers are laid out), and reports other processes'
+    trials through ``on_trial_end`` (their running epochs through ``on_status``).
     """
 
     def on_search_start(self, search: Any) -> None:
@@ -27,7 +29,7 @@ class SearchCallback:
         """A trial finished, in any state, and is saved."""
 
     def on_status(self, message: str) -> None:
-        """A step outside trials (evaluating, writing the report)."""
+        """A step outside trials (starting workers, evaluating, writing the report)."""
 
     def on_search_end(self, search: Any) -> None:
         """Everything is written."""

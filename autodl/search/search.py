@@ -175,10 +175,6 @@ class Search:
             start = time.perf_counter()
             if finish:
                 self._finish()
-            else:
-                self._merge_shared()
-                self.store.write_trials(self.records)
-                self._save_state()
         except KeyboardInterrupt:
             self.elapsed += time.perf_counter() - start
             self.write_run("interrupted")
@@ -409,9 +405,9 @@ class Search:
         """The study of a search finished without its engine (``--workers``: the workers had it)."""
         if not self.settings.storage:
             return None
-        from autodl.backends.optuna_storage import redact
+        from autodl.backends.optuna_storage import study_info
 
-        return {"name": self.settings.name or self.path.name, "storage": redact(self.settings.storage)}
+        return study_info(self.settings.storage, self.settings.name or self.path.name)
 
     def _finish(self) -> None:
         self._merge_shared()

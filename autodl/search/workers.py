@@ -48,6 +48,14 @@ class WorkerSlot:
         return f"CPU {_ranges(self.cpus)}" if self.cpus else "CPU"
 
 
+def describe(slots: list[WorkerSlot]) -> str:
+    """``"4 workers sharing one study (2 per GPU on GPU 0, 1)"``, or the cores each CPU worker has."""
+    gpus = list(dict.fromkeys(slot.gpu for slot in slots if slot.gpu is not None))
+    where = (f"{len(slots) // len(gpus)} per GPU on GPU {', '.join(gpus)}" if gpus
+             else "on CPU cores " + ", ".join(slot.label.removeprefix("CPU ") for slot in slots))
+    return f"{len(slots)} workers sharing one study ({where})"
+
+
 def detect_gpus() -> list[str]:
     """Indices of the NVIDIA GPUs ``nvidia-smi`` lists (empty without a driver)."""
     if not shutil.which("nvidia-smi"):
