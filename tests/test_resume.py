@@ -342,6 +342,7 @@ def test_kill_9_at_each_step_of_a_trial(reference_params, tmp_path, window):
 
 def test_ctrl_c_message_and_progress_start_at_the_finished_count(tmp_path, monkeypatch):
     """In process: KeyboardInterrupt inside a trial (what the first Ctrl-C raises)."""
+    from autodl.cli import main as cli_main
     from autodl.cli.console import RichProgress
     import autodl.training as training
 
@@ -355,8 +356,17 @@ def test_ctrl_c_message_and_progress_start_at_the_finished_count(tmp_path, monke
         return fit(*args, **kwargs)
 
     monkeypatch.setattr(training, "fit_model", fit_then_stop)
-    result = invoke("search", "digits", "--space", "mlp", "--trials", "4", "--epochs", "1", "--subset", "300",
-                    "--seed", SEED, "--out", tmp_path, "--name", "c", "--quiet")
+    monkeypatch.setattr(cli_main, "_OWN_PROCESS", True)  # as the console script runs it
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        result = invoke("search", "digits", "--space", "mlp", "--trials", "4", "--epochs", "1", "--subset", "300",
+                        "--seed", SEED, "--out", tmp_path, "--name", "c", "--quiet")
+        # until the process ends, a second Ctrl-C exits 130 at once, even after click got the exit (not "Aborted!", 1)
+        assert signal.getsignal(signal.SIGINT) is cli_main._exit_130
+        assert signal.getsignal(signal.SIGTERM) is cli_main._exit_130
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     assert result.exit_code == 130, result.output
     run = tmp_path / "c"
     assert f"autodl resume {run}" in result.output and "2 of 4 trials" in result.output
@@ -631,6 +641,15 @@ def test_resume_of_what_is_not_a_run(tmp_path):
     (tmp_path / "empty" / "run.json").write_text("{}")
     result = invoke("resume", tmp_path / "empty" / "search.pkl")
     assert result.exit_code == 2 and "has no search.pkl" in result.output
+
+
+def test_resume_with_workers_refuses_a_single_process_run(run_copy):
+    before = snapshot(run_copy)
+    result = invoke("resume", run_copy, "--workers", "2", "--trials", "7")
+    assert result.exit_code == 2, result.output
+    assert "searched in one process" in result.output and "without --workers" in result.output
+    assert "starting" not in result.output and "Traceback" not in result.output
+    assert snapshot(run_copy) == before
 
 
 # ---------------------------------------------------------------------------- bad search flags

@@ -14,7 +14,7 @@ import pytest
 
 from autodl.backends.optuna_storage import StudyReader
 from autodl.exceptions import UsageError
-from autodl.search.workers import GPU_MEMORY_SHARE, plan_workers
+from autodl.search.workers import GPU_MEMORY_SHARE, plan_workers, resume_flags
 
 FLAGS = ["--trials", "6", "--epochs", "1", "--subset", "300", "--space", "mlp"]  # not --quiet: the display is tested
 
@@ -25,6 +25,14 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- planning (no processes)
+def test_resume_flags_start_the_same_workers_again():
+    assert resume_flags(plan_workers(2, ["0", "1"], [0, 1])) == "--gpus 0,1 --workers 2"
+    assert resume_flags(plan_workers(1, ["3"], [0, 1])) == "--gpus 3 --workers 1"
+    assert resume_flags(plan_workers(2, [], [0, 1, 2])) == "--workers 2"
+    assert resume_flags(plan_workers(1, [], [0, 1])) == ""
+
+
+
 def test_cpu_workers_split_the_cores_without_overlap():
     slots = plan_workers(2, [], [0, 1, 2, 3, 4])
     assert [slot.cpus for slot in slots] == [(0, 1, 2), (3, 4)]
@@ -88,6 +96,63 @@ def test_kerastuner_backend_is_refused_with_workers(tmp_path):
                           text=True, timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "chief/worker mode" in proc.stdout + proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_journal_trials_of_dead_processes_are_failed_and_their_start_requeued(tmp_path, monkeypatch):
+    """A journal file has no heartbeats: a trial whose process on this host is gone is a dead worker's."""
+    import socket
+
+    import optuna
+
+    from autodl.backends import optuna_storage as st
+
+    study = optuna.create_study(study_name="s", storage=st.make_storage(f"journal://{tmp_path / 'j.log'}", shared=False))
+    study.set_user_attr(st.SPACE_ATTR, {"start": [{"lr": 0.1}]})
+    dead_proc = subprocess.Popen(["true"])
+    dead_proc.wait()
+    host = socket.gethostname()
+    owners = {"dead": {"host": host, "pid": dead_proc.pid, "started": 1},
+              "reused pid": {"host": host, "pid": os.getpid(), "started": -1},  # same pid, another process
+              "alive": None,  # named by name_owner, as the backend does
+              "other host": {"host": host + "-elsewhere", "pid": dead_proc.pid, "started": 1},
+              "no owner yet": "unset"}
+    trials = {}
+    for label, owner in owners.items():
+        trial = study.ask()
+        if label == "dead":
+            study._storage.set_trial_user_attr(trial._trial_id, st.START_ATTR, 0)
+        if owner is None:
+            st.name_owner(study, trial)
+        elif owner != "unset":
+            study._storage.set_trial_user_attr(trial._trial_id, st.OWNER_ATTR, owner)
+        trials[label] = trial.number
+
+    def states() -> dict[str, str]:
+        by_number = {t.number: t for t in study.get_trials()}
+        return {label: by_number[n].state.name + ("*" if by_number[n].user_attrs.get(st.INTERRUPTED_ATTR) else "")
+                for label, n in trials.items()}
+
+    st.fail_stale(study)
+    assert states() == {"dead": "FAIL*", "reused pid": "FAIL*", "alive": "RUNNING", "other host": "RUNNING",
+                        "no owner yet": "RUNNING"}
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert [t.user_attrs.get(st.START_ATTR) for t in waiting] == [0], "the dead start trial is queued once"
+    monkeypatch.setattr(st, "ORPHAN_SECONDS", 0.0)  # killed between asking and naming itself, long ago
+    st.fail_stale(study)
+    assert states()["no owner yet"] == "FAIL*" and states()["alive"] == "RUNNING"
+
+
+def test_a_resume_changes_the_study_total_that_joining_workers_read(tmp_path):
+    import optuna
+
+    from autodl.backends.optuna_storage import SETTINGS_ATTR, save_study_settings
+
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 's.db'}")
+    save_study_settings(study, {"trials": 6, "timeout": None, "seed": 1}, {}, None)
+    save_study_settings(study, {"trials": 9, "timeout": 60.0, "seed": 2}, {}, None)  # a joining worker
+    assert study.user_attrs[SETTINGS_ATTR] == {"trials": 6, "timeout": None, "seed": 1}, "first writer wins"
+    save_study_settings(study, {"trials": 9, "timeout": 60.0, "seed": 2}, {}, None, resumed=True)
+    assert study.user_attrs[SETTINGS_ATTR] == {"trials": 9, "timeout": 60.0, "seed": 1}, "only the budget changes"
 
 
 def test_study_reader_sees_finished_records_and_running_epochs(tmp_path):
@@ -165,13 +230,19 @@ def test_ctrl_c_stops_every_worker_and_resume_finishes(tmp_path):
     parent.send_signal(signal.SIGINT)
     output = parent.communicate(timeout=300)[0]
     assert parent.returncode == 130, output
-    assert f"Continue with: autodl resume {out / name}" in output and "Traceback" not in output
+    assert f"Continue with: autodl resume {out / name} --workers 2" in output and "Traceback" not in output
     records = json.loads(trials_json.read_text())["trials"]
     assert not [r for r in records if r["state"] == "running"], "no trial is left running"
     assert sum(r["state"] == "interrupted" for r in records) >= 1, "a stopped trial is marked, not counted"
     assert sum(r["state"] == "complete" for r in records) < 2
-    resumed = subprocess.run([sys.executable, "-m", "autodl", "resume", str(out / name), "--quiet"],
+    elapsed = json.loads((out / name / "run.json").read_text())["timings"]["total_seconds"]
+    resumed = subprocess.run([sys.executable, "-m", "autodl", "resume", str(out / name), "--workers", "2"],
                              env=_env(tmp_path), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "starting 2 workers sharing one study" in resumed.stdout
+    assert resumed.stdout.count("best model on the test split") == 1
     info = json.loads((out / name / "run.json").read_text())
     assert info["status"] == "finished" and info["counts"]["complete"] == 2
+    assert info["timings"]["total_seconds"] > elapsed, "the resumed time adds to the first session's"
+    counted = [r["number"] for r in json.loads(trials_json.read_text())["trials"] if r["state"] == "complete"]
+    assert len(set(counted)) == 2

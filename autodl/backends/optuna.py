@@ -21,6 +21,7 @@ from autodl.backends.optuna_storage import (
     fail_stale,
     heartbeat,
     make_storage,
+    name_owner,
     queue_start,
     redact,
     save_study_settings,
@@ -138,7 +139,7 @@ class OptunaBackend(BaseBackend):
                 direction=direction, load_if_exists=True,
             )
             save_study_settings(self.study, {**settings.to_dict(), "storage": None}, space.to_dict(),
-                                data_info.get("dataset"))
+                                data_info.get("dataset"), resumed=state is not None)
         except Exception as exc:  # sqlalchemy/optuna raise many kinds; all mean the same to users
             if not self.shared:
                 raise _damaged_study(store, exc) from exc
@@ -179,6 +180,7 @@ class OptunaBackend(BaseBackend):
             self._current, self._sampler_before = None, None if self.shared else pickle.dumps(self.study.sampler)
             trial = self.study.ask()
             self._current = trial.number
+            name_owner(self.study, trial)
             if self._over_budget(trial.number, n_trials):  # another worker took the last slot
                 self.study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
                 self.study.tell(trial, state=self._fail_state())

@@ -2,18 +2,22 @@
 
 Distributed search is Optuna's RDB storage (PostgreSQL for many machines); this module only
 configures it: stale trials of a dead worker are failed and marked so their slots re-run,
-and the study carries the settings a joining worker needs.
+and the study carries the settings a joining worker needs. Optuna's journal file (several
+processes on one host) has no heartbeats: there a trial names its process, and a trial whose
+process on this host is gone is a dead worker's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import os
+import socket
 import threading
+from pathlib import Path
 from typing import Any, Iterator
 
 from autodl.exceptions import RunError
-
-import os
 
 # A worker beats every HEARTBEAT seconds; a trial silent for 3 beats is a dead worker's.
 HEARTBEAT_SECONDS = int(os.environ.get("AUTODL_HEARTBEAT_SECONDS", "20"))
@@ -21,6 +25,10 @@ GRACE_SECONDS = 3 * HEARTBEAT_SECONDS
 INTERRUPTED_ATTR = "autodl_interrupted"  # failed by a stop or a dead worker: not counted, re-run
 RECORD_ATTR = "autodl_record"  # a trial's whole TrialRecord, so any worker or report can rebuild it
 START_ATTR = "autodl_start"  # index of the space's start configuration an enqueued trial runs
+OWNER_ATTR = "autodl_owner"  # the process running a trial of a journal study: {host, pid, started}
+# A journal trial with no owner yet (its process died between asking and naming itself) is
+# taken for dead once it is this old.
+ORPHAN_SECONDS = 60.0
 SETTINGS_ATTR = "autodl_settings"
 SPACE_ATTR = "autodl_space"
 DATASET_ATTR = "autodl_dataset"
@@ -124,11 +132,16 @@ def heartbeat(storage: Any, trial_id: int) -> Iterator[None]:
 
 
 def fail_stale(study: Any) -> None:
-    """Fail the trials of workers whose heartbeats stopped (a no-op without heartbeats)."""
+    """Fail the trials of workers that died: their heartbeats stopped (RDB storages), or, in a
+    journal file, their process on this host is gone. Such trials are not counted; their slots
+    (and start configurations) run again."""
     import warnings
 
     import optuna
 
+    if isinstance(study._storage, optuna.storages.JournalStorage):
+        _fail_dead_owners(study)
+        return
     if not getattr(study._storage, "get_heartbeat_interval", lambda: None)():
         return
     with warnings.catch_warnings():  # "experimental since 2.9": stable in practice, noisy in logs
@@ -136,13 +149,75 @@ def fail_stale(study: Any) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
+def name_owner(study: Any, trial: Any) -> None:
+    """Record which process runs ``trial`` (journal studies, whose dead trials are found by it)."""
+    import optuna
+
+    if isinstance(study._storage, optuna.storages.JournalStorage):
+        pid = os.getpid()
+        study._storage.set_trial_user_attr(trial._trial_id, OWNER_ATTR,
+                                           {"host": socket.gethostname(), "pid": pid, "started": _started(pid)})
+
+
+def _fail_dead_owners(study: Any) -> None:
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    now = datetime.datetime.now()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = trial.user_attrs.get(OWNER_ATTR)
+        if owner is None:
+            dead = trial.datetime_start is not None and (now - trial.datetime_start).total_seconds() > ORPHAN_SECONDS
+        else:
+            dead = _alive(owner) is False
+        if not dead:
+            continue
+        try:  # another worker may fail it first: then this one leaves it
+            storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+            storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        except Exception:  # noqa: BLE001 - optuna's UpdateFinishedTrialError and the like
+            continue
+        _requeue_stale_start(study, trial)
+
+
+def _alive(owner: dict[str, Any]) -> bool | None:
+    """Is the owner process running? None: it ran on another host, which this one cannot see."""
+    if owner.get("host") != socket.gethostname():
+        return None
+    pid = int(owner.get("pid", 0))
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    started = _started(pid)  # a reused pid is another process, started at another time
+    return started is None or owner.get("started") is None or started == owner["started"]
+
+
+def _started(pid: int) -> int | None:
+    """A process's start time in clock ticks since boot (Linux), None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])  # field 22, counted after the command name
+
+
 def save_study_settings(study: Any, settings: dict[str, Any], space: dict[str, Any],
-                        dataset: dict[str, Any] | None) -> None:
-    """Keep what a joining worker needs in the study itself (first writer wins)."""
-    if SETTINGS_ATTR not in study.user_attrs:
+                        dataset: dict[str, Any] | None, *, resumed: bool = False) -> None:
+    """Keep what a joining worker needs in the study itself (first writer wins).
+
+    A resume may change the trial total and the timeout (``autodl resume --trials``): workers
+    that join after it follow the new ones.
+    """
+    stored = study.user_attrs.get(SETTINGS_ATTR)
+    if stored is None:
         study.set_user_attr(SETTINGS_ATTR, settings)
         study.set_user_attr(SPACE_ATTR, space)
         study.set_user_attr(DATASET_ATTR, dataset)
+    elif resumed and any(stored.get(key) != settings.get(key) for key in ("trials", "timeout")):
+        study.set_user_attr(SETTINGS_ATTR, {**stored, "trials": settings.get("trials"), "timeout": settings.get("timeout")})
 
 
 def load_study_settings(url: str, name: str) -> dict[str, Any]:

@@ -7,13 +7,17 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from autodl.exceptions import AutoDLError
 
+if TYPE_CHECKING:
+    from autodl.search.workers import WorkerSlot
+
 DEFAULT_OUT = os.environ.get("AUTODL_OUT", "reports")
+_OWN_PROCESS = False  # set by main(): the console script never needs its old signal handlers back
 
 
 def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -28,9 +32,26 @@ def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             error_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
+            _exit_at_next_signal()
             error_console.print("[yellow]interrupted[/]")
             sys.exit(130)
     return wrapper
+
+
+def _exit_at_next_signal() -> None:
+    """Once stopped by a signal, another one exits 130 at once, wherever it lands.
+
+    Without this, a second Ctrl-C that lands after the command returned but before the
+    process ended becomes click's "Aborted!" with exit status 1. Only the console script
+    does it: an in-process caller (a test's CliRunner) keeps its own handlers.
+    """
+    if _OWN_PROCESS:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _exit_130)
+
+
+def _exit_130(signum: int, frame: Any) -> None:
+    os._exit(130)
 
 
 def _stop_twice_to_quit() -> Callable[[], None]:
@@ -52,6 +73,14 @@ def _stop_twice_to_quit() -> Callable[[], None]:
         for sig, old in previous.items():
             signal.signal(sig, old)
     return restore
+
+
+def _worker_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--workers", default=1, show_default=True, type=int,
+                        help="Worker processes sharing the study: this many per GPU with --gpus, else on this "
+                             "machine's CPU cores (each worker gets its share of them).")(func)
+    return click.option("--gpus", help="all, or GPU indices (0,1): worker processes on each of these GPUs, "
+                                       "sharing the study.")(func)
 
 
 def _display_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -90,10 +119,7 @@ def cli() -> None:
               type=click.Choice(["auto", "float32", "mixed_bfloat16", "mixed_float16"]),
               help="Dtype policy. auto: mixed_bfloat16 on bfloat16 GPUs/TPUs and on AMX/AVX512-BF16 CPUs "
                    "under TensorFlow, mixed_float16 on older GPUs, float32 elsewhere.")
-@click.option("--gpus", help="all, or GPU indices (0,1): worker processes on each of these GPUs, sharing the study.")
-@click.option("--workers", default=1, show_default=True, type=int,
-              help="Worker processes sharing the study: this many per GPU with --gpus, else on this "
-                   "machine's CPU cores (each worker gets its share of them).")
+@_worker_options
 @click.option("--no-finish", is_flag=True, hidden=True, help="Leave the test evaluation and report to the caller.")
 @_display_options
 @_handle_errors
@@ -102,10 +128,15 @@ def search(dataset: str, quiet: bool, gpus: str | None, workers: int, no_finish:
     from autodl.records import SearchSettings
 
     settings = SearchSettings(dataset=dataset, **flags)
-    if (gpus or workers != 1) and _run_in_workers(gpus, workers, settings, quiet):
-        return
+    slots = _worker_slots(gpus, workers)
     from autodl.cli.quiet import import_keras_quietly
 
+    if len(slots) > 1:
+        from autodl.search import run_in_workers
+
+        _run_with_display(lambda cb: run_in_workers(settings, slots, callbacks=cb, before_finish=import_keras_quietly),
+                          quiet)
+        return
     import_keras_quietly()
     from autodl.search import run_search
 
@@ -113,25 +144,19 @@ def search(dataset: str, quiet: bool, gpus: str | None, workers: int, no_finish:
                       summary=not no_finish)
 
 
-def _run_in_workers(gpus_spec: str | None, workers: int, settings: Any, quiet: bool) -> bool:
-    """Run the search in worker processes; False when this process should run it alone."""
+def _worker_slots(gpus_spec: str | None, workers: int) -> list[WorkerSlot]:
+    """Where the worker processes run; one slot: this process runs the search (on that GPU)."""
     from autodl.cli.console import console
-    from autodl.search import plan_workers, run_in_workers
+    from autodl.search import plan_workers
     from autodl.search.workers import detect_gpus, parse_gpus, usable_cpus
 
     gpus = parse_gpus(gpus_spec, detect_gpus()) if gpus_spec else []
     if gpus_spec and not gpus:
         console.print("[yellow]no GPU found (nvidia-smi lists none): running on the CPU[/]")
     slots = plan_workers(workers, gpus, usable_cpus())
-    if len(slots) == 1:
-        if slots[0].gpu is not None:
-            os.environ["CUDA_VISIBLE_DEVICES"] = slots[0].gpu
-        return False
-    from autodl.cli.quiet import import_keras_quietly
-
-    _run_with_display(lambda cb: run_in_workers(settings, slots, callbacks=cb, before_finish=import_keras_quietly),
-                      quiet)
-    return True
+    if len(slots) == 1 and slots[0].gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = slots[0].gpu
+    return slots
 
 
 @cli.command()
@@ -162,17 +187,31 @@ def worker(storage: str, name: str, out: str, data_dir: str | None, wait: float,
 @click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
 @click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key (only files you trust).")
 @click.option("--space", help="The run's own space, to confirm it: a run keeps its space; another is refused.")
+@_worker_options
+@click.option("--no-finish", is_flag=True, hidden=True, help="Leave the test evaluation and report to the caller.")
 @_display_options
 @_handle_errors
-def resume(path: str, trials: int | None, timeout: float | None, trust: bool, space: str | None, quiet: bool) -> None:
-    """Continue the search in PATH (a run folder or its search.pkl)."""
+def resume(path: str, trials: int | None, timeout: float | None, trust: bool, space: str | None, gpus: str | None,
+           workers: int, no_finish: bool, quiet: bool) -> None:
+    """Continue the search in PATH (a run folder or its search.pkl).
+
+    A run searched with --workers (or --storage) may go on with --workers and --gpus again.
+    """
     from autodl.cli.quiet import import_keras_quietly
 
+    slots = _worker_slots(gpus, workers)
+    if len(slots) > 1:
+        from autodl.search import resume_in_workers
+
+        _run_with_display(lambda cb: resume_in_workers(path, slots, trials=trials, timeout=timeout, trust=trust,
+                                                       space=space, callbacks=cb, before_finish=import_keras_quietly),
+                          quiet)
+        return
     import_keras_quietly()
     from autodl.search import resume_search
 
     _run_with_display(lambda cb: resume_search(path, trials=trials, timeout=timeout, trust=trust, space=space,
-                                               callbacks=cb), quiet)
+                                               callbacks=cb, finish=not no_finish), quiet, summary=not no_finish)
 
 
 def _run_with_display(start: Callable[[Any], Any], quiet: bool, *, summary: bool = True) -> None:
@@ -184,15 +223,16 @@ def _run_with_display(start: Callable[[Any], Any], quiet: bool, *, summary: bool
     progress = RichProgress(quiet=quiet)
     restore = _stop_twice_to_quit()
     try:
-        result = start(progress)
+        try:
+            result = start(progress)
+        finally:
+            progress.close()
+            restore()
     except SearchInterrupted as exc:
-        progress.close()
+        _exit_at_next_signal()
         if summary:
             console.print(f"[yellow]{exc}[/]", soft_wrap=True)  # unwrapped: the command is copied
         sys.exit(exc.exit_code)
-    finally:
-        progress.close()
-        restore()
     if summary:
         print_summary(result)
 
@@ -306,19 +346,11 @@ def _run_path(run: str, out: str) -> Path:
     return path if path.exists() or os.sep in run else Path(out) / run
 
 
-def _exit_130(signum: int, frame: Any) -> None:
-    os._exit(130)
-
-
 def main() -> None:
     """Console-script entry point."""
-    try:
-        cli(prog_name="autodl")
-    except SystemExit as exc:
-        if exc.code == 130:  # stopped by Ctrl-C: another one while Python shuts down still exits 130
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, _exit_130)
-        raise
+    global _OWN_PROCESS
+    _OWN_PROCESS = True
+    cli(prog_name="autodl")
 
 
 if __name__ == "__main__":

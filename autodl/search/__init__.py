@@ -1,9 +1,10 @@
 """Search orchestration: run, load and resume searches over a run folder."""
 
-from autodl.search.api import check_settings, join_search, load, resume_search, run_in_workers, run_search
+from autodl.search.api import (check_settings, join_search, load, resume_in_workers, resume_search, run_in_workers,
+                               run_search)
 from autodl.search.callbacks import CallbackList, SearchCallback
 from autodl.search.search import Search, SearchInterrupted
 from autodl.search.workers import WorkerSlot, plan_workers
 
 __all__ = ["CallbackList", "Search", "SearchCallback", "SearchInterrupted", "WorkerSlot", "check_settings",
-           "join_search", "load", "plan_workers", "resume_search", "run_in_workers", "run_search"]
+           "join_search", "load", "plan_workers", "resume_in_workers", "resume_search", "run_in_workers", "run_search"]

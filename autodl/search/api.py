@@ -81,32 +81,75 @@ def run_in_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
         RunError: a worker failed.
     """
     check_settings(settings)
-    if settings.backend != "optuna":
-        raise UsageError("--workers and --gpus share an Optuna study between processes; Keras Tuner has its own "
-                         "chief/worker mode (docs/distributed.md): drop --backend kerastuner or run one worker")
+    _check_workers_backend(settings.backend)
     from autodl.data import get_dataset
 
     load_space(settings.space)  # a bad space or an unknown dataset fails here, before any folder exists
     get_dataset(settings.dataset)
-    start = time.perf_counter()
     created = None
     if not settings.storage:  # a new run: its folder is checked (name, space, writable) as for one process
         created = RunStore.create(settings.out, settings.name).root
         settings = dataclasses.replace(settings, name=created.name)
-    callbacks = callbacks if isinstance(callbacks, SearchCallback) else CallbackList(callbacks)
-    callbacks.on_status(f"starting {describe(slots)}")
-    progress = _StudyProgress(callbacks)
     try:
-        shared = run_workers(settings, slots, poll=progress.poll)
+        return _workers_then_finish(settings, slots, None, callbacks, before_finish)
     except RunError:
         if created is not None and created.is_dir() and not any(created.iterdir()):
             created.rmdir()  # the first worker refused the data: leave nothing behind
         raise
+
+
+def resume_in_workers(path: str | Path, slots: list[WorkerSlot], *, trials: int | None = None,
+                      timeout: float | None = None, trust: bool = False, space: str | Path | None = None,
+                      callbacks: list[SearchCallback] | SearchCallback | None = None,
+                      before_finish: Callable[[], None] | None = None) -> Search:
+    """Continue a ``--workers`` (or ``--storage``) run with one worker process per slot, then finish it here.
+
+    The first worker resumes the run (``resume_search``: stopped trials re-run, ``trials`` and
+    ``timeout`` as there); the others join its study once it has started.
+
+    Raises:
+        UsageError: the run has its own single-process study, or is a Keras Tuner run.
+        RunError: as ``resume_search``; a worker failed.
+        SearchInterrupted: Ctrl-C; the finished trials are saved.
+    """
+    search = load(path, trust=trust)  # a bad signature or format fails here, before any worker starts
+    _check_workers_backend(search.settings.backend)
+    if not search.settings.storage:
+        raise UsageError(f"{search.path} was searched in one process: its study ({search.store.study_db.name}) "
+                         "belongs to that process, so workers cannot share it. Resume it without --workers and "
+                         "--gpus; start a new search with --workers N to search in several processes")
+    search.check_resume(trials, timeout, space)
+    first = ["resume", str(search.path)]
+    first += ["--trials", str(trials)] if trials is not None else []
+    first += ["--timeout", str(timeout)] if timeout is not None else []
+    first += ["--trust"] if trust else []
+    first += ["--space", str(space)] if space is not None else []
+    settings = dataclasses.replace(search.settings, out=str(search.path.parent), name=search.path.name)
+    return _workers_then_finish(settings, slots, first, callbacks, before_finish, elapsed=search.elapsed,
+                                trust=trust)
+
+
+def _check_workers_backend(backend: str) -> None:
+    if backend != "optuna":
+        raise UsageError("--workers and --gpus share an Optuna study between processes; Keras Tuner has its own "
+                         "chief/worker mode (docs/distributed.md): drop --backend kerastuner or run one worker")
+
+
+def _workers_then_finish(settings: SearchSettings, slots: list[WorkerSlot], first: list[str] | None,
+                         callbacks: list[SearchCallback] | SearchCallback | None,
+                         before_finish: Callable[[], None] | None, *, elapsed: float = 0.0,
+                         trust: bool = False) -> Search:
+    """Show the workers' progress while they run, then evaluate and report here."""
+    start = time.perf_counter()
+    callbacks = callbacks if isinstance(callbacks, SearchCallback) else CallbackList(callbacks)
+    callbacks.on_status(f"starting {describe(slots)}")
+    progress = _StudyProgress(callbacks, trust=trust)
+    shared = run_workers(settings, slots, poll=progress.poll, first=first)
     progress.poll(shared)  # the last trials' lines
     if before_finish is not None:
         before_finish()
-    search = load(Path(shared.out) / str(shared.name))
-    search.elapsed = time.perf_counter() - start
+    search = load(Path(shared.out) / str(shared.name), trust=trust)
+    search.elapsed = elapsed + time.perf_counter() - start
     return search.finish(callbacks)
 
 
@@ -117,8 +160,9 @@ class _StudyProgress:
     Reading must never stop the search: a failed read is skipped and tried again next time.
     """
 
-    def __init__(self, callbacks: SearchCallback) -> None:
+    def __init__(self, callbacks: SearchCallback, *, trust: bool = False) -> None:
         self.callbacks = callbacks
+        self.trust = trust
         self.search: Search | None = None
         self.reader: Any = None
         self.shown: set[int] = set()
@@ -132,7 +176,7 @@ class _StudyProgress:
                 from autodl.backends.optuna_storage import StudyReader
 
                 self.reader = StudyReader(str(settings.storage), str(settings.name))
-                self.search = load(folder)
+                self.search = load(folder, trust=self.trust)
                 self.search.policy = self.search.store.read_run().get("precision_policy")
                 self.callbacks.on_search_start(self.search)
             records, running = self.reader.read()
@@ -230,12 +274,13 @@ def load(path: str | Path, *, trust: bool = False) -> Search:
 
 def resume_search(path: str | Path, *, trials: int | None = None, timeout: float | None = None,
                   trust: bool = False, space: str | Path | None = None,
-                  callbacks: list[SearchCallback] | SearchCallback | None = None) -> Search:
+                  callbacks: list[SearchCallback] | SearchCallback | None = None, finish: bool = True) -> Search:
     """Continue a stopped or crashed search until its trial total (or ``trials``).
 
     ``space``, if given, must be the space the run started with (see ``Search.resume``).
+    ``finish=False``: as for ``run_search`` (the first of ``resume --workers``' processes).
     """
-    return load(path, trust=trust).resume(trials, callbacks, timeout=timeout, space=space)
+    return load(path, trust=trust).resume(trials, callbacks, timeout=timeout, space=space, finish=finish)
 
 
 def _warn_versions(saved: dict[str, Any]) -> None:

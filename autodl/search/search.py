@@ -186,7 +186,7 @@ class Search:
             self._backend.close()
 
     def resume(self, trials: int | None = None, callbacks: list[SearchCallback] | SearchCallback | None = None,
-               *, timeout: float | None = None, space: str | Path | None = None) -> "Search":
+               *, timeout: float | None = None, space: str | Path | None = None, finish: bool = True) -> "Search":
         """Continue to the original trial total, or to ``trials`` in all.
 
         A run keeps the space it started with (saved in ``search.pkl``): ``space``, if given,
@@ -198,16 +198,21 @@ class Search:
             RunError: ``space`` differs from the run's; the data differ from the run's; the
                 run folder cannot be written or its disk is full; the study is damaged.
         """
+        self.check_resume(trials, timeout, space)
+        if trials is not None:
+            self.settings = dataclasses.replace(self.settings, trials=trials)
+        if timeout is not None:
+            self.settings = dataclasses.replace(self.settings, timeout=timeout)
+        return self.run(callbacks, finish=finish)
+
+    def check_resume(self, trials: int | None = None, timeout: float | None = None,
+                     space: str | Path | None = None) -> None:
+        """Refuse ``resume``'s arguments before anything runs (``Search.resume`` explains them)."""
         if trials is not None and trials < 1:
             raise UsageError(f"--trials must be at least 1, got {trials}")
         if timeout is not None and timeout <= 0:
             raise UsageError(f"--timeout must be positive seconds, got {timeout}")
         check_space(self.space, space, saved_in=self.store.search_pkl, settings=self.settings)
-        if trials is not None:
-            self.settings = dataclasses.replace(self.settings, trials=trials)
-        if timeout is not None:
-            self.settings = dataclasses.replace(self.settings, timeout=timeout)
-        return self.run(callbacks)
 
     def _load_data(self) -> Any:
         start = time.perf_counter()

@@ -127,15 +127,17 @@ def shared_settings(settings: SearchSettings) -> SearchSettings:
 
 
 def run_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
-                poll: Callable[[SearchSettings], None] | None = None) -> SearchSettings:
+                poll: Callable[[SearchSettings], None] | None = None,
+                first: list[str] | None = None) -> SearchSettings:
     """Run the search's trials in one child process per slot; return the settings they shared.
 
-    The first child creates the study and the run folder; the others join it once it exists.
-    None of them prints progress, evaluates the best model or writes the report: the caller
-    shows progress (``poll`` is called about once a second with the shared settings while the
-    children run) and finishes the search once they are done. Ctrl-C and SIGTERM are passed
-    on to the children, which stop as a single search does (the first stops the running
-    trial and saves, a second exits at once).
+    The first child starts the study (``first``: its command-line arguments, by default a new
+    ``search``; ``autodl resume`` passes a ``resume`` of the run) and writes the run folder's
+    run.json; the others join the study once it has. None of them prints progress, evaluates
+    the best model or writes the report: the caller shows progress (``poll`` is called about
+    once a second with the shared settings while the children run) and finishes the search
+    once they are done. Ctrl-C and SIGTERM are passed on to the children, which stop as a
+    single search does (the first stops the running trial and saves, a second exits at once).
 
     Raises:
         SearchInterrupted: a worker was stopped; what the workers finished is saved.
@@ -146,10 +148,14 @@ def run_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
     settings = shared_settings(settings)
     folder = Path(settings.out) / str(settings.name)
     folder.mkdir(parents=True, exist_ok=True)  # the study's journal file goes in it
+    first = first or ["search", settings.dataset, *_flags(settings)]
+    before = _signature(folder / "run.json")
     procs: list[subprocess.Popen] = []
     with _forward_signals(procs) as stopped:
-        procs.append(_spawn(["search", settings.dataset, *_flags(settings), "--no-finish", "--quiet"], slots[0]))
-        while not (folder / "run.json").exists() and procs[0].poll() is None:  # the first creates the study
+        procs.append(_spawn([*first, "--no-finish", "--quiet"], slots[0]))
+        # The others join once the first has (re)written run.json: the study and its settings
+        # (a resume's new trial total among them) are in the storage by then.
+        while _signature(folder / "run.json") == before and procs[0].poll() is None:
             time.sleep(0.2)
         if procs[0].poll() in (None, 0) and not stopped:
             for slot in slots[1:]:
@@ -164,14 +170,32 @@ def run_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
         error = RunError("the search did not start (the first worker's error is above); nothing was trained")
         error.exit_code = codes[0]
         raise error
+    again = f"autodl resume {folder} {resume_flags(slots)}".rstrip()
     if stopped or 130 in codes:
         raise SearchInterrupted(f"search interrupted; the trials finished so far are saved in {folder}. "
-                                f"Continue with: autodl resume {folder}")
+                                f"Continue with: {again}")
     if any(codes):
         raise RunError(f"{sum(1 for c in codes if c)} of {len(codes)} worker processes failed (exit codes "
                        f"{', '.join(str(c) for c in codes)}); their messages are above. The trials they finished "
-                       f"are saved in {folder}: `autodl resume {folder}` continues the search")
+                       f"are saved in {folder}: `{again}` continues the search")
     return settings
+
+
+def resume_flags(slots: list[WorkerSlot]) -> str:
+    """The ``--gpus``/``--workers`` flags that start these slots again (empty for one process)."""
+    gpus = list(dict.fromkeys(slot.gpu for slot in slots if slot.gpu is not None))
+    if gpus:
+        return f"--gpus {','.join(gpus)} --workers {len(slots) // len(gpus)}"
+    return f"--workers {len(slots)}" if len(slots) > 1 else ""
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    """Changes whenever the file is replaced (atomic writes rename a new file over it)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
 
 
 @contextlib.contextmanager
