@@ -273,6 +273,17 @@ def test_no_complete_trial_and_no_evaluation(tmp_path: Path) -> None:
     assert 'id="fig-overview"' in page  # pruned and failed curves still drawn
 
 
+def test_training_time_says_when_it_sums_several_workers(tmp_path: Path) -> None:
+    """With --workers the trials' seconds add up to more than the wall time: the label says so."""
+    records = make_records(6)
+    one = write_report(make_run(tmp_path, "one", records=records)).read_text(encoding="utf-8")
+    for record in records:
+        record.worker = f"host:{100 + record.number % 3}"
+    three = write_report(make_run(tmp_path, "three", records=records)).read_text(encoding="utf-8")
+    assert "<dt>training</dt>" in one and "summed" not in one
+    assert "<dt>training (3 workers, summed)</dt>" in three
+
+
 def test_zero_trials_no_figures(tmp_path: Path) -> None:
     run_dir = make_run(tmp_path, "fresh", records=[], evaluation=False, model=False)
     page = write_report(run_dir).read_text(encoding="utf-8")

@@ -230,6 +230,21 @@ def test_resume_of_a_finished_run_runs_nothing_and_breaks_nothing(run_copy):
     check_consistent(run_copy, 5)
 
 
+def test_a_moved_or_copied_workers_run_goes_on_with_the_study_it_carries(tmp_path):
+    """--workers keeps the study in the run folder (study.log); the saved URL names the old place."""
+    first = tmp_path / "first"
+    journal = f"journal://{(first / 'w' / 'study.log').resolve()}"
+    run_search(settings(first, "w", trials=1, storage=journal))
+    moved = Path(shutil.move(str(first / "w"), str(tmp_path / "moved")))
+    copy = Path(shutil.copytree(moved, tmp_path / "copy"))
+    search = autodl.load(moved)
+    assert search.settings.storage == f"journal://{(moved / 'study.log').resolve()}"
+    resumed = autodl.resume(copy, trials=2)
+    assert len(resumed.finished) == 2 and not (first / "w").exists(), "nothing written at the old place"
+    assert resumed.settings.storage == f"journal://{(copy / 'study.log').resolve()}"
+    assert len(autodl.load(moved).finished) == 1, "the copy's trial went into the copy's own study"
+
+
 # ---------------------------------------------------------------------------- (c) kill -9
 
 

@@ -62,6 +62,7 @@ def report_context(run_dir: Path, render: figures.FigureRenderer) -> dict[str, A
         "versions": _dict(run.get("versions")), "hardware": _dict(run.get("hardware")),
         "timings": _dict(run.get("timings")), "time_stats": summary.time_stats(records),
         "counts": summary.count_states(records), "n_trials": len(records),
+        "workers": len({r.worker for r in records if r.worker}),
         "leaderboard": _leaderboard(ranked, summary.param_names(records)),
         "param_names": summary.param_names(records),
         "best": best, "best_info": _dict(run.get("best")),

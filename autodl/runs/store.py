@@ -171,6 +171,11 @@ class RunStore:
         return self.root / "study.db"
 
     @property
+    def study_log(self) -> Path:
+        """The journal file that ``--workers`` processes share when no ``--storage`` was given."""
+        return self.root / "study.log"
+
+    @property
     def evaluation_npz(self) -> Path:
         return self.root / "evaluation.npz"
 

@@ -265,7 +265,8 @@ def load(path: str | Path, *, trust: bool = False) -> Search:
                        "resume it with the autodl version that wrote it")
     _warn_versions(state.get("versions", {}))
     space = space_from_dict(state["space"], label=f"{store.search_pkl} (space)")
-    search = Search(SearchSettings.from_dict(state["settings"]), space, store, records=store.read_trials(),
+    settings = _own_journal(SearchSettings.from_dict(state["settings"]), store)
+    search = Search(settings, space, store, records=store.read_trials(),
                     backend_state=state.get("backend_state"), dataset=state.get("dataset"),
                     created=state.get("created"), elapsed=state.get("elapsed", 0.0))
     search.test_metrics = store.read_run().get("test_metrics")
@@ -281,6 +282,18 @@ def resume_search(path: str | Path, *, trials: int | None = None, timeout: float
     ``finish=False``: as for ``run_search`` (the first of ``resume --workers``' processes).
     """
     return load(path, trust=trust).resume(trials, callbacks, timeout=timeout, space=space, finish=finish)
+
+
+def _own_journal(settings: SearchSettings, store: RunStore) -> SearchSettings:
+    """A ``--workers`` run keeps its study in its own folder (study.log): moved or copied, the
+    run goes on with the study it carries, never with the one left at the old place."""
+    prefix = "journal://"
+    if not (settings.storage or "").startswith(prefix) or not store.study_log.is_file():
+        return settings
+    saved = Path(str(settings.storage)[len(prefix):])
+    if saved.name != store.study_log.name or saved.resolve() == store.study_log.resolve():
+        return settings
+    return dataclasses.replace(settings, storage=f"{prefix}{store.study_log.resolve()}")
 
 
 def _warn_versions(saved: dict[str, Any]) -> None:

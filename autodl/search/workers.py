@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator
 
 from autodl.exceptions import RunError, UsageError
 from autodl.records import SearchSettings
+from autodl.runs import RunStore
 
 # Of a GPU's memory, the share JAX may take in all when several workers share it (each gets
 # an equal part instead of JAX's default of 75% for the first process and none for the rest).
@@ -122,7 +123,7 @@ def plan_workers(workers: int, gpus: list[str], cpus: list[int]) -> list[WorkerS
 def shared_settings(settings: SearchSettings) -> SearchSettings:
     """Settings every worker can join: a name and a shared storage (a journal file by default)."""
     name = settings.name or time.strftime("%Y%m%d-%H%M%S")
-    storage = settings.storage or f"journal://{(Path(settings.out) / name / 'study.log').resolve()}"
+    storage = settings.storage or f"journal://{RunStore(Path(settings.out) / name).study_log.resolve()}"
     return dataclasses.replace(settings, name=name, storage=storage)
 
 
