@@ -243,6 +243,8 @@ def test_a_moved_or_copied_workers_run_goes_on_with_the_study_it_carries(tmp_pat
     assert len(resumed.finished) == 2 and not (first / "w").exists(), "nothing written at the old place"
     assert resumed.settings.storage == f"journal://{(copy / 'study.log').resolve()}"
     assert len(autodl.load(moved).finished) == 1, "the copy's trial went into the copy's own study"
+    result = invoke("resume", moved, "--workers", "2")  # joining workers find the study by the folder's name
+    assert result.exit_code == 2 and "holds the study 'w'" in result.output and "Rename the folder back" in result.output
 
 
 # ---------------------------------------------------------------------------- (c) kill -9

@@ -118,13 +118,18 @@ def resume_in_workers(path: str | Path, slots: list[WorkerSlot], *, trials: int 
         raise UsageError(f"{search.path} was searched in one process: its study ({search.store.study_db.name}) "
                          "belongs to that process, so workers cannot share it. Resume it without --workers and "
                          "--gpus; start a new search with --workers N to search in several processes")
+    study = search.settings.name or search.path.name
+    if study != search.path.name:
+        raise UsageError(f"{search.path} holds the study {study!r}, named after the folder it was started in, and "
+                         "workers find a study by their folder's name. Rename the folder back to "
+                         f"{study!r} to resume it with --workers, or resume it in one process (without --workers)")
     search.check_resume(trials, timeout, space)
     first = ["resume", str(search.path)]
     first += ["--trials", str(trials)] if trials is not None else []
     first += ["--timeout", str(timeout)] if timeout is not None else []
     first += ["--trust"] if trust else []
     first += ["--space", str(space)] if space is not None else []
-    settings = dataclasses.replace(search.settings, out=str(search.path.parent), name=search.path.name)
+    settings = dataclasses.replace(search.settings, out=str(search.path.parent))
     return _workers_then_finish(settings, slots, first, callbacks, before_finish, elapsed=search.elapsed,
                                 trust=trust)
 
