@@ -51,7 +51,7 @@ class WorkerSlot:
 
 def describe(slots: list[WorkerSlot]) -> str:
     """``"4 workers sharing one study (2 per GPU on GPU 0, 1)"``, or the cores each CPU worker has."""
-    gpus = list(dict.fromkeys(slot.gpu for slot in slots if slot.gpu is not None))
+    gpus = _gpus(slots)
     where = (f"{len(slots) // len(gpus)} per GPU on GPU {', '.join(gpus)}" if gpus
              else "on CPU cores " + ", ".join(slot.label.removeprefix("CPU ") for slot in slots))
     return f"{len(slots)} workers sharing one study ({where})"
@@ -184,10 +184,14 @@ def run_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
 
 def resume_flags(slots: list[WorkerSlot]) -> str:
     """The ``--gpus``/``--workers`` flags that start these slots again (empty for one process)."""
-    gpus = list(dict.fromkeys(slot.gpu for slot in slots if slot.gpu is not None))
+    gpus = _gpus(slots)
     if gpus:
         return f"--gpus {','.join(gpus)} --workers {len(slots) // len(gpus)}"
     return f"--workers {len(slots)}" if len(slots) > 1 else ""
+
+
+def _gpus(slots: list[WorkerSlot]) -> list[str]:
+    return list(dict.fromkeys(slot.gpu for slot in slots if slot.gpu is not None))
 
 
 def _signature(path: Path) -> tuple[int, int] | None:
