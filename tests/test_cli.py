@@ -107,6 +107,20 @@ def test_nan_learning_rate_records_failed_trials_and_finishes(tmp_path):
     assert info["status"] == "finished" and info["counts"]["failed"] == len(failed)
 
 
+def test_a_space_with_nothing_to_search_says_so_and_zero_prints_as_a_score(tmp_path):
+    """A fixed space is a valid baseline: the summary says its best trial has no hyperparameters."""
+    from autodl.cli.console import fmt
+
+    space = tmp_path / "fixed.yaml"
+    space.write_text("dense: {layers: 1, units: 16}\ntraining: {max_epochs: 1}\n")
+    result = invoke("search", "digits", "--space", str(space), "--trials", "1", "--subset", "100",
+                    "--out", str(tmp_path), "--name", "fixed", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "best trial 0: the space fixes every hyperparameter" in result.output
+    assert "hyperparameters" not in result.output.replace("every hyperparameter", "")
+    assert [fmt(0.0), fmt(0.5), fmt(0.0002), fmt(float("nan"))] == ["0.0000", "0.5000", "0.0002", "-"]
+
+
 @pytest.mark.parametrize("args, words", [
     (["search", "digits", "--space", "{space}"], ["bad.yaml: conv_blocks.filters.max:", "greater than max"]),
     (["search", "no-such-set"], ["no-such-set", "digits"]),

@@ -23,7 +23,7 @@ def fmt(value: Any, digits: int = 4) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     if isinstance(value, float):
-        return f"{value:.{digits}g}" if abs(value) < 1e-3 else f"{value:.{digits}f}"
+        return f"{value:.{digits}g}" if 0 < abs(value) < 1e-3 else f"{value:.{digits}f}"
     return str(value)
 
 
@@ -129,7 +129,10 @@ def print_summary(search: Any) -> None:
     counts = {s: sum(r.state == s for r in search.records) for s in TrialState}
     console.print(leaderboard(search))
     if search.best_trial is not None:
-        console.print(params_table(search.best_trial))
+        if search.best_trial.params:
+            console.print(params_table(search.best_trial))
+        else:
+            console.print(f"best trial {search.best_trial.number}: the space fixes every hyperparameter")
     console.print(f"trials: {counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
                   f"{counts[TrialState.FAILED]} failed" +
                   (f", {counts[TrialState.INTERRUPTED]} interrupted (re-run)" if counts[TrialState.INTERRUPTED] else "") +
