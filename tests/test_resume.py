@@ -466,6 +466,38 @@ def test_second_signal_calls_os_exit_130(monkeypatch):
     assert exits == [130] and signal.getsignal(signal.SIGINT) is before
 
 
+def test_a_stop_that_surfaces_as_another_exception_still_interrupts_the_trial(tmp_path, monkeypatch):
+    """A Ctrl-C raised inside C code can come out as a SystemError (seen in a worker): the trial
+    is interrupted, not failed and counted, and no other trial starts."""
+    import autodl.training
+    from autodl.cli import main as cli_main
+    from autodl.search import SearchInterrupted
+
+    real, calls = autodl.training.fit_model, []
+
+    def fit(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # the second trial: the signal lands inside C code
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+            raise SystemError("Objects/listobject.c:338: bad argument to internal function")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(autodl.training, "fit_model", fit)
+    restore = cli_main._stop_twice_to_quit()
+    try:
+        with pytest.raises(SearchInterrupted):
+            run_search(settings(tmp_path, "lost", trials=4, pruner="none"))
+    finally:
+        restore()
+    run = tmp_path / "lost"
+    assert [r["state"] for r in json.loads((run / "trials.json").read_text())["trials"]] == ["complete", "interrupted"]
+    assert len(calls) == 2, "no trial starts after the stop"
+    monkeypatch.setattr(autodl.training, "fit_model", real)
+    resumed = autodl.load(run).resume()
+    assert [r.state.value for r in resumed.records].count("complete") == 4
+
+
 # ---------------------------------------------------------------------------- (e) signatures
 
 

@@ -59,19 +59,24 @@ def _stop_twice_to_quit() -> Callable[[], None]:
 
     Returns a function that puts the previous handlers back (for in-process callers).
     """
+    from autodl.search.stop import clear_stop, request_stop
+
     pressed = {"count": 0}
 
     def handler(signum: int, frame: Any) -> None:
         pressed["count"] += 1
         if pressed["count"] > 1:
             os._exit(130)  # every file is replaced atomically: what is on disk stays consistent
+        request_stop()
         raise KeyboardInterrupt
 
+    clear_stop()
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def restore() -> None:
         for sig, old in previous.items():
             signal.signal(sig, old)
+        clear_stop()
     return restore
 
 

@@ -27,6 +27,7 @@ from autodl.records import SearchSettings, TrialRecord, TrialState
 from autodl.runs import RunStore, atomic_save_model, dump_signed
 from autodl.search.callbacks import CallbackList, SearchCallback
 from autodl.search.checks import check_space
+from autodl.search.stop import stop_requested
 from autodl.search.evaluation import evaluate_best
 from autodl.space import SearchSpace
 
@@ -246,6 +247,8 @@ class Search:
         tracker: list[Any] = []
         model = None
         try:
+            if stop_requested():  # a stop that surfaced as another exception: no new trial
+                raise KeyboardInterrupt
             arch = self.space.sample(ctx.suggester)
             record.params = dict(ctx.suggester.params)
             self._put(record)
@@ -274,6 +277,9 @@ class Search:
             self._end_trial(ctx, _interrupted(record), start, tracker, None)
             raise
         except Exception as exc:  # a trial's crash is its result, never the search's end
+            if stop_requested():  # a Ctrl-C raised inside C code can surface as another exception
+                self._end_trial(ctx, _interrupted(record), start, tracker, None)
+                raise KeyboardInterrupt from exc
             logger.debug("trial %d failed", ctx.number, exc_info=True)
             record.state, record.error = TrialState.FAILED, f"{type(exc).__name__}: {exc}"[:2000]
         try:
