@@ -230,3 +230,61 @@ def test_worker_waits_for_a_study_created_later(tmp_path):
     outputs = [p.communicate(timeout=600)[0] for p in (first, waiting)]
     assert first.returncode == 0 and waiting.returncode == 0, outputs
     assert len(_counted(url, name)) == 6
+
+
+def _npz(path: Path, seed: int) -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    images = lambda n: rng.integers(0, 256, (n, 8, 8), dtype=np.uint8)  # noqa: E731
+    labels = lambda n: np.arange(n) % 4  # noqa: E731
+    np.savez(path, x_train=images(80), y_train=labels(80), x_test=images(20), y_test=labels(20))
+    return path
+
+
+def _space(path: Path, units: int) -> Path:
+    path.write_text(f"dense: {{layers: 1, units: {units}}}\ntraining: {{max_epochs: 1}}\n")
+    return path
+
+
+def test_a_shared_study_refuses_another_space_or_other_data(tmp_path, monkeypatch):
+    """A process that names an existing study must search its space on its data, or mix trials."""
+    import optuna
+
+    import autodl
+    from autodl.exceptions import RunError
+
+    monkeypatch.setenv("AUTODL_CONFIG_DIR", str(tmp_path / "config"))
+    url, out = f"journal://{tmp_path / 'study.log'}", str(tmp_path / "out")
+    common = dict(storage=url, name="shared", out=out, trials=1, finish=False)
+    data = str(_npz(tmp_path / "a.npz", 0))
+    autodl.run_search(dataset=data, space=str(_space(tmp_path / "a.yaml", 32)), **common)
+    with pytest.raises(RunError, match=r"searches another space .*dense.units: study 32, here 64.*`autodl worker --storage"):
+        autodl.run_search(dataset=data, space=str(_space(tmp_path / "b.yaml", 64)), **{**common, "trials": 2})
+    with pytest.raises(RunError, match=r"started on other data .*--data-dir"):
+        autodl.run_search(dataset=str(_npz(tmp_path / "b.npz", 1)), space=str(tmp_path / "a.yaml"),
+                          **{**common, "trials": 2})
+    study = optuna.load_study(study_name="shared", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(tmp_path / "study.log"))))
+    assert len(study.trials) == 1, "a refused process adds no trial"
+    assert autodl.load(tmp_path / "out" / "shared").space.to_dict()["dense"]["units"] == 32, "nor touches the run"
+
+
+def test_a_joining_worker_searches_the_studys_space_not_the_edited_file(tmp_path, monkeypatch):
+    """The space file may change (or be missing on another machine) after the study started."""
+    import autodl
+    from autodl.backends.optuna_storage import SETTINGS_ATTR
+    from autodl.search import join_search
+
+    monkeypatch.setenv("AUTODL_CONFIG_DIR", str(tmp_path / "config"))
+    url, out = f"journal://{tmp_path / 'study.log'}", str(tmp_path / "out")
+    space = _space(tmp_path / "s.yaml", 32)
+    first = autodl.run_search(dataset="digits", space=str(space), storage=url, name="j", out=out, trials=1,
+                              subset=100, finish=False)
+    _space(space, 64)  # edited after the study started
+    study = _study(url, "j")
+    study.set_user_attr(SETTINGS_ATTR, {**study.user_attrs[SETTINGS_ATTR], "trials": 2})  # as `resume --trials 2`
+    joined = join_search(url, "j", out=out, finish=False)
+    counted = [r for r in joined.records if r.state.value == "complete"]
+    assert len(counted) == 2
+    assert {r.n_params for r in counted} == {first.records[0].n_params}, "both trials searched the study's space"

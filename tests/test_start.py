@@ -18,7 +18,7 @@ from autodl.exceptions import SpaceError
 from autodl.records import SearchSettings
 from autodl.search import run_search
 from autodl.search.search import SearchInterrupted
-from autodl.search.checks import searched
+from autodl.space.compare import searched
 from autodl.space import load_space, parse_space, space_from_dict
 
 SEED = 3

@@ -237,13 +237,16 @@ def test_ctrl_c_stops_every_worker_and_resume_finishes(tmp_path):
     assert not [r for r in records if r["state"] == "failed"], "a stop inside a trial's start is no failure"
     assert sum(r["state"] == "complete" for r in records) < 2
     elapsed = json.loads((out / name / "run.json").read_text())["timings"]["total_seconds"]
+    slow.write_text("dense: {layers: 1, units: 48}\ntraining: {max_epochs: 200, patience: 0}\n")  # edited since
     resumed = subprocess.run([sys.executable, "-m", "autodl", "resume", str(out / name), "--workers", "2"],
                              env=_env(tmp_path), capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "starting 2 workers sharing one study" in resumed.stdout
+    assert (resumed.stdout + resumed.stderr).count("changed since this run started") == 1, "one warning per command"
     assert resumed.stdout.count("best model on the test split") == 1
     info = json.loads((out / name / "run.json").read_text())
     assert info["status"] == "finished" and info["counts"]["complete"] == 2
     assert info["timings"]["total_seconds"] > elapsed, "the resumed time adds to the first session's"
-    counted = [r["number"] for r in json.loads(trials_json.read_text())["trials"] if r["state"] == "complete"]
-    assert len(set(counted)) == 2
+    counted = [r for r in json.loads(trials_json.read_text())["trials"] if r["state"] == "complete"]
+    assert len({r["number"] for r in counted}) == 2
+    assert {r["n_params"] for r in counted} == {64 * 32 + 32 + 32 * 10 + 10}, "every worker searched the saved space"

@@ -17,6 +17,7 @@ from autodl.backends.optuna_storage import (
     INTERRUPTED_ATTR,
     RECORD_ATTR,
     START_ATTR,
+    check_same_search,
     counts,
     fail_stale,
     heartbeat,
@@ -149,6 +150,7 @@ class OptunaBackend(BaseBackend):
                 "server is reachable, and that the file is a valid Optuna database (a damaged study.db "
                 "cannot be resumed: move it away and start a new search)"
             ) from exc
+        check_same_search(self.study, space.to_dict(), data_info.get("dataset"), self.storage_url)
         if state is None:
             self._enqueue_start()
         if self.study.direction.name.lower() != direction:

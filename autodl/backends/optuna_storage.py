@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import os
 import socket
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from autodl.exceptions import RunError
+from autodl.space.compare import first_difference, searched
 
 # A worker beats every HEARTBEAT seconds; a trial silent for 3 beats is a dead worker's.
 HEARTBEAT_SECONDS = int(os.environ.get("AUTODL_HEARTBEAT_SECONDS", "20"))
@@ -218,6 +220,37 @@ def save_study_settings(study: Any, settings: dict[str, Any], space: dict[str, A
         study.set_user_attr(DATASET_ATTR, dataset)
     elif resumed and any(stored.get(key) != settings.get(key) for key in ("trials", "timeout")):
         study.set_user_attr(SETTINGS_ATTR, {**stored, "trials": settings.get("trials"), "timeout": settings.get("timeout")})
+
+
+def check_same_search(study: Any, space: dict[str, Any], dataset: dict[str, Any] | None, url: str) -> None:
+    """Refuse to add trials of another space, or on other data, to a study (a shared one above
+    all): its trials would not be comparable, and its sampler's history would not fit.
+
+    Raises:
+        RunError: the study was started with another space or on other data.
+    """
+    name = study.study_name
+    stored = study.user_attrs.get(SPACE_ATTR)
+    if stored is not None:
+        theirs, ours = searched(_plain(stored)), searched(_plain(space))
+        if theirs != ours:
+            raise RunError(
+                f"the study {name!r} in {redact(url)} searches another space than this process "
+                f"({first_difference(theirs, ours, labels=('study', 'here'))}): trials of two spaces are not "
+                f"comparable. Join it with `autodl worker --storage URL --name {name}`, which searches the "
+                "study's own space, or give this search another --name")
+    fingerprint = ((study.user_attrs.get(DATASET_ATTR) or {}).get("fingerprint"), (dataset or {}).get("fingerprint"))
+    if all(fingerprint) and fingerprint[0] != fingerprint[1]:
+        raise RunError(
+            f"the study {name!r} in {redact(url)} was started on other data than this process loaded "
+            f"({(dataset or {}).get('name', 'the dataset')}: fingerprint {fingerprint[1][:12]} here, "
+            f"{fingerprint[0][:12]} in the study): trials on different data are not comparable. Point --data-dir "
+            "(or AUTODL_DATA_DIR) at the same files as the study's first worker, or give this search another --name")
+
+
+def _plain(value: Any) -> Any:
+    """As the storage keeps it (JSON): tuples become lists, so a stored space compares equal."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def load_study_settings(url: str, name: str) -> dict[str, Any]:

@@ -161,6 +161,10 @@ def _worker_slots(gpus_spec: str | None, workers: int) -> list[WorkerSlot]:
     slots = plan_workers(workers, gpus, usable_cpus())
     if len(slots) == 1 and slots[0].gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = slots[0].gpu
+    if len(slots) > 1:
+        from autodl.cli.logs import share_with_workers
+
+        share_with_workers()
     return slots
 
 
@@ -355,6 +359,9 @@ def main() -> None:
     """Console-script entry point."""
     global _OWN_PROCESS
     _OWN_PROCESS = True
+    from autodl.cli.logs import show_warnings
+
+    show_warnings()
     cli(prog_name="autodl")
 
 

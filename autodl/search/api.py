@@ -14,7 +14,7 @@ from autodl.runs import RunStore, load_signed
 from autodl.search.callbacks import CallbackList, SearchCallback
 from autodl.search.search import STATE_FORMAT, Search, load_data
 from autodl.search.workers import WorkerSlot, describe, run_workers
-from autodl.space import load_space, space_from_dict
+from autodl.space import SearchSpace, load_space, space_from_dict
 
 
 def check_settings(settings: SearchSettings) -> None:
@@ -54,7 +54,11 @@ def run_search(settings: SearchSettings | None = None, callbacks: list[SearchCal
     """
     settings = dataclasses.replace(settings or SearchSettings(), **overrides)
     check_settings(settings)
-    space = load_space(settings.space)
+    return _start(settings, load_space(settings.space), callbacks, finish=finish)
+
+
+def _start(settings: SearchSettings, space: SearchSpace, callbacks: list[SearchCallback] | SearchCallback | None,
+           *, finish: bool) -> Search:
     start = time.perf_counter()
     splits = load_data(settings)  # bad data fails before a run folder exists
     store = _join_or_create(settings)
@@ -231,7 +235,9 @@ def join_search(storage: str, name: str, *, out: str = "reports", callbacks: lis
             time.sleep(2.0)
     settings = dataclasses.replace(SearchSettings.from_dict(stored["settings"]), storage=storage, name=name, out=out,
                                    data_dir=data_dir or stored["settings"].get("data_dir"))
-    return run_search(settings, callbacks, finish=finish)
+    check_settings(settings)
+    # The study's own space: the file it was loaded from may be edited since, or not be on this machine.
+    return _start(settings, space_from_dict(stored["space"], label=f"study {name} (space)"), callbacks, finish=finish)
 
 
 def report_study(storage: str, name: str, *, out: str = "reports") -> Path:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
-
 from autodl.exceptions import AutoDLError, RunError
 from autodl.records import SearchSettings
 from autodl.space import SearchSpace, load_space
+from autodl.space.compare import first_difference, searched
 
 logger = logging.getLogger(__name__)
 
@@ -48,25 +47,3 @@ def check_space(saved: SearchSpace, given: str | Path | None, *, saved_in: Path,
             "the space %s changed since this run started (%s); the run continues with the space saved in its "
             "search.pkl. To search the edited space, start a new search: autodl search %s --space %s",
             settings.space, first_difference(searched(saved), searched(current)), settings.dataset, settings.space)
-
-
-def searched(space: SearchSpace) -> dict[str, Any]:
-    """What a space searches: its dict form without name, description and start points.
-
-    The start configurations only seed a new search, so a resume may drop or edit them.
-    """
-    return {k: v for k, v in space.to_dict().items() if k not in ("name", "description", "start")}
-
-
-def first_difference(saved: Any, other: Any, path: str = "") -> str:
-    """``dense.units.max: saved 512, now 1024``, for the first key where two space dicts differ."""
-    if isinstance(saved, dict) and isinstance(other, dict):
-        for key in [*saved, *(k for k in other if k not in saved)]:
-            if saved.get(key) != other.get(key):
-                return first_difference(saved.get(key), other.get(key), f"{path}.{key}" if path else key)
-    return f"{path or 'the space'}: saved {_short(saved)}, now {_short(other)}"
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
