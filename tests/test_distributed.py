@@ -288,3 +288,21 @@ def test_a_joining_worker_searches_the_studys_space_not_the_edited_file(tmp_path
     counted = [r for r in joined.records if r.state.value == "complete"]
     assert len(counted) == 2
     assert {r.n_params for r in counted} == {first.records[0].n_params}, "both trials searched the study's space"
+
+
+def test_the_study_space_check_fills_in_defaults_and_names_the_difference():
+    """A space stored by a version that wrote fewer defaults is still the same space."""
+    import optuna
+
+    from autodl.backends.optuna_storage import SPACE_ATTR, check_same_search
+    from autodl.exceptions import RunError
+    from autodl.space import parse_space
+
+    space = parse_space("dense: {layers: 1, units: 32}\n", source="s.yaml").to_dict()
+    sparse = {**space, "dense": {k: v for k, v in space["dense"].items() if k != "dropout"}}
+    study = optuna.create_study()
+    study.set_user_attr(SPACE_ATTR, sparse)
+    check_same_search(study, space, None, "sqlite:///x.db")
+    other = {**space, "dense": {**space["dense"], "units": 64}}
+    with pytest.raises(RunError, match=r"dense.units: study 32, here 64"):
+        check_same_search(study, other, None, "sqlite:///x.db")

@@ -18,7 +18,8 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from autodl.exceptions import RunError
+from autodl.exceptions import AutoDLError, RunError
+from autodl.space import space_from_dict
 from autodl.space.compare import first_difference, searched
 
 # A worker beats every HEARTBEAT seconds; a trial silent for 3 beats is a dead worker's.
@@ -232,7 +233,7 @@ def check_same_search(study: Any, space: dict[str, Any], dataset: dict[str, Any]
     name = study.study_name
     stored = study.user_attrs.get(SPACE_ATTR)
     if stored is not None:
-        theirs, ours = searched(_plain(stored)), searched(_plain(space))
+        theirs, ours = searched(_plain(_as_parsed_now(stored))), searched(_plain(space))
         if theirs != ours:
             raise RunError(
                 f"the study {name!r} in {redact(url)} searches another space than this process "
@@ -246,6 +247,14 @@ def check_same_search(study: Any, space: dict[str, Any], dataset: dict[str, Any]
             f"({(dataset or {}).get('name', 'the dataset')}: fingerprint {fingerprint[1][:12]} here, "
             f"{fingerprint[0][:12]} in the study): trials on different data are not comparable. Point --data-dir "
             "(or AUTODL_DATA_DIR) at the same files as the study's first worker, or give this search another --name")
+
+
+def _as_parsed_now(stored: dict[str, Any]) -> dict[str, Any]:
+    """The stored space with this version's defaults filled in, as ``space.to_dict()`` has them."""
+    try:
+        return space_from_dict(stored, label="the study's space").to_dict()
+    except AutoDLError:  # not a space this version reads: compare it as stored
+        return stored
 
 
 def _plain(value: Any) -> Any:
