@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+
 from autodl.exceptions import AutoDLError, RunError
 from autodl.records import SearchSettings
 from autodl.space import SearchSpace, load_space

@@ -27,8 +27,8 @@ from autodl.records import SearchSettings, TrialRecord, TrialState
 from autodl.runs import RunStore, atomic_save_model, dump_signed
 from autodl.search.callbacks import CallbackList, SearchCallback
 from autodl.search.checks import check_space
-from autodl.search.stop import stop_requested
 from autodl.search.evaluation import evaluate_best
+from autodl.search.stop import stop_requested
 from autodl.space import SearchSpace
 
 logger = logging.getLogger(__name__)
