@@ -128,6 +128,7 @@ def test_a_space_with_nothing_to_search_says_so_and_zero_prints_as_a_score(tmp_p
     (["search", "digits", "--trials", "0"], ["--trials must be at least 1"]),
     (["resume", "{tmp}/nowhere"], ["does not exist"]),
     (["spaces", "show", "nope"], ["unknown search space 'nope'"]),
+    (["worker", "--storage", "journal://{tmp}/s.log", "--name", "n", "--wait", "-5"], ["--wait", "x>=0"]),
 ])
 def test_bad_input_is_one_clean_error_with_exit_2(tmp_path, args, words):
     bad = tmp_path / "bad.yaml"

@@ -173,7 +173,7 @@ def _worker_slots(gpus_spec: str | None, workers: int) -> list[WorkerSlot]:
 @click.option("--name", required=True, help="The study (run) name given to the first `autodl search`.")
 @click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root (shared, or one per worker).")
 @click.option("--data-dir", envvar="AUTODL_DATA_DIR", help="Folder with dataset files on this machine.")
-@click.option("--wait", default=0.0, show_default=True, type=float,
+@click.option("--wait", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Seconds to wait for the study to be created (workers started together).")
 @click.option("--no-finish", is_flag=True, hidden=True, help="Leave the test evaluation and report to the caller.")
 @_display_options
