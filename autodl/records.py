@@ -86,6 +86,7 @@ class SearchSettings:
     val_fraction: float = 0.1
     top_k: int = 3
     data_dir: str | None = None
+    image_size: str | None = None  # "WIDTHxHEIGHT": an image folder's images are resized on load
     precision: str = "auto"       # resolved per process: autodl.training.precision
 
     def to_dict(self) -> dict[str, Any]:

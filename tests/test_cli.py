@@ -121,6 +121,33 @@ def test_a_space_with_nothing_to_search_says_so_and_zero_prints_as_a_score(tmp_p
     assert [fmt(0.0), fmt(0.5), fmt(0.0002), fmt(float("nan"))] == ["0.0000", "0.5000", "0.0002", "-"]
 
 
+def test_an_image_folder_of_mixed_sizes_is_searched_and_resumed_with_image_size(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for shade, name in ((0, "cat"), (200, "dog")):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(12):
+            width, height = (int(side) for side in rng.integers(6, 20, 2))
+            Image.fromarray(np.full((height, width, 3), shade, np.uint8)).save(tmp_path / "photos" / name / f"{i}.png")
+    space = tmp_path / "s.yaml"
+    space.write_text("dense: {layers: 1, units: {type: choice, values: [8, 16]}}\ntraining: {max_epochs: 1}\n")
+    photos, run = str(tmp_path / "photos"), tmp_path / "p"
+
+    refused = invoke("search", photos, "--space", str(space), "--out", str(tmp_path))
+    assert refused.exit_code == 2 and "--image-size WIDTHxHEIGHT" in refused.output
+    result = invoke("search", photos, "--image-size", "8x6", "--space", str(space), "--trials", "1",
+                    "--out", str(tmp_path), "--name", "p", "--quiet")
+    assert result.exit_code == 0, result.output
+    info = json.loads((run / "run.json").read_text())
+    assert info["dataset"]["input_shape"] == [6, 8, 3] and info["settings"]["image_size"] == "8x6"
+    again = invoke("resume", str(run), "--trials", "2", "--quiet")  # reloads the photos at 8x6
+    assert again.exit_code == 0, again.output
+    records = json.loads((run / "trials.json").read_text())["trials"]
+    assert [r["state"] for r in records] == ["complete", "complete"]
+    assert "<dt>resized on load</dt><dd>--image-size 8x6</dd>" in (run / "report.html").read_text()
+
+
 @pytest.mark.parametrize("args, words", [
     (["search", "digits", "--space", "{space}"], ["bad.yaml: conv_blocks.filters.max:", "greater than max"]),
     (["search", "no-such-set"], ["no-such-set", "digits"]),
@@ -129,6 +156,8 @@ def test_a_space_with_nothing_to_search_says_so_and_zero_prints_as_a_score(tmp_p
     (["resume", "{tmp}/nowhere"], ["does not exist"]),
     (["spaces", "show", "nope"], ["unknown search space 'nope'"]),
     (["worker", "--storage", "journal://{tmp}/s.log", "--name", "n", "--wait", "-5"], ["--wait", "x>=0"]),
+    (["search", "digits", "--image-size", "16"], ["--image-size resizes", "'digits' is stored as arrays"]),
+    (["search", "digits", "--image-size", "16x0"], ["--image-size must be WIDTHxHEIGHT", "'16x0'"]),
 ])
 def test_bad_input_is_one_clean_error_with_exit_2(tmp_path, args, words):
     bad = tmp_path / "bad.yaml"

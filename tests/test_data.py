@@ -10,7 +10,6 @@ import gzip
 import io
 import json
 import logging
-import pathlib
 import pickle
 import struct
 
@@ -545,7 +544,42 @@ def test_image_folder_sizes_differ(tmp_path):
     message = error_of(load_splits, str(root))
     assert str(root / "cat" / "0.png") in message and "5x4" in message
     assert str(root / "dog" / "odd.png") in message and "7x3" in message
-    assert "Resize" in message
+    assert "--image-size WIDTHxHEIGHT (e.g. --image-size 5x4)" in message
+
+
+def test_image_folder_of_mixed_sizes_is_resized_on_load_with_image_size(tmp_path):
+    from PIL import Image
+
+    root = write_images(tmp_path / "photos", n=6, size=(5, 4), mode="RGB")
+    wide = np.zeros((3, 40, 3), dtype=np.uint8)
+    wide[:, :20, 0] = 255  # left half red, right half black
+    Image.fromarray(wide).save(root / "dog" / "wide.png")
+    Image.new("1", (9, 9), 1).save(root / "cat" / "bits.png")  # 1-bit and palette images too
+    Image.new("P", (2, 7), 3).save(root / "cat" / "palette.gif")
+    splits = load_splits(str(root), image_size="6x3", val_fraction=0.2)
+    assert splits.input_shape == (3, 6, 3)  # height, width, channels: stretched to 6 wide, 3 high
+    assert len(splits.y_train) + len(splits.y_val) + len(splits.y_test) == 15
+    loaded = get_dataset(str(root), "6x3").load()
+    resized = np.asarray(Image.fromarray(wide).resize((6, 3)))
+    everything = np.concatenate([loaded.x_train, loaded.x_test])
+    assert any(np.array_equal(image, resized) for image in everything)  # PIL's resize, not a crop
+    assert resized[:, 0, 0].min() == 255 and resized[:, -1, 0].max() == 0
+    assert load_splits(str(root), image_size=4).input_shape == (4, 4, 3)  # one number: a square
+    assert load_splits(str(root), image_size="6x3").fingerprint != load_splits(str(root), image_size=4).fingerprint
+
+
+@pytest.mark.parametrize("value", ["0x3", "3x", "x", "32x32x3", "-4", "3.5", "big", ""])
+def test_image_size_must_be_positive_width_x_height(tmp_path, value):
+    root = write_images(tmp_path / "photos", n=2)
+    message = error_of(load_splits, str(root), image_size=value)
+    assert "--image-size must be WIDTHxHEIGHT" in message and repr(value) in message
+
+
+def test_image_size_is_refused_for_arrays_that_have_one_size(tmp_path):
+    message = error_of(load_splits, "digits", image_size="16x16")
+    assert "'digits' is stored as arrays" in message and "Leave out --image-size" in message
+    message = error_of(load_splits, str(write_npz(tmp_path / "a.npz")), image_size=16)
+    assert "'a' is stored as arrays" in message
 
 
 def test_image_folder_corrupt_image(tmp_path):

@@ -32,6 +32,24 @@ def test_resume_flags_start_the_same_workers_again():
     assert resume_flags(plan_workers(1, [], [0, 1])) == ""
 
 
+def test_the_first_workers_command_line_carries_every_setting():
+    """The first worker starts as `autodl search DATASET <flags>`; a setting lost on the way
+    (a flag the CLI lacks, a value it parses differently) would make it search something else."""
+    import dataclasses
+
+    from autodl.cli.main import search
+    from autodl.records import SearchSettings
+    from autodl.search.workers import _flags
+
+    settings = SearchSettings(
+        dataset="photos", space="mlp", backend="kerastuner", sampler="random", pruner="hyperband",
+        tuner="bayesian", trials=7, timeout=12.5, epochs=3, seed=4, name="n", out="o", storage="journal:///s.log",
+        subset=50, val_fraction=0.25, top_k=2, data_dir="/d", image_size="8x6", precision="float32")
+    fields = dataclasses.fields(SearchSettings)
+    assert all(getattr(settings, f.name) != f.default for f in fields), "give every field a non-default value"
+    params = search.make_context("search", [settings.dataset, *_flags(settings)]).params
+    assert SearchSettings(**{f.name: params[f.name] for f in fields}) == settings
+
 
 def test_cpu_workers_split_the_cores_without_overlap():
     slots = plan_workers(2, [], [0, 1, 2, 3, 4])

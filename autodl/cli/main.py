@@ -120,6 +120,8 @@ def cli() -> None:
 @click.option("--val-fraction", default=0.1, show_default=True, type=float, help="Share of train held out (unused when the data has x_val).")
 @click.option("--top-k", default=3, show_default=True, type=int, help="Best models to keep.")
 @click.option("--data-dir", envvar="AUTODL_DATA_DIR", help="Folder with dataset files (AUTODL_DATA_DIR).")
+@click.option("--image-size", metavar="WxH",
+              help="Resize an image folder's images to WIDTHxHEIGHT (or N for NxN) as they are read.")
 @click.option("--precision", default="auto", show_default=True,
               type=click.Choice(["auto", "float32", "mixed_bfloat16", "mixed_float16"]),
               help="Dtype policy. auto: mixed_bfloat16 on bfloat16 GPUs/TPUs and on AMX/AVX512-BF16 CPUs "

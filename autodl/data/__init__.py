@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from autodl.data.base import ArrayData, BaseDataset, get_dataset, list_datasets
+from autodl.data.base import ArrayData, BaseDataset, get_dataset, list_datasets, parse_image_size
 from autodl.data.splits import DataSplits, load_splits
 
 __all__ = [
@@ -17,4 +17,5 @@ __all__ = [
     "get_dataset",
     "list_datasets",
     "load_splits",
+    "parse_image_size",
 ]

@@ -74,8 +74,37 @@ class BaseDataset(abc.ABC):
             DatasetError: the files are missing, unreadable or inconsistent.
         """
 
+    def resized(self, size: tuple[int, int]) -> BaseDataset:
+        """This source, reading every image at ``size`` (width, height).
+
+        Only image files can be resized as they are read: other sources store arrays that
+        already share one size, so they refuse.
+        """
+        raise DatasetError(
+            f"--image-size resizes the files of an image folder, but {self.name!r} "
+            f"is stored as arrays of one size already. Leave out --image-size, or resize the "
+            f"arrays before saving them."
+        )
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def parse_image_size(value: str | int) -> tuple[int, int]:
+    """``"64x48"`` -> (64, 48) as (width, height), the order image tools write; ``"32"`` -> (32, 32).
+
+    Raises:
+        DatasetError: not one or two positive whole numbers.
+    """
+    parts = str(value).strip().lower().split("x")
+    if len(parts) in (1, 2) and all(part.strip().isdecimal() and int(part) > 0 for part in parts):
+        sides = [int(part) for part in parts]
+        width, height = sides if len(sides) == 2 else sides * 2
+        return width, height
+    raise DatasetError(
+        f"--image-size must be WIDTHxHEIGHT in pixels, like 64x48, or one number "
+        f"for a square, like 32; got {value!r}."
+    )
 
 
 def _registry() -> dict[str, type[BaseDataset]]:
@@ -102,16 +131,22 @@ def _looks_like_path(text: str) -> bool:
     )
 
 
-def get_dataset(name_or_path: str) -> BaseDataset:
+def get_dataset(name_or_path: str, image_size: str | int | None = None) -> BaseDataset:
     """Return the dataset for a registry name or a path to local files.
 
     Registry names win over a same-named folder in the working directory; write
-    ``./mnist`` to mean the folder.
+    ``./mnist`` to mean the folder. ``image_size`` (``"WIDTHxHEIGHT"``) makes an image
+    folder resize its images as it reads them, so photos of mixed sizes can be searched.
 
     Raises:
         DatasetError: the name is unknown and no such path exists, or the path holds
-            nothing autodl can read.
+            nothing autodl can read; or ``image_size`` is malformed or given for arrays.
     """
+    dataset = _find_dataset(name_or_path)
+    return dataset if image_size is None else dataset.resized(parse_image_size(image_size))
+
+
+def _find_dataset(name_or_path: str) -> BaseDataset:
     from autodl.data import files
 
     text = str(name_or_path).strip()

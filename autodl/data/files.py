@@ -13,11 +13,15 @@ import math
 import pathlib
 import struct
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from autodl.data.base import ArrayData, BaseDataset, holdout
 from autodl.exceptions import DatasetError
+
+if TYPE_CHECKING:
+    import PIL.Image
 
 logger = logging.getLogger(__name__)
 
@@ -246,11 +250,20 @@ class ImageFolderDataset(_PathDataset):
 
     With ``train/`` and ``test/`` sub-folders (each holding the class sub-folders) those are
     the splits; otherwise a stratified 20% is held out as test with the fixed seed
-    ``HOLDOUT_SEED``. All images must have the same size. If every image is grayscale the
-    arrays have one channel, otherwise all are converted to RGB (alpha is dropped).
+    ``HOLDOUT_SEED``. All images must have the same size, unless ``image_size`` (width,
+    height) is given: then each is resized to it as it is read (stretched, not cropped, as
+    Keras' ``image_dataset_from_directory`` does). If every image is grayscale the arrays
+    have one channel, otherwise all are converted to RGB (alpha is dropped).
     """
 
     description = "local image folder (one sub-folder per class)"
+
+    def __init__(self, path: pathlib.Path, image_size: tuple[int, int] | None = None) -> None:
+        super().__init__(path)
+        self.image_size = image_size
+
+    def resized(self, size: tuple[int, int]) -> ImageFolderDataset:
+        return ImageFolderDataset(self.path, size)
 
     def load(self, data_dir: pathlib.Path | None = None) -> ArrayData:
         train_dir, test_dir = self.path / "train", self.path / "test"
@@ -266,11 +279,11 @@ class ImageFolderDataset(_PathDataset):
                 )
             train_files = _list_images(train_dir, class_names)
             test_files = _list_images(test_dir, test_classes)
-            x, y = _read_images(train_files + test_files, class_names)
+            x, y = _read_images(train_files + test_files, class_names, self.image_size)
             n = len(train_files)
             return ArrayData(x[:n], y[:n], x[n:], y[n:], class_names, str(self.path))
         class_names = _class_folders(self.path)
-        x, y = _read_images(_list_images(self.path, class_names), class_names)
+        x, y = _read_images(_list_images(self.path, class_names), class_names, self.image_size)
         return holdout(x, y, class_names, str(self.path))
 
 
@@ -305,7 +318,7 @@ def _list_images(folder: pathlib.Path, class_names: list[str]) -> list[tuple[pat
 
 
 def _read_images(
-    files: list[tuple[pathlib.Path, str]], class_names: list[str]
+    files: list[tuple[pathlib.Path, str]], class_names: list[str], size: tuple[int, int] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image, UnidentifiedImageError
 
@@ -313,8 +326,10 @@ def _read_images(
     for path, _ in files:
         try:
             with Image.open(path) as image:
+                if size is not None:
+                    image.draft(None, size)  # JPEG: decode at the smallest scale >= size, 2-8x faster
                 image.load()
-                images.append(image.copy())
+                images.append(image.copy() if size is None else _resize(image, size))
         except (UnidentifiedImageError, OSError, ValueError) as error:
             raise DatasetError(
                 f"Cannot read image '{path}' ({type(error).__name__}: {error}). Replace or "
@@ -325,8 +340,9 @@ def _read_images(
         if image.size != first[1]:
             raise DatasetError(
                 f"Images differ in size: '{first[0]}' is {first[1][0]}x{first[1][1]} but "
-                f"'{path}' is {image.size[0]}x{image.size[1]} (width x height). Resize all "
-                f"images to one size first (e.g. with PIL's Image.resize)."
+                f"'{path}' is {image.size[0]}x{image.size[1]} (width x height). Have them "
+                f"resized as they are read with --image-size WIDTHxHEIGHT (e.g. --image-size "
+                f"{first[1][0]}x{first[1][1]}), or resize the files to one size first."
             )
     gray = all(image.mode in {"1", "L", "LA", "I", "I;16", "F"} for image in images)
     mode = "L" if gray else "RGB"
@@ -336,3 +352,13 @@ def _read_images(
     index = {name: i for i, name in enumerate(class_names)}
     y = np.array([index[name] for _, name in files], dtype=np.int64)
     return x, y
+
+
+def _resize(image: PIL.Image.Image, size: tuple[int, int]) -> PIL.Image.Image:
+    """Resize with PIL's default (bicubic, antialiased when shrinking); palette and 1-bit
+    images are converted first, since PIL resizes those only by nearest neighbour."""
+    if image.mode in ("P", "PA"):
+        image = image.convert("RGBA")
+    elif image.mode == "1":
+        image = image.convert("L")
+    return image.resize(size)

@@ -76,6 +76,7 @@ def load_splits(
     val_fraction: float = 0.1,
     seed: int = 0,
     subset: int | None = None,
+    image_size: str | int | None = None,
 ) -> DataSplits:
     """Load a dataset by name or path and return seeded, stratified, scaled splits.
 
@@ -89,6 +90,8 @@ def load_splits(
         subset: keep only this many training examples (stratified, before the validation
             split) and at most this many test examples, for quick runs; at least two per
             class.
+        image_size: ``"WIDTHxHEIGHT"`` (or one number for a square): an image folder's
+            images are resized to it as they are read; refused for array sources.
 
     Raises:
         DatasetError: the data cannot be found or read, or is inconsistent, or an
@@ -103,7 +106,7 @@ def load_splits(
             f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}. "
             f"Use e.g. 0.1 to hold out 10% of the training data for validation."
         )
-    dataset = get_dataset(name_or_path)
+    dataset = get_dataset(name_or_path, image_size)
     folder = pathlib.Path(data_dir).expanduser() if data_dir is not None else None
     raw = dataset.load(folder)
     x = {"train": _to_nhwc(raw.x_train, "x_train", raw.source),

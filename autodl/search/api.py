@@ -43,6 +43,10 @@ def check_settings(settings: SearchSettings) -> None:
     for ok, message in checks:
         if not ok:
             raise UsageError(message)
+    if settings.image_size is not None:
+        from autodl.data import parse_image_size
+
+        parse_image_size(settings.image_size)
 
 
 def run_search(settings: SearchSettings | None = None, callbacks: list[SearchCallback] | SearchCallback | None = None,
@@ -89,7 +93,7 @@ def run_in_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
     from autodl.data import get_dataset
 
     load_space(settings.space)  # a bad space or an unknown dataset fails here, before any folder exists
-    get_dataset(settings.dataset)
+    get_dataset(settings.dataset, settings.image_size)
     created = None
     if not settings.storage:  # a new run: its folder is checked (name, space, writable) as for one process
         created = RunStore.create(settings.out, settings.name).root

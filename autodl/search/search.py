@@ -449,7 +449,7 @@ def load_data(settings: SearchSettings, expected: dict[str, Any] | None = None) 
     from autodl.data import load_splits
 
     splits = load_splits(settings.dataset, data_dir=settings.data_dir, val_fraction=settings.val_fraction,
-                         seed=settings.seed or 0, subset=settings.subset)
+                         seed=settings.seed or 0, subset=settings.subset, image_size=settings.image_size)
     if expected and expected.get("fingerprint") != splits.fingerprint:
         raise RunError(
             f"the dataset {settings.dataset!r} is not the one this run was started with (its contents "
