@@ -148,6 +148,44 @@ def test_an_image_folder_of_mixed_sizes_is_searched_and_resumed_with_image_size(
     assert "<dt>resized on load</dt><dd>--image-size 8x6</dd>" in (run / "report.html").read_text()
 
 
+def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
+    """`autodl predict` prepares files as training did: the test files get the same probabilities
+    as the run's own evaluation of its best model on the test split."""
+    from PIL import Image
+
+    import autodl
+
+    rng = np.random.default_rng(1)
+    for part, n in (("train", 12), ("test", 3)):
+        for shade, name in ((40, "cat"), (210, "dog")):
+            (tmp_path / "set" / part / name).mkdir(parents=True)
+            for i in range(n):
+                width, height = (int(side) for side in rng.integers(6, 14, 2))
+                pixels = np.clip(rng.normal(shade, 30, (height, width)), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(tmp_path / "set" / part / name / f"{i}.png")
+    space = tmp_path / "s.yaml"
+    space.write_text("dense: {layers: 1, units: 8}\ntraining: {max_epochs: 2}\n")
+    result = invoke("search", str(tmp_path / "set"), "--image-size", "7x5", "--space", str(space), "--trials", "1",
+                    "--out", str(tmp_path), "--name", "p", "--quiet")
+    assert result.exit_code == 0, result.output
+    run, test = tmp_path / "p", tmp_path / "set" / "test"
+
+    proba = np.load(run / "evaluation.npz")["proba"]  # the test split, in file order
+    frame = autodl.load(run).predict([test], top=2)
+    assert list(frame["file"]) == [str(p) for p in sorted(test.rglob("*.png"))]
+    assert list(frame["class"]) == [["cat", "dog"][i] for i in proba.argmax(axis=1)]
+    np.testing.assert_allclose(frame["probability"], proba.max(axis=1), rtol=1e-4)
+    np.testing.assert_allclose(frame["probability"] + frame["probability_2"], 1.0, rtol=1e-4)
+
+    shown = invoke("predict", str(run), str(test / "dog" / "0.png"), str(test / "cat"), "--top", "2")
+    assert shown.exit_code == 0, shown.output
+    assert "4 images" in shown.output and "then" in shown.output and "0.png" in shown.output
+    missing = invoke("predict", str(run), str(tmp_path / "nope.png"))
+    assert missing.exit_code == 2 and "nope.png' does not exist" in missing.output
+    no_model = invoke("predict", str(run), str(test), "--trial", "5")
+    assert no_model.exit_code == 2 and "no saved model for trial 5" in no_model.output
+
+
 @pytest.mark.parametrize("args, words", [
     (["search", "digits", "--space", "{space}"], ["bad.yaml: conv_blocks.filters.max:", "greater than max"]),
     (["search", "no-such-set"], ["no-such-set", "digits"]),
@@ -156,6 +194,8 @@ def test_an_image_folder_of_mixed_sizes_is_searched_and_resumed_with_image_size(
     (["resume", "{tmp}/nowhere"], ["does not exist"]),
     (["spaces", "show", "nope"], ["unknown search space 'nope'"]),
     (["worker", "--storage", "journal://{tmp}/s.log", "--name", "n", "--wait", "-5"], ["--wait", "x>=0"]),
+    (["predict", "{tmp}/nowhere", "a.png"], ["does not exist"]),
+    (["predict", "{tmp}/nowhere", "a.png", "--top", "0"], ["--top", "x>=1"]),
     (["search", "digits", "--image-size", "16"], ["--image-size resizes", "'digits' is stored as arrays"]),
     (["search", "digits", "--image-size", "16x0"], ["--image-size must be WIDTHxHEIGHT", "'16x0'"]),
 ])

@@ -155,6 +155,21 @@ def runs_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def predictions_table(frame: Any) -> Table:
+    """One row per image: its class and probability, then the runners-up (``--top``)."""
+    table = Table(title=f"{len(frame)} image{'s' if len(frame) != 1 else ''}", title_justify="left")
+    table.add_column("image", overflow="fold")
+    table.add_column("class")
+    table.add_column("probability", justify="right")
+    others = [c for c in frame.columns if c.startswith("class_")]
+    if others:
+        table.add_column("then")
+    for row in frame.to_dict("records"):
+        rest = " · ".join(f"{row[c]} {row['probability' + c[5:]]:.3f}" for c in others)
+        table.add_row(row["file"], str(row["class"]), f"{row['probability']:.3f}", *([rest] if others else []))
+    return table
+
+
 def simple_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     table = Table(title=title, title_justify="left")
     for column in columns:

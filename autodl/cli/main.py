@@ -321,6 +321,26 @@ def show(run: str, out: str, trust: bool) -> None:
 
 
 @cli.command()
+@click.argument("run", type=click.Path())
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root, when RUN is a bare name.")
+@click.option("--top", default=1, show_default=True, type=click.IntRange(min=1), help="Classes to show per image.")
+@click.option("--trial", type=int, help="Use this trial's saved model (default: the best).")
+@click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key.")
+@_handle_errors
+def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | None, trust: bool) -> None:
+    """Classify IMAGES (files or folders) with RUN's best model, prepared as its training data was."""
+    from autodl.cli.console import console, predictions_table
+    from autodl.cli.quiet import import_keras_quietly
+
+    import_keras_quietly()
+    from autodl.search import load
+
+    frame = load(_run_path(run, out), trust=trust).predict(list(images), top=top, trial=trial)
+    console.print(predictions_table(frame))
+
+
+@cli.command()
 @click.argument("run", type=click.Path(), required=False)
 @click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root, when RUN is a bare name.")
 @click.option("--storage", help="Build the report of a shared study from this Optuna storage URL.")

@@ -320,21 +320,7 @@ def _list_images(folder: pathlib.Path, class_names: list[str]) -> list[tuple[pat
 def _read_images(
     files: list[tuple[pathlib.Path, str]], class_names: list[str], size: tuple[int, int] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image, UnidentifiedImageError
-
-    images = []
-    for path, _ in files:
-        try:
-            with Image.open(path) as image:
-                if size is not None:
-                    image.draft(None, size)  # JPEG: decode at the smallest scale >= size, 2-8x faster
-                image.load()
-                images.append(image.copy() if size is None else _resize(image, size))
-        except (UnidentifiedImageError, OSError, ValueError) as error:
-            raise DatasetError(
-                f"Cannot read image '{path}' ({type(error).__name__}: {error}). Replace or "
-                f"delete the file; it is corrupt, truncated or not an image."
-            ) from error
+    images = [_open_image(path, size) for path, _ in files]
     first = files[0][0], images[0].size
     for (path, _), image in zip(files, images):
         if image.size != first[1]:
@@ -345,13 +331,76 @@ def _read_images(
                 f"{first[1][0]}x{first[1][1]}), or resize the files to one size first."
             )
     gray = all(image.mode in {"1", "L", "LA", "I", "I;16", "F"} for image in images)
-    mode = "L" if gray else "RGB"
-    if any(image.mode in {"I", "I;16", "F"} for image in images):
-        logger.warning("16-bit or float images are converted to 8-bit and may be clipped")
-    x = np.stack([np.asarray(image.convert(mode), dtype=np.uint8) for image in images])
+    x = _pixels(images, "L" if gray else "RGB")
     index = {name: i for i, name in enumerate(class_names)}
     y = np.array([index[name] for _, name in files], dtype=np.int64)
     return x, y
+
+
+def read_image_files(paths: list[pathlib.Path], input_shape: tuple[int, ...]) -> np.ndarray:
+    """Image files as a model trained by autodl takes them: resized to ``input_shape``
+    (height, width, channels), gray or RGB, pixels scaled from 0..255 to [0, 1].
+
+    Raises:
+        DatasetError: a file is not a readable image, or the shape is not an image's.
+    """
+    if len(input_shape) != 3 or input_shape[2] not in (1, 3):
+        raise DatasetError(
+            f"A model with input shape {tuple(input_shape)} does not take image files: it needs "
+            f"(height, width, 1 or 3 channels). Give it arrays of that shape instead."
+        )
+    height, width, channels = input_shape
+    images = [_open_image(path, (width, height)) for path in paths]
+    x = _pixels(images, "L" if channels == 1 else "RGB").reshape(len(images), height, width, channels)
+    return x.astype(np.float32) / np.float32(255.0)
+
+
+def image_files(paths: list[str | pathlib.Path]) -> list[pathlib.Path]:
+    """The given files, with each folder replaced by the images in it (sorted, sub-folders too).
+
+    Raises:
+        DatasetError: a path does not exist, or a folder holds no image.
+    """
+    found: list[pathlib.Path] = []
+    for text in paths:
+        path = pathlib.Path(text).expanduser()
+        if path.is_dir():
+            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                            and p.is_file() and not p.name.startswith("."))
+            if not images:
+                raise DatasetError(f"Folder '{path}' holds no images (looked for "
+                                   f"{', '.join(sorted(IMAGE_SUFFIXES))}). Give image files or a folder of them.")
+            found.extend(images)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DatasetError(f"Image '{path}' does not exist (resolved to '{path.resolve()}'). Check the "
+                               f"spelling and the working directory.")
+    return found
+
+
+def _open_image(path: pathlib.Path, size: tuple[int, int] | None) -> PIL.Image.Image:
+    """One image file, read whole (and resized to ``size``, width x height, if given)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if size is not None:
+                image.draft(None, size)  # JPEG: decode at the smallest scale >= size, 2-8x faster
+            image.load()
+            return image.copy() if size is None else _resize(image, size)
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise DatasetError(
+            f"Cannot read image '{path}' ({type(error).__name__}: {error}). Replace or "
+            f"delete the file; it is corrupt, truncated or not an image."
+        ) from error
+
+
+def _pixels(images: list[PIL.Image.Image], mode: str) -> np.ndarray:
+    """Images of one size as uint8 (N, height, width) for ``"L"``, (N, height, width, 3) for ``"RGB"``."""
+    if any(image.mode in {"I", "I;16", "F"} for image in images):
+        logger.warning("16-bit or float images are converted to 8-bit and may be clipped")
+    return np.stack([np.asarray(image.convert(mode), dtype=np.uint8) for image in images])
 
 
 def _resize(image: PIL.Image.Image, size: tuple[int, int]) -> PIL.Image.Image:

@@ -123,6 +123,51 @@ class Search:
                 models.append(keras.saving.load_model(self.path / record.model_path))
         return models
 
+    def predict(self, images: list[str | Path], *, top: int = 1, trial: int | None = None) -> Any:
+        """Classify image files (or folders of them) with the best saved model, or ``trial``'s.
+
+        Each image is prepared as the training data was: resized to the model's input,
+        gray or RGB as the data was, pixels from 0..255 to [0, 1]. Returns a pandas
+        DataFrame, one row per file: ``file``, ``class``, ``probability``, and for
+        ``top`` > 1 the runners-up as ``class_2``, ``probability_2``, ...
+
+        Raises:
+            RunError: no saved model (or none for ``trial``).
+            DatasetError: a file is missing or not an image.
+        """
+        import keras
+        import numpy as np
+        import pandas as pd
+
+        from autodl.data.files import image_files, read_image_files
+
+        record = self._saved_model(trial)
+        model = keras.saving.load_model(self.path / str(record.model_path))
+        paths = image_files(images)
+        x = read_image_files(paths, tuple((self.dataset or {}).get("input_shape") or model.input_shape[1:]))
+        proba = model.predict(x, batch_size=256, verbose=0)
+        names = list((self.dataset or {}).get("class_names") or range(proba.shape[1]))
+        order = np.argsort(-proba, axis=1, kind="stable")[:, :max(1, min(top, proba.shape[1]))]
+        rows = []
+        for path, p, ranked in zip(paths, proba, order):
+            row: dict[str, Any] = {"file": str(path)}
+            for rank, index in enumerate(ranked, 1):
+                suffix = "" if rank == 1 else f"_{rank}"
+                row[f"class{suffix}"], row[f"probability{suffix}"] = names[index], float(p[index])
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def _saved_model(self, trial: int | None) -> TrialRecord:
+        saved = [r for r in self.ranked() if r.model_path and (self.path / r.model_path).is_file()]
+        chosen = [r for r in saved if trial is None or r.number == trial]
+        if chosen:
+            return chosen[0]
+        kept = ", ".join(str(r.number) for r in sorted(saved, key=lambda r: r.number)) or "none"
+        raise RunError(
+            f"{self.path} has no saved model{'' if trial is None else f' for trial {trial}'} (trials with "
+            f"a model in {self.path / 'models'}: {kept}). Only the top-{self.settings.top_k} trials keep "
+            f"their models; {'pick one of those' if saved else 'let the search finish a trial first'}")
+
     # ------------------------------------------------------------------ running
     def run(self, callbacks: list[SearchCallback] | SearchCallback | None = None, *,
             finish: bool = True) -> "Search":
