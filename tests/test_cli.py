@@ -62,6 +62,7 @@ def test_search_digits_through_click(tmp_path):
     assert result.exit_code == 0, result.output
     check_run_folder(tmp_path / "e2e", 3)
     assert "top 10 of 3 trials" in result.output and str(tmp_path / "e2e") in result.output
+    assert result.output.startswith("loading digits\nautodl digits (")  # a slow load is not a silent one
 
     listed = invoke("runs", "--out", str(tmp_path))
     assert "e2e" in listed.output and "digits" in listed.output

@@ -224,8 +224,12 @@ def test_resume_of_a_finished_run_runs_nothing_and_breaks_nothing(run_copy):
         def on_trial_start(self, number, params):
             seen.append(number)
 
+        def on_status(self, message):
+            seen.append(message)
+
     after = autodl.load(run_copy).resume(callbacks=[Count()], space="mlp")  # its own space is accepted
-    assert seen == [5], "no trial ran"
+    assert seen[:2] == ["loading digits", 5], "the data loads (said first), and no trial ran"
+    assert all(isinstance(event, str) for event in seen[2:])
     assert [r.to_dict() for r in after.records] == [r.to_dict() for r in before.records]
     check_consistent(run_copy, 5)
 

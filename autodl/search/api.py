@@ -11,7 +11,7 @@ from typing import Any, Callable
 from autodl.exceptions import RunError, UsageError
 from autodl.records import SearchSettings
 from autodl.runs import RunStore, load_signed
-from autodl.search.callbacks import CallbackList, SearchCallback
+from autodl.search.callbacks import SearchCallback, as_callback
 from autodl.search.search import STATE_FORMAT, Search, load_data
 from autodl.search.workers import WorkerSlot, describe, run_workers
 from autodl.space import SearchSpace, load_space, space_from_dict
@@ -63,13 +63,15 @@ def run_search(settings: SearchSettings | None = None, callbacks: list[SearchCal
 
 def _start(settings: SearchSettings, space: SearchSpace, callbacks: list[SearchCallback] | SearchCallback | None,
            *, finish: bool) -> Search:
+    callback = as_callback(callbacks)
+    callback.on_status(f"loading {settings.dataset}")
     start = time.perf_counter()
     splits = load_data(settings)  # bad data fails before a run folder exists
     store = _join_or_create(settings)
     settings = dataclasses.replace(settings, name=store.root.name)
     search = Search(settings, space, store, dataset=splits.summary())
     search.splits, search.data_seconds = splits, time.perf_counter() - start
-    return search.run(callbacks, finish=finish)
+    return search.run(callback, finish=finish)
 
 
 def run_in_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
@@ -154,7 +156,7 @@ def _workers_then_finish(settings: SearchSettings, slots: list[WorkerSlot], firs
                          trust: bool = False) -> Search:
     """Show the workers' progress while they run, then evaluate and report here."""
     start = time.perf_counter()
-    callbacks = callbacks if isinstance(callbacks, SearchCallback) else CallbackList(callbacks)
+    callbacks = as_callback(callbacks)
     callbacks.on_status(f"starting {describe(slots)}")
     progress = _StudyProgress(callbacks, trust=trust)
     shared = run_workers(settings, slots, poll=progress.poll, first=first)

@@ -11,9 +11,10 @@ class SearchCallback:
     """No-op hooks called by a running search, in this order.
 
     ``on_search_start`` -> (``on_trial_start`` -> ``on_epoch_end``* -> ``on_trial_end``)* ->
-    ``on_status``* -> ``on_search_end``. A search run in worker processes (``--workers``) may
-    send ``on_status`` first (how the workers are laid out), and reports other processes'
-    trials through ``on_trial_end`` (their running epochs through ``on_status``).
+    ``on_status``* -> ``on_search_end``. ``on_status`` also comes first, while the data is
+    loaded, and a search run in worker processes (``--workers``) sends it to say how the
+    workers are laid out; it reports other processes' trials through ``on_trial_end`` (their
+    running epochs through ``on_status``).
     """
 
     def on_search_start(self, search: Any) -> None:
@@ -48,3 +49,8 @@ class CallbackList(SearchCallback):
                     getattr(cb, name)(*args)
             return call
         return object.__getattribute__(self, name)
+
+
+def as_callback(callbacks: list[SearchCallback] | SearchCallback | None) -> SearchCallback:
+    """One callback for what callers may pass: one, a list, or none."""
+    return callbacks if isinstance(callbacks, SearchCallback) else CallbackList(callbacks)

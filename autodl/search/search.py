@@ -25,7 +25,7 @@ from autodl.backends import TrialContext, get_backend
 from autodl.exceptions import RunError, TrialFailed, TrialPruned, UsageError
 from autodl.records import SearchSettings, TrialRecord, TrialState
 from autodl.runs import RunStore, atomic_save_model, dump_signed
-from autodl.search.callbacks import CallbackList, SearchCallback
+from autodl.search.callbacks import SearchCallback, as_callback
 from autodl.search.checks import check_space
 from autodl.search.evaluation import evaluate_best
 from autodl.search.stop import stop_requested
@@ -195,8 +195,9 @@ class Search:
     def _session(self, callbacks: list[SearchCallback] | SearchCallback | None) -> Iterator[None]:
         """Callbacks set, data loaded once, ``--precision`` in force (an in-process caller gets
         its own policy back afterwards)."""
-        self._callbacks = callbacks if isinstance(callbacks, SearchCallback) else CallbackList(callbacks)
+        self._callbacks = as_callback(callbacks)
         if self.splits is None:
+            self._callbacks.on_status(f"loading {self.settings.dataset}")
             self.splits = self._load_data()
         with self._precision():
             yield
