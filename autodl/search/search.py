@@ -115,13 +115,7 @@ class Search:
         """The ``k`` best saved models, loaded, best first."""
         import keras
 
-        models = []
-        for record in self.ranked():
-            if len(models) >= k:
-                break
-            if record.model_path and (self.path / record.model_path).is_file():
-                models.append(keras.saving.load_model(self.path / record.model_path))
-        return models
+        return [keras.saving.load_model(self.path / str(record.model_path)) for record in self._saved()[:k]]
 
     def predict(self, images: list[str | Path], *, top: int = 1, trial: int | None = None) -> Any:
         """Classify image files (or folders of them) with the best saved model, or ``trial``'s.
@@ -157,8 +151,12 @@ class Search:
             rows.append(row)
         return pd.DataFrame(rows)
 
+    def _saved(self) -> list[TrialRecord]:
+        """The trials whose model is on disk, best first."""
+        return [r for r in self.ranked() if r.model_path and (self.path / r.model_path).is_file()]
+
     def _saved_model(self, trial: int | None) -> TrialRecord:
-        saved = [r for r in self.ranked() if r.model_path and (self.path / r.model_path).is_file()]
+        saved = self._saved()
         chosen = [r for r in saved if trial is None or r.number == trial]
         if chosen:
             return chosen[0]
