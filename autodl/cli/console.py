@@ -165,7 +165,7 @@ def predictions_table(frame: Any) -> Table:
     if others:
         table.add_column("then")
     for row in frame.to_dict("records"):
-        rest = " · ".join(f"{row[c]} {row['probability' + c[5:]]:.3f}" for c in others)
+        rest = " · ".join(f"{row[c]} {row[c.replace('class', 'probability')]:.3f}" for c in others)
         table.add_row(row["file"], str(row["class"]), f"{row['probability']:.3f}", *([rest] if others else []))
     return table
 

@@ -304,10 +304,7 @@ def _class_folders(folder: pathlib.Path) -> list[str]:
 def _list_images(folder: pathlib.Path, class_names: list[str]) -> list[tuple[pathlib.Path, str]]:
     files = []
     for name in class_names:
-        images = sorted(
-            p for p in (folder / name).rglob("*")
-            if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-        )
+        images = _images_in(folder / name)
         if not images:
             raise DatasetError(
                 f"Class folder '{folder / name}' holds no images (looked for "
@@ -315,6 +312,12 @@ def _list_images(folder: pathlib.Path, class_names: list[str]) -> list[tuple[pat
             )
         files.extend((path, name) for path in images)
     return files
+
+
+def _images_in(folder: pathlib.Path) -> list[pathlib.Path]:
+    """The image files anywhere under ``folder``, sorted; hidden files (``._x.png``) left out."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
 
 
 def _read_images(
@@ -365,8 +368,7 @@ def image_files(paths: list[str | pathlib.Path]) -> list[pathlib.Path]:
     for text in paths:
         path = pathlib.Path(text).expanduser()
         if path.is_dir():
-            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                            and p.is_file() and not p.name.startswith("."))
+            images = _images_in(path)
             if not images:
                 raise DatasetError(f"Folder '{path}' holds no images (looked for "
                                    f"{', '.join(sorted(IMAGE_SUFFIXES))}). Give image files or a folder of them.")
