@@ -288,7 +288,7 @@ def datasets() -> None:
 
     console.print(simple_table("datasets", ["name", "description"], [list(r) for r in list_datasets()]))
     console.print("Also: a path to an .npz, a folder of IDX files, a label+pixels CSV, or an image "
-                  "folder with one sub-folder per class.")
+                  "folder with one sub-folder per class (--image-size WxH for images of mixed sizes).")
 
 
 @cli.command()
