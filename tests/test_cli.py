@@ -181,6 +181,11 @@ def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
     shown = invoke("predict", str(run), str(test / "dog" / "0.png"), str(test / "cat"), "--top", "2")
     assert shown.exit_code == 0, shown.output
     assert "4 images" in shown.output and "then" in shown.output and "0.png" in shown.output
+    written = invoke("predict", str(run), str(test), "--top", "2", "--csv", str(tmp_path / "p.csv"))
+    assert written.exit_code == 0 and f"6 predictions written to {tmp_path / 'p.csv'}" in written.output
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "p.csv"), frame, check_dtype=False)
+    unwritable = invoke("predict", str(run), str(test), "--csv", str(tmp_path / "no" / "p.csv"))
+    assert unwritable.exit_code == 2 and "Give --csv a path in a folder that exists" in unwritable.output
     missing = invoke("predict", str(run), str(tmp_path / "nope.png"))
     assert missing.exit_code == 2 and "nope.png' does not exist" in missing.output
     no_model = invoke("predict", str(run), str(test), "--trial", "5")

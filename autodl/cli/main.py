@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from autodl.exceptions import AutoDLError
+from autodl.exceptions import AutoDLError, UsageError
 
 if TYPE_CHECKING:
     from autodl.search.workers import WorkerSlot
@@ -326,9 +326,12 @@ def show(run: str, out: str, trust: bool) -> None:
 @click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root, when RUN is a bare name.")
 @click.option("--top", default=1, show_default=True, type=click.IntRange(min=1), help="Classes to show per image.")
 @click.option("--trial", type=int, help="Use this trial's saved model (default: the best).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False),
+              help="Write the predictions to this CSV file (for scripts) instead of printing each.")
 @click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key.")
 @_handle_errors
-def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | None, trust: bool) -> None:
+def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | None, csv_path: str | None,
+            trust: bool) -> None:
     """Classify IMAGES (files or folders) with RUN's best model, prepared as its training data was."""
     from autodl.cli.console import console, predictions_table
     from autodl.cli.quiet import import_keras_quietly
@@ -337,7 +340,19 @@ def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | 
     from autodl.search import load
 
     frame = load(_run_path(run, out), trust=trust).predict(list(images), top=top, trial=trial)
-    console.print(predictions_table(frame))
+    if csv_path is None:
+        console.print(predictions_table(frame))
+        return
+    from autodl.runs import atomic_write_csv
+
+    try:
+        atomic_write_csv(csv_path, frame)
+    except OSError as error:
+        raise UsageError(f"Cannot write {csv_path} ({error.strerror or error}). Give --csv a path in a folder "
+                         "that exists and that you can write to.") from error
+    counts = frame["class"].value_counts()
+    console.print(f"{len(frame)} predictions written to {csv_path} ("
+                  + ", ".join(f"{name}: {count}" for name, count in counts.items()) + ")", soft_wrap=True)
 
 
 @cli.command()
