@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -223,6 +224,28 @@ def test_unwritable_output_folder_is_refused_before_training(tmp_path):
     result = CliRunner().invoke(cli, ["search", "digits", "--out", str(blocker / "sub")])
     assert result.exit_code == 2
     assert "Cannot create the run folder" in result.output and "--out" in result.output
+
+
+def test_runs_table_leaves_out_columns_rather_than_cut_names_and_scores():
+    import io
+
+    from rich.console import Console
+
+    from autodl.cli.console import runs_table
+
+    rows = [{"run": "fashion-cnn-long-name-x", "status": "interrupted", "dataset": "fashion_mnist",
+             "space": "digit-recognition", "backend": "kerastuner", "trials": 12, "best": 0.91234, "test": 0.9,
+             "created": "2026-12-04T04:24:37+00:00"}]
+    for width, left_out in ((200, []), (130, ["created"]), (80, ["created", "backend", "space", "dataset"])):
+        table, hidden = runs_table(rows, width)
+        assert hidden == left_out
+        screen = Console(width=width, file=io.StringIO())
+        screen.print(table)
+        text = screen.file.getvalue()
+        assert "fashion-cnn-long-name-x" in text and "interrupted" in text and "0.9123" in text
+        assert "…" not in text and max(len(line) for line in text.splitlines()) <= width
+        if not hidden:  # the creation time to the minute, in this machine's time zone
+            assert re.search(r"│ 2026-12-0[345] \d\d:\d\d │", text) and "04:24:37" not in text
 
 
 def test_listing_commands():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 from typing import Any
 
@@ -145,14 +146,36 @@ def print_summary(search: Any) -> None:
         console.print(f"report: [cyan]{search.store.report_html}[/]")
 
 
-def runs_table(rows: list[dict[str, Any]]) -> Table:
-    table = Table(title="runs", title_justify="left")
-    for column in ("run", "status", "dataset", "space", "backend", "trials", "best", "test", "created"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(fmt(row.get(c)) for c in ("run", "status", "dataset", "space", "backend", "trials",
-                                                    "best", "test", "created")))
-    return table
+RUN_COLUMNS = ("run", "status", "dataset", "space", "backend", "trials", "best", "test", "created")
+#: Left out, in this order, until the table fits the terminal: nine columns need ~130.
+_RUN_COLUMNS_TO_HIDE = ("created", "backend", "space", "dataset")
+
+
+def runs_table(rows: list[dict[str, Any]], width: int | None = None) -> tuple[Table, list[str]]:
+    """The runs table and the columns left out so that every cell shows whole in ``width``
+    (default: the terminal's): a cut run name or score ("0.62…") is worse than none."""
+    width = width or console.width
+    hidden: list[str] = []
+    while True:
+        columns = [c for c in RUN_COLUMNS if c not in hidden]
+        table = Table(title="runs", title_justify="left")
+        for column in columns:
+            table.add_column(column, justify="right" if column in ("trials", "best", "test") else "left",
+                             no_wrap=True)
+        for row in rows:
+            table.add_row(*(_minute(row.get(c)) if c == "created" else fmt(row.get(c)) for c in columns))
+        natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+        if len(hidden) == len(_RUN_COLUMNS_TO_HIDE) or natural <= width:
+            return table, hidden
+        hidden.append(_RUN_COLUMNS_TO_HIDE[len(hidden)])
+
+
+def _minute(stamp: Any) -> str:
+    """``2026-12-04T04:24:37+00:00`` -> ``2026-12-04 04:24``, in this machine's time zone."""
+    try:
+        return datetime.datetime.fromisoformat(str(stamp)).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return fmt(stamp)
 
 
 def predictions_table(frame: Any) -> Table:

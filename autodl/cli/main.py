@@ -303,7 +303,11 @@ def runs(out: str) -> None:
     if not rows:
         console.print(f"no runs under {out}/ yet: start one with `autodl search`")
         return
-    console.print(runs_table(rows))
+    table, hidden = runs_table(rows)
+    console.print(table)
+    if hidden:
+        console.print(f"[dim]{', '.join(hidden)} left out to fit {console.width} columns; a wider terminal "
+                      "shows them[/]")
 
 
 @cli.command()
