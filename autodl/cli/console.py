@@ -146,7 +146,7 @@ def print_summary(search: Any) -> None:
         console.print(f"report: [cyan]{search.store.report_html}[/]")
 
 
-RUN_COLUMNS = ("run", "status", "dataset", "space", "backend", "trials", "best", "test", "created")
+_RUN_COLUMNS = ("run", "status", "dataset", "space", "backend", "trials", "best", "test", "created")
 #: Left out, in this order, until the table fits the terminal: nine columns need ~130.
 _RUN_COLUMNS_TO_HIDE = ("created", "backend", "space", "dataset")
 
@@ -157,7 +157,7 @@ def runs_table(rows: list[dict[str, Any]], width: int | None = None) -> tuple[Ta
     width = width or console.width
     hidden: list[str] = []
     while True:
-        columns = [c for c in RUN_COLUMNS if c not in hidden]
+        columns = [c for c in _RUN_COLUMNS if c not in hidden]
         table = Table(title="runs", title_justify="left")
         for column in columns:
             table.add_column(column, justify="right" if column in ("trials", "best", "test") else "left",
