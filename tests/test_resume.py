@@ -471,8 +471,9 @@ def test_second_signal_calls_os_exit_130(monkeypatch):
 
 
 def test_a_stop_that_surfaces_as_another_exception_still_interrupts_the_trial(tmp_path, monkeypatch):
-    """A Ctrl-C raised inside C code can come out as a SystemError (seen in a worker): the trial
-    is interrupted, not failed and counted, and no other trial starts."""
+    """A trial that fails otherwise after a Ctrl-C (a KeyboardInterrupt that C code turned into a
+    SystemError was seen in a worker) is interrupted, not failed and counted, and no other
+    trial starts."""
     import autodl.training
     from autodl.cli import main as cli_main
     from autodl.search import SearchInterrupted
@@ -481,9 +482,8 @@ def test_a_stop_that_surfaces_as_another_exception_still_interrupts_the_trial(tm
 
     def fit(*args, **kwargs):
         calls.append(1)
-        if len(calls) == 2:  # the second trial: the signal lands inside C code
-            with pytest.raises(KeyboardInterrupt):
-                signal.raise_signal(signal.SIGINT)
+        if len(calls) == 2:  # the second trial: the signal lands in Keras, which then fails
+            signal.raise_signal(signal.SIGINT)  # recorded; raised only at the next batch
             raise SystemError("Objects/listobject.c:338: bad argument to internal function")
         return real(*args, **kwargs)
 
@@ -500,6 +500,88 @@ def test_a_stop_that_surfaces_as_another_exception_still_interrupts_the_trial(tm
     monkeypatch.setattr(autodl.training, "fit_model", real)
     resumed = autodl.load(run).resume()
     assert [r.state.value for r in resumed.records].count("complete") == 4
+
+
+def test_a_ctrl_c_inside_keras_code_is_raised_at_the_first_batch_not_where_it_lands(tmp_path, monkeypatch):
+    """Raised inside TensorFlow's C++ callbacks, a KeyboardInterrupt crashed the process (SIGSEGV,
+    "free(): invalid pointer") before it saved anything. While a trial builds and trains, the
+    signal is recorded; it is raised by the check before the first batch, and the trial is
+    interrupted as before."""
+    import autodl.model
+    import autodl.search.search as search_module
+    import autodl.training
+    from autodl.cli import main as cli_main
+    from autodl.search import SearchInterrupted
+
+    real_build, real_fit, real_check = autodl.model.build_model, autodl.training.fit_model, search_module.check_stop
+    events: list[str] = []
+
+    def build(*args, **kwargs):
+        if events.count("fit") == 1 and "signal" not in events:  # the second trial
+            signal.raise_signal(signal.SIGINT)  # lands while Keras builds the model
+            events.append("signal")
+        return real_build(*args, **kwargs)
+
+    def fit(*args, **kwargs):
+        events.append("fit")
+        return real_fit(*args, **kwargs)
+
+    def check():
+        events.append("check")
+        real_check()
+
+    monkeypatch.setattr(autodl.model, "build_model", build)
+    monkeypatch.setattr(autodl.training, "fit_model", fit)
+    monkeypatch.setattr(search_module, "check_stop", check)
+    restore = cli_main._stop_twice_to_quit()
+    try:
+        with pytest.raises(SearchInterrupted) as info:
+            run_search(settings(tmp_path, "deferred", trials=3, pruner="none"))
+    finally:
+        restore()
+    after = events[events.index("signal"):]
+    assert after == ["signal", "fit", "check"], "the model was built, and the first check raised"
+    assert isinstance(info.value.__context__, KeyboardInterrupt)
+    run = tmp_path / "deferred"
+    trials = json.loads((run / "trials.json").read_text())["trials"]
+    assert [r["state"] for r in trials] == ["complete", "interrupted"]
+    assert trials[1]["epochs"] == 0 and "Ctrl-C" in trials[1]["error"]
+
+
+def test_a_python_caller_gets_its_ctrl_c_deferred_and_a_second_one_at_once():
+    """Without the command line's handler (a script, a notebook), Python's own SIGINT handler is
+    swapped for the block only: the first Ctrl-C waits for the block's end, a second one raises."""
+    from autodl.search import stop
+
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    ran = []
+    try:
+        with pytest.raises(KeyboardInterrupt) as info:
+            with stop.interrupts_deferred():
+                with stop.interrupts_deferred():  # nested: still deferred until the outer end
+                    signal.raise_signal(signal.SIGINT)
+                    ran.append("inner")
+                ran.append("outer")
+        assert ran == ["inner", "outer"] and info.traceback[-1].name == "check_stop"
+        assert stop.stop_requested()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+        stop.clear_stop()
+        with pytest.raises(KeyboardInterrupt) as info:
+            with stop.interrupts_deferred():
+                signal.raise_signal(signal.SIGINT)
+                ran.append("after the first")
+                signal.raise_signal(signal.SIGINT)
+                ran.append("after the second")
+        assert ran[-1] == "after the first" and info.traceback[-1].name == "handler"
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+        stop.clear_stop()
+        with stop.interrupts_deferred():  # no signal: nothing raised, nothing recorded
+            ran.append("quiet")
+        assert not stop.stop_requested()
+    finally:
+        stop.clear_stop()
 
 
 # ---------------------------------------------------------------------------- (e) signatures

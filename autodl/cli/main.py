@@ -59,7 +59,7 @@ def _stop_twice_to_quit() -> Callable[[], None]:
 
     Returns a function that puts the previous handlers back (for in-process callers).
     """
-    from autodl.search.stop import clear_stop, request_stop
+    from autodl.search.stop import clear_stop, interrupt
 
     pressed = {"count": 0}
 
@@ -67,8 +67,7 @@ def _stop_twice_to_quit() -> Callable[[], None]:
         pressed["count"] += 1
         if pressed["count"] > 1:
             os._exit(130)  # every file is replaced atomically: what is on disk stays consistent
-        request_stop()
-        raise KeyboardInterrupt
+        interrupt()  # raises KeyboardInterrupt, or at the next batch when TensorFlow or JAX is running
 
     clear_stop()
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

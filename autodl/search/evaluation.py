@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -13,12 +13,13 @@ MAX_MISTAKES = 32
 SAMPLES_PER_CLASS = 4
 
 
-def evaluate_best(model: Any, splits: Any, path: Any) -> dict[str, float]:
+def evaluate_best(model: Any, splits: Any, path: Any,
+                  check_stop: Callable[[], None] | None = None) -> dict[str, float]:
     """Evaluate once on the test split, write ``evaluation.npz``, return test metrics."""
     from autodl.training import evaluate, predict_proba
 
-    metrics = evaluate(model, splits.x_test, splits.y_test)
-    proba = np.asarray(predict_proba(model, splits.x_test), dtype=np.float32)
+    metrics = evaluate(model, splits.x_test, splits.y_test, check_stop)
+    proba = np.asarray(predict_proba(model, splits.x_test, check_stop), dtype=np.float32)
     arrays = evaluation_arrays(splits, proba)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)

@@ -28,7 +28,7 @@ from autodl.runs import RunStore, atomic_save_model, dump_signed
 from autodl.search.callbacks import SearchCallback, as_callback
 from autodl.search.checks import check_space
 from autodl.search.evaluation import evaluate_best
-from autodl.search.stop import stop_requested
+from autodl.search.stop import check_stop, clear_stop, interrupts_deferred, stop_requested
 from autodl.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -175,6 +175,7 @@ class Search:
         whose parent finishes the search once all of them are done (``--workers``).
         """
         self.store.check_usable()  # a full or read-only folder fails now, not after a trial
+        clear_stop()  # an in-process caller's earlier Ctrl-C stopped the earlier run, not this one
         with self._session(callbacks):
             self._run_engine(finish)
         return self
@@ -297,21 +298,23 @@ class Search:
             record.params = dict(ctx.suggester.params)
             self._put(record)
             self._callbacks.on_trial_start(ctx.number, record.params)
-            if self.settings.seed is not None:
-                import keras
-
-                keras.utils.set_random_seed(self.settings.seed + ctx.number)
-            model = build_model(arch, self.splits.input_shape, self.splits.num_classes)
-            record.n_params = count_params(model)
             metric, direction = self.space.objective
 
             def show(epoch: int, logs: dict[str, float]) -> None:
                 self._callbacks.on_epoch_end(ctx.number, epoch, logs)
 
-            fit = fit_model(model, self.splits, batch_size=arch["batch_size"],
-                            max_epochs=ctx.max_epochs or self.settings.epochs or self.space.max_epochs,
-                            patience=self.space.patience, monitor=metric, direction=direction,
-                            reporters=[show, *ctx.reporters], callback_out=tracker.append)
+            with interrupts_deferred():  # a Ctrl-C is raised between batches, never inside Keras' C++
+                if self.settings.seed is not None:
+                    import keras
+
+                    keras.utils.set_random_seed(self.settings.seed + ctx.number)
+                model = build_model(arch, self.splits.input_shape, self.splits.num_classes)
+                record.n_params = count_params(model)
+                fit = fit_model(model, self.splits, batch_size=arch["batch_size"],
+                                max_epochs=ctx.max_epochs or self.settings.epochs or self.space.max_epochs,
+                                patience=self.space.patience, monitor=metric, direction=direction,
+                                reporters=[show, *ctx.reporters], callback_out=tracker.append,
+                                check_stop=check_stop)
             record.state, record.value = TrialState.COMPLETE, fit.value
         except TrialPruned as exc:
             record.state, record.error = TrialState.PRUNED, str(exc)
@@ -333,7 +336,8 @@ class Search:
                 self._end_trial(ctx, _interrupted(record), start, tracker, None)
             raise
         del model
-        free_memory()
+        with interrupts_deferred():
+            free_memory()
         return record
 
     def _end_trial(self, ctx: TrialContext, record: TrialRecord, start: float, tracker: list[Any],
@@ -345,7 +349,7 @@ class Search:
             record.state, record.error = TrialState.FAILED, "the objective was not a finite number"
         self._put(record)
         self._merge_shared()
-        save = (lambda path: atomic_save_model(path, model)) if model is not None else None
+        save = (lambda path: _save_deferred(path, model)) if model is not None else None
         self.records = self.store.update_top_models(self.records, self.settings.top_k, self.direction,
                                                     save if record.state == TrialState.COMPLETE else None,
                                                     record.number)
@@ -474,8 +478,10 @@ class Search:
             import keras
 
             self._callbacks.on_status(f"evaluating trial {best.number} on the test split")
-            model = keras.saving.load_model(self.path / best.model_path)
-            self.test_metrics = evaluate_best(model, self.splits, self.store.evaluation_npz)
+            with interrupts_deferred():
+                model = keras.saving.load_model(self.path / best.model_path)
+                self.test_metrics = evaluate_best(model, self.splits, self.store.evaluation_npz,
+                                                  check_stop=check_stop)
         self.write_run("finished")
         self._save_state()
         try:
@@ -500,6 +506,11 @@ def load_data(settings: SearchSettings, expected: dict[str, Any] | None = None) 
             f"differ: fingerprint {splits.fingerprint[:12]} != {str(expected.get('fingerprint'))[:12]}). "
             "Resuming on other data would mix incomparable trials; start a new search instead")
     return splits
+
+
+def _save_deferred(path: Path, model: Any) -> None:
+    with interrupts_deferred():
+        atomic_save_model(path, model)
 
 
 def _interrupted(record: TrialRecord) -> TrialRecord:

@@ -58,3 +58,28 @@ def make_trial_callback(monitor: str, reporters: list[EpochReporter]) -> Any:
                 )
 
     return TrialCallback()
+
+
+def make_stop_callback(check: Callable[[], None]) -> Any:
+    """A callback that calls ``check`` before every batch, so a deferred Ctrl-C is raised there.
+
+    Batch-begin hooks always run in line on the main thread (Keras dispatches only batch-end
+    hooks to its callback thread), in Keras' own Python loop: an exception raised there leaves
+    ``fit``, ``evaluate`` or ``predict`` cleanly, with no C++ frame in between.
+    """
+    import keras
+
+    class StopCheck(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            check()
+
+        def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            check()
+
+        def on_predict_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            check()
+
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            check()
+
+    return StopCheck()

@@ -7,7 +7,7 @@ import math
 import time
 from typing import Any, Callable
 
-from autodl.training.callbacks import EpochReporter, make_trial_callback
+from autodl.training.callbacks import EpochReporter, make_stop_callback, make_trial_callback
 from autodl.training.tf_batchnorm import fused_batch_norm
 from autodl.training.tf_graphs import released_gradient_registrations
 
@@ -40,18 +40,20 @@ def fit_model(
     direction: str = "maximize",
     reporters: list[EpochReporter] | None = None,
     callback_out: Callable[[Any], None] | None = None,
+    check_stop: Callable[[], None] | None = None,
 ) -> FitResult:
     """Train on ``splits.x_train``, validate on ``splits.x_val``; patience 0 disables early stop.
 
     ``callback_out`` receives the history callback before training starts, so a caller
-    still has the per-epoch history when a reporter raises mid-fit.
+    still has the per-epoch history when a reporter raises mid-fit. ``check_stop`` is called
+    before every batch; what it raises ends the fit (a deferred Ctrl-C).
     """
     import keras
 
     tracker = make_trial_callback(monitor, list(reporters or []))
     if callback_out is not None:
         callback_out(tracker)
-    callbacks: list[Any] = [tracker]
+    callbacks: list[Any] = [tracker, *_stop_callbacks(check_stop)]
     mode = "max" if direction == "maximize" else "min"
     if patience > 0:
         callbacks.append(keras.callbacks.EarlyStopping(
@@ -95,15 +97,20 @@ def even_batch_size(n: int, largest: int = EVAL_BATCH_SIZE) -> int:
     return math.ceil(n / math.ceil(n / largest))
 
 
-def evaluate(model: Any, x: Any, y: Any) -> dict[str, float]:
+def evaluate(model: Any, x: Any, y: Any, check_stop: Callable[[], None] | None = None) -> dict[str, float]:
     """Loss and accuracy on held-out data."""
-    results = model.evaluate(x, y, batch_size=even_batch_size(len(y)), verbose=0, return_dict=True)
+    results = model.evaluate(x, y, batch_size=even_batch_size(len(y)), verbose=0, return_dict=True,
+                             callbacks=_stop_callbacks(check_stop))
     return {k: float(v) for k, v in results.items()}
 
 
-def predict_proba(model: Any, x: Any) -> Any:
+def predict_proba(model: Any, x: Any, check_stop: Callable[[], None] | None = None) -> Any:
     """Class probabilities, batched for speed."""
-    return model.predict(x, batch_size=even_batch_size(len(x)), verbose=0)
+    return model.predict(x, batch_size=even_batch_size(len(x)), verbose=0, callbacks=_stop_callbacks(check_stop))
+
+
+def _stop_callbacks(check_stop: Callable[[], None] | None) -> list[Any]:
+    return [make_stop_callback(check_stop)] if check_stop is not None else []
 
 
 def free_memory() -> None:
