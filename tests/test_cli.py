@@ -149,6 +149,53 @@ def test_an_image_folder_of_mixed_sizes_is_searched_and_resumed_with_image_size(
     assert [r["state"] for r in records] == ["complete", "complete"]
     assert "<dt>resized on load</dt><dd>--image-size 8x6</dd>" in (run / "report.html").read_text()
 
+    import autodl
+
+    class Events(autodl.SearchCallback):
+        def __init__(self) -> None:
+            self.seen: list[tuple] = []
+
+        def on_status(self, message: str) -> None:
+            self.seen.append(("status", message))
+
+        def on_load_progress(self, done: int, total: int) -> None:
+            self.seen.append(("read", done, total))
+
+        def on_search_start(self, search) -> None:
+            self.seen.append(("start",))
+
+    loading = [("status", f"loading {photos}"), *[("read", i, 24) for i in range(1, 25)], ("start",)]
+    resumed, started = Events(), Events()
+    autodl.load(run).resume(trials=3, callbacks=resumed)
+    autodl.run_search(callbacks=started, dataset=photos, image_size="8x6", space=str(space), trials=1,
+                      out=str(tmp_path), name="q")
+    assert resumed.seen[:26] == loading and started.seen[:26] == loading
+
+
+def test_reading_images_shows_a_bar_in_a_terminal_that_goes_away_and_nothing_in_a_pipe(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from autodl.cli import console as console_module
+
+    for terminal in (True, False):
+        out = io.StringIO()
+        monkeypatch.setattr(console_module, "console", Console(file=out, force_terminal=terminal, width=100))
+        progress = console_module.RichProgress()
+        progress.on_load_progress(1, 3)
+        assert (progress.loading is not None) is terminal
+        progress.on_load_progress(3, 3)
+        assert progress.loading is None  # read: the bar is gone before the search's header
+        if terminal:
+            assert "reading images" in out.getvalue() and "3/3" in out.getvalue()
+            assert out.getvalue().endswith("\x1b[1A\x1b[2K")  # the bar's line is erased
+        else:
+            assert out.getvalue() == ""  # no blank line either
+    quiet = console_module.RichProgress(quiet=True)
+    quiet.on_load_progress(1, 3)
+    assert quiet.loading is None
+
 
 def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
     """`autodl predict` prepares files as training did: the test files get the same probabilities

@@ -568,6 +568,20 @@ def test_image_folder_of_mixed_sizes_is_resized_on_load_with_image_size(tmp_path
     assert load_splits(str(root), image_size="6x3").fingerprint != load_splits(str(root), image_size=4).fingerprint
 
 
+def test_an_image_folder_reports_each_file_as_it_is_read(tmp_path):
+    """Reading thousands of photos takes minutes: the loader says how far it is, file by file."""
+    root = write_images(tmp_path / "imgs", n=5)
+    write_images(tmp_path / "split" / "train", n=4)
+    write_images(tmp_path / "split" / "test", n=2)
+    for folder, n in ((root, 10), (tmp_path / "split", 12)):  # with train/ and test/: one count over both
+        calls = []
+        load_splits(str(folder), progress=lambda done, total: calls.append((done, total)))
+        assert calls == [(i, n) for i in range(1, n + 1)]
+    arrays = []
+    load_splits("digits", subset=50, progress=lambda done, total: arrays.append(done))
+    assert arrays == []  # arrays are read in one go
+
+
 @pytest.mark.parametrize("value", ["0x3", "3x", "x", "32x32x3", "-4", "3.5", "big", ""])
 def test_image_size_must_be_positive_width_x_height(tmp_path, value):
     root = write_images(tmp_path / "photos", n=2)

@@ -38,8 +38,29 @@ class RichProgress(SearchCallback):
         self.best: float | None = None
         self.search: Any = None
         self.epoch_line = ""
+        self.loading: Progress | None = None
+
+    def on_load_progress(self, done: int, total: int) -> None:
+        """A bar while an image folder is read, gone once it is read (thousands of photos take minutes)."""
+        if self.quiet or self.progress is not None or not console.is_terminal:  # a pipe shows no live bar
+            return
+        if self.loading is None:
+            self.loading = Progress(TextColumn("  reading images"), BarColumn(), MofNCompleteColumn(),
+                                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                                    console=console, transient=True)
+            self.loading.start()
+            self.loading.add_task("read", total=total)
+        self.loading.update(self.loading.task_ids[0], completed=done, total=total)
+        if done >= total:
+            self._stop_loading()
+
+    def _stop_loading(self) -> None:
+        if self.loading is not None:
+            self.loading.stop()
+            self.loading = None
 
     def on_search_start(self, search: Any) -> None:
+        self._stop_loading()
         self.search = search
         best = search.best_trial
         self.best = best.value if best else None
@@ -94,6 +115,7 @@ class RichProgress(SearchCallback):
         self.close()
 
     def close(self) -> None:
+        self._stop_loading()
         if self.progress is not None:
             self.progress.stop()
             self.progress = None

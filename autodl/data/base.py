@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import os
 import pathlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from autodl.exceptions import DatasetError
 
@@ -60,6 +60,9 @@ class ArrayData:
     y_val: np.ndarray | None = None
 
 
+LoadProgress = Callable[[int, int], None]
+
+
 class BaseDataset(abc.ABC):
     """One source of labelled images; subclasses set ``name`` and ``description``."""
 
@@ -67,8 +70,11 @@ class BaseDataset(abc.ABC):
     description: str = ""
 
     @abc.abstractmethod
-    def load(self, data_dir: pathlib.Path | None = None) -> ArrayData:
+    def load(self, data_dir: pathlib.Path | None = None, progress: LoadProgress | None = None) -> ArrayData:
         """Read the raw arrays; ``data_dir`` is where to look first for downloadable sets.
+
+        A source read file by file (an image folder) calls ``progress(files read, files)``
+        as it goes: reading thousands of photos takes minutes.
 
         Raises:
             DatasetError: the files are missing, unreadable or inconsistent.

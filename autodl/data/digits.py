@@ -6,7 +6,7 @@ import pathlib
 
 import numpy as np
 
-from autodl.data.base import ArrayData, BaseDataset, holdout
+from autodl.data.base import ArrayData, BaseDataset, LoadProgress, holdout
 
 
 class DigitsDataset(BaseDataset):
@@ -19,7 +19,7 @@ class DigitsDataset(BaseDataset):
     name = "digits"
     description = "scikit-learn 8x8 handwritten digits (1,797 images, 10 classes, offline)"
 
-    def load(self, data_dir: pathlib.Path | None = None) -> ArrayData:
+    def load(self, data_dir: pathlib.Path | None = None, progress: LoadProgress | None = None) -> ArrayData:
         from sklearn.datasets import load_digits
 
         bunch = load_digits()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from autodl.data.base import ArrayData, BaseDataset, holdout
+from autodl.data.base import ArrayData, BaseDataset, LoadProgress, holdout
 from autodl.exceptions import DatasetError
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ class NpzDataset(_PathDataset):
 
     description = "local .npz file (x_train, y_train, x_test, y_test)"
 
-    def load(self, data_dir: pathlib.Path | None = None) -> ArrayData:
+    def load(self, data_dir: pathlib.Path | None = None, progress: LoadProgress | None = None) -> ArrayData:
         return ArrayData(**load_npz(self.path), class_names=None, source=str(self.path))
 
 
@@ -170,7 +170,7 @@ class IdxDataset(_PathDataset):
 
     description = "local folder of IDX files"
 
-    def load(self, data_dir: pathlib.Path | None = None) -> ArrayData:
+    def load(self, data_dir: pathlib.Path | None = None, progress: LoadProgress | None = None) -> ArrayData:
         return read_idx_folder(self.path)
 
 
@@ -207,7 +207,7 @@ class CsvDataset(_PathDataset):
             ) from error
         return frame
 
-    def load(self, data_dir: pathlib.Path | None = None) -> ArrayData:
+    def load(self, data_dir: pathlib.Path | None = None, progress: LoadProgress | None = None) -> ArrayData:
         import pandas as pd
 
         frame = self._read()
@@ -265,7 +265,7 @@ class ImageFolderDataset(_PathDataset):
     def resized(self, size: tuple[int, int]) -> ImageFolderDataset:
         return ImageFolderDataset(self.path, size)
 
-    def load(self, data_dir: pathlib.Path | None = None) -> ArrayData:
+    def load(self, data_dir: pathlib.Path | None = None, progress: LoadProgress | None = None) -> ArrayData:
         train_dir, test_dir = self.path / "train", self.path / "test"
         if train_dir.is_dir() and test_dir.is_dir():
             class_names = _class_folders(train_dir)
@@ -279,11 +279,11 @@ class ImageFolderDataset(_PathDataset):
                 )
             train_files = _list_images(train_dir, class_names)
             test_files = _list_images(test_dir, test_classes)
-            x, y = _read_images(train_files + test_files, class_names, self.image_size)
+            x, y = _read_images(train_files + test_files, class_names, self.image_size, progress)
             n = len(train_files)
             return ArrayData(x[:n], y[:n], x[n:], y[n:], class_names, str(self.path))
         class_names = _class_folders(self.path)
-        x, y = _read_images(_list_images(self.path, class_names), class_names, self.image_size)
+        x, y = _read_images(_list_images(self.path, class_names), class_names, self.image_size, progress)
         return holdout(x, y, class_names, str(self.path))
 
 
@@ -321,9 +321,14 @@ def _images_in(folder: pathlib.Path) -> list[pathlib.Path]:
 
 
 def _read_images(
-    files: list[tuple[pathlib.Path, str]], class_names: list[str], size: tuple[int, int] | None = None
+    files: list[tuple[pathlib.Path, str]], class_names: list[str], size: tuple[int, int] | None = None,
+    progress: LoadProgress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    images = [_open_image(path, size) for path, _ in files]
+    images = []
+    for path, _ in files:
+        images.append(_open_image(path, size))
+        if progress is not None:
+            progress(len(images), len(files))
     first = files[0][0], images[0].size
     for (path, _), image in zip(files, images):
         if image.size != first[1]:

@@ -17,7 +17,7 @@ import pickle
 
 import numpy as np
 
-from autodl.data.base import ArrayData, BaseDataset
+from autodl.data.base import ArrayData, BaseDataset, LoadProgress
 from autodl.data.files import IDX_HINT, IDX_NAMES, find_idx_files, load_npz, read_idx_folder
 from autodl.exceptions import DatasetError
 
@@ -172,7 +172,7 @@ class _KerasDataset(BaseDataset):
     class_names: list[str] = [str(digit) for digit in range(10)]
     files_hint = f"{IDX_HINT} (gzipped or not)"
 
-    def load(self, data_dir: pathlib.Path | None = None) -> ArrayData:
+    def load(self, data_dir: pathlib.Path | None = None, progress: LoadProgress | None = None) -> ArrayData:
         folder = data_folder(data_dir)
         if folder is not None and not folder.is_dir():
             raise DatasetError(

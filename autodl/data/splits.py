@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autodl.data.base import ArrayData, get_dataset, stratified_indices
+from autodl.data.base import ArrayData, LoadProgress, get_dataset, stratified_indices
 from autodl.exceptions import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ def load_splits(
     seed: int = 0,
     subset: int | None = None,
     image_size: str | int | None = None,
+    progress: LoadProgress | None = None,
 ) -> DataSplits:
     """Load a dataset by name or path and return seeded, stratified, scaled splits.
 
@@ -92,6 +93,7 @@ def load_splits(
             class.
         image_size: ``"WIDTHxHEIGHT"`` (or one number for a square): an image folder's
             images are resized to it as they are read; refused for array sources.
+        progress: called with (files read, files) as an image folder is read.
 
     Raises:
         DatasetError: the data cannot be found or read, or is inconsistent, or an
@@ -108,7 +110,7 @@ def load_splits(
         )
     dataset = get_dataset(name_or_path, image_size)
     folder = pathlib.Path(data_dir).expanduser() if data_dir is not None else None
-    raw = dataset.load(folder)
+    raw = dataset.load(folder, progress)
     x = {"train": _to_nhwc(raw.x_train, "x_train", raw.source),
          "test": _to_nhwc(raw.x_test, "x_test", raw.source)}
     if raw.x_val is not None:

@@ -66,7 +66,7 @@ def _start(settings: SearchSettings, space: SearchSpace, callbacks: list[SearchC
     callback = as_callback(callbacks)
     callback.on_status(f"loading {settings.dataset}")
     start = time.perf_counter()
-    splits = load_data(settings)  # bad data fails before a run folder exists
+    splits = load_data(settings, progress=callback.on_load_progress)  # bad data fails before a run folder exists
     store = _join_or_create(settings)
     settings = dataclasses.replace(settings, name=store.root.name)
     search = Search(settings, space, store, dataset=splits.summary())

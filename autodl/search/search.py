@@ -18,7 +18,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from autodl import environment
 from autodl.backends import TrialContext, get_backend
@@ -262,7 +262,7 @@ class Search:
 
     def _load_data(self) -> Any:
         start = time.perf_counter()
-        splits = load_data(self.settings, expected=self.dataset)
+        splits = load_data(self.settings, expected=self.dataset, progress=self._callbacks.on_load_progress)
         self.data_seconds = time.perf_counter() - start
         self.dataset = splits.summary()
         return splits
@@ -494,12 +494,17 @@ class Search:
         self._callbacks.on_search_end(self)
 
 
-def load_data(settings: SearchSettings, expected: dict[str, Any] | None = None) -> Any:
-    """Load and split the dataset once per search; refuse data that differs from ``expected``."""
+def load_data(settings: SearchSettings, expected: dict[str, Any] | None = None,
+              progress: Callable[[int, int], None] | None = None) -> Any:
+    """Load and split the dataset once per search; refuse data that differs from ``expected``.
+
+    ``progress`` gets (files read, files) while an image folder is read.
+    """
     from autodl.data import load_splits
 
     splits = load_splits(settings.dataset, data_dir=settings.data_dir, val_fraction=settings.val_fraction,
-                         seed=settings.seed or 0, subset=settings.subset, image_size=settings.image_size)
+                         seed=settings.seed or 0, subset=settings.subset, image_size=settings.image_size,
+                         progress=progress)
     if expected and expected.get("fingerprint") != splits.fingerprint:
         raise RunError(
             f"the dataset {settings.dataset!r} is not the one this run was started with (its contents "
