@@ -220,7 +220,9 @@ def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
     run, test = tmp_path / "p", tmp_path / "set" / "test"
 
     proba = np.load(run / "evaluation.npz")["proba"]  # the test split, in file order
-    frame = autodl.load(run).predict([test], top=2)
+    read = []
+    frame = autodl.load(run).predict([test], top=2, progress=lambda done, total: read.append((done, total)))
+    assert read == [(i, 6) for i in range(1, 7)]  # what the command line's bar shows
     assert list(frame["file"]) == [str(p) for p in sorted(test.rglob("*.png"))]
     assert list(frame["class"]) == [["cat", "dog"][i] for i in proba.argmax(axis=1)]
     np.testing.assert_allclose(frame["probability"], proba.max(axis=1), rtol=1e-4)

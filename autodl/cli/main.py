@@ -336,13 +336,18 @@ def show(run: str, out: str, trust: bool) -> None:
 def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | None, csv_path: str | None,
             trust: bool) -> None:
     """Classify IMAGES (files or folders) with RUN's best model, prepared as its training data was."""
-    from autodl.cli.console import console, predictions_table
+    from autodl.cli.console import RichProgress, console, predictions_table
     from autodl.cli.quiet import import_keras_quietly
 
     import_keras_quietly()
     from autodl.search import load
 
-    frame = load(_run_path(run, out), trust=trust).predict(list(images), top=top, trial=trial)
+    bar = RichProgress()  # its bar of the files read, for a folder of thousands of photos
+    try:
+        frame = load(_run_path(run, out), trust=trust).predict(list(images), top=top, trial=trial,
+                                                               progress=bar.on_load_progress)
+    finally:
+        bar.close()
     if csv_path is None:
         console.print(predictions_table(frame))
         return

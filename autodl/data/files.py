@@ -324,11 +324,7 @@ def _read_images(
     files: list[tuple[pathlib.Path, str]], class_names: list[str], size: tuple[int, int] | None = None,
     progress: LoadProgress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    images = []
-    for path, _ in files:
-        images.append(_open_image(path, size))
-        if progress is not None:
-            progress(len(images), len(files))
+    images = _open_images([path for path, _ in files], size, progress)
     first = files[0][0], images[0].size
     for (path, _), image in zip(files, images):
         if image.size != first[1]:
@@ -345,12 +341,15 @@ def _read_images(
     return x, y
 
 
-def read_image_files(paths: list[pathlib.Path], input_shape: tuple[int, ...]) -> np.ndarray:
+def read_image_files(paths: list[pathlib.Path], input_shape: tuple[int, ...],
+                     progress: LoadProgress | None = None) -> np.ndarray:
     """Image files as a model trained by autodl takes them: resized to ``input_shape``
     (height, width, channels), gray or RGB, pixels scaled from 0..255 to [0, 1].
 
     Raises:
         DatasetError: a file is not a readable image, or the shape is not an image's.
+
+    ``progress`` gets (files read, files) as they are read.
     """
     if len(input_shape) != 3 or input_shape[2] not in (1, 3):
         raise DatasetError(
@@ -358,7 +357,7 @@ def read_image_files(paths: list[pathlib.Path], input_shape: tuple[int, ...]) ->
             f"(height, width, 1 or 3 channels). Give it arrays of that shape instead."
         )
     height, width, channels = input_shape
-    images = [_open_image(path, (width, height)) for path in paths]
+    images = _open_images(paths, (width, height), progress)
     x = _pixels(images, "L" if channels == 1 else "RGB").reshape(len(images), height, width, channels)
     return x.astype(np.float32) / np.float32(255.0)
 
@@ -384,6 +383,16 @@ def image_files(paths: list[str | pathlib.Path]) -> list[pathlib.Path]:
             raise DatasetError(f"Image '{path}' does not exist (resolved to '{path.resolve()}'). Check the "
                                f"spelling and the working directory.")
     return found
+
+
+def _open_images(paths: list[pathlib.Path], size: tuple[int, int] | None,
+                 progress: LoadProgress | None) -> list[PIL.Image.Image]:
+    images = []
+    for path in paths:
+        images.append(_open_image(path, size))
+        if progress is not None:
+            progress(len(images), len(paths))
+    return images
 
 
 def _open_image(path: pathlib.Path, size: tuple[int, int] | None) -> PIL.Image.Image:

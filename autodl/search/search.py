@@ -117,13 +117,15 @@ class Search:
 
         return [keras.saving.load_model(self.path / str(record.model_path)) for record in self._saved()[:k]]
 
-    def predict(self, images: list[str | Path], *, top: int = 1, trial: int | None = None) -> Any:
+    def predict(self, images: list[str | Path], *, top: int = 1, trial: int | None = None,
+                progress: Callable[[int, int], None] | None = None) -> Any:
         """Classify image files (or folders of them) with the best saved model, or ``trial``'s.
 
         Each image is prepared as the training data was: resized to the model's input,
         gray or RGB as the data was, pixels from 0..255 to [0, 1]. Returns a pandas
         DataFrame, one row per file: ``file``, ``class``, ``probability``, and for
-        ``top`` > 1 the runners-up as ``class_2``, ``probability_2``, ...
+        ``top`` > 1 the runners-up as ``class_2``, ``probability_2``, ... ``progress`` gets
+        (files read, files) as the images are read.
 
         Raises:
             RunError: no saved model (or none for ``trial``).
@@ -138,7 +140,8 @@ class Search:
         record = self._saved_model(trial)
         model = keras.saving.load_model(self.path / str(record.model_path))
         paths = image_files(images)
-        x = read_image_files(paths, tuple((self.dataset or {}).get("input_shape") or model.input_shape[1:]))
+        x = read_image_files(paths, tuple((self.dataset or {}).get("input_shape") or model.input_shape[1:]),
+                             progress)
         proba = model.predict(x, batch_size=256, verbose=0)
         names = list((self.dataset or {}).get("class_names") or range(proba.shape[1]))
         order = np.argsort(-proba, axis=1, kind="stable")[:, :max(1, min(top, proba.shape[1]))]

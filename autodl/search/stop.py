@@ -2,10 +2,10 @@
 
 Python raises a signal handler's KeyboardInterrupt at whatever bytecode the main thread runs
 next. Inside TensorFlow or JAX that can be Python code called back from C++ (a tensor
-conversion, a tracing step), and the C++ side does not survive an exception there:
-``free(): invalid pointer`` and SIGSEGV were seen, about one Ctrl-C in thirty, killing the
-process before it saved anything; a ``SystemError: ... bad argument to internal function``
-was seen in a worker. So while a trial builds, trains, saves or evaluates a model, a signal is
+conversion, a tracing step), and the C++ side does not survive an exception there. Of 78
+Ctrl-Cs sent as a trial began, 2 killed the process before it saved anything (SIGSEGV, and
+``free(): invalid pointer``); a ``SystemError: ... bad argument to internal function`` was
+seen in a worker. So while a trial builds, trains, saves or evaluates a model, a signal is
 only recorded (``interrupts_deferred``); the KeyboardInterrupt is raised at the next check:
 the start of a batch (a Keras callback calls ``check_stop``), or the end of the block.
 
