@@ -345,11 +345,10 @@ def read_image_files(paths: list[pathlib.Path], input_shape: tuple[int, ...],
                      progress: LoadProgress | None = None) -> np.ndarray:
     """Image files as a model trained by autodl takes them: resized to ``input_shape``
     (height, width, channels), gray or RGB, pixels scaled from 0..255 to [0, 1].
+    ``progress`` gets (files read, files) as they are read.
 
     Raises:
         DatasetError: a file is not a readable image, or the shape is not an image's.
-
-    ``progress`` gets (files read, files) as they are read.
     """
     if len(input_shape) != 3 or input_shape[2] not in (1, 3):
         raise DatasetError(
