@@ -12,9 +12,9 @@ class SearchCallback:
 
     ``on_search_start`` -> (``on_trial_start`` -> ``on_epoch_end``* -> ``on_trial_end``)* ->
     ``on_status``* -> ``on_search_end``. ``on_status`` also comes first, followed by
-    ``on_load_progress``* while the data is loaded, and a search run in worker processes (``--workers``) sends it to say how the
-    workers are laid out; it reports other processes' trials through ``on_trial_end`` (their
-    running epochs through ``on_status``).
+    ``on_load_progress``* while the data is loaded, and a search run in worker processes
+    (``--workers``) sends it to say how the workers are laid out; it reports other processes'
+    trials through ``on_trial_end`` (their running epochs through ``on_status``).
     """
 
     def on_load_progress(self, done: int, total: int) -> None:
