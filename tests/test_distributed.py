@@ -306,3 +306,20 @@ def test_the_study_space_check_fills_in_defaults_and_names_the_difference():
     other = {**space, "dense": {**space["dense"], "units": 64}}
     with pytest.raises(RunError, match=r"dense.units: study 32, here 64"):
         check_same_search(study, other, None, "sqlite:///x.db")
+
+
+def test_a_python_caller_of_a_heartbeat_study_sees_no_optuna_heartbeat_warning(tmp_path, monkeypatch):
+    """Optuna warns at each ask outside study.optimize; autodl sends its own heartbeats, so the
+    warning is noise in a notebook (the CLI routes warnings away anyway)."""
+    import warnings
+
+    import autodl
+
+    monkeypatch.setenv("AUTODL_CONFIG_DIR", str(tmp_path / "config"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        search = autodl.run_search(dataset="digits", space=str(_space(tmp_path / "s.yaml", 16)), trials=2,
+                                   storage=f"sqlite:///{tmp_path / 'hb.db'}", name="hb", out=str(tmp_path / "out"),
+                                   subset=100, finish=False)
+    assert search._backend.study._storage.get_heartbeat_interval(), "the study has heartbeats"
+    assert [str(w.message) for w in caught if "Heartbeat" in str(w.message)] == []

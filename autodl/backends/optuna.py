@@ -10,6 +10,7 @@ import contextlib
 import logging
 import pickle
 import time
+import warnings
 from typing import Any, Callable
 
 from autodl.backends.base import BaseBackend, TrialContext, TrialRunner
@@ -180,7 +181,10 @@ class OptunaBackend(BaseBackend):
             if self._taken() >= n_trials:
                 break
             self._current, self._sampler_before = None, None if self.shared else pickle.dumps(self.study.sampler)
-            trial = self.study.ask()
+            with warnings.catch_warnings():
+                # Optuna expects heartbeats under study.optimize; autodl sends its own (below).
+                warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
+                trial = self.study.ask()
             self._current = trial.number
             name_owner(self.study, trial)
             if self._over_budget(trial.number, n_trials):  # another worker took the last slot
