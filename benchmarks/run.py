@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-SUITES = ("overhead", "precision", "batchnorm", "pruning", "memory", "quality", "workers", "gpu")
+SUITES = ("overhead", "precision", "batchnorm", "augmentation", "pruning", "memory", "quality", "workers", "gpu")
 
 
 def run_suite(name: str, quick: bool) -> dict[str, Any]:

@@ -199,7 +199,8 @@ def test_reading_images_shows_a_bar_in_a_terminal_that_goes_away_and_nothing_in_
 
 def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
     """`autodl predict` prepares files as training did: the test files get the same probabilities
-    as the run's own evaluation of its best model on the test split."""
+    as the run's own evaluation of its best model on the test split. The model augments its
+    training images, which neither the evaluation nor predict may do."""
     from PIL import Image
 
     import autodl
@@ -213,11 +214,14 @@ def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
                 pixels = np.clip(rng.normal(shade, 30, (height, width)), 0, 255).astype(np.uint8)
                 Image.fromarray(pixels).save(tmp_path / "set" / part / name / f"{i}.png")
     space = tmp_path / "s.yaml"
-    space.write_text("dense: {layers: 1, units: 8}\ntraining: {max_epochs: 2}\n")
+    space.write_text("augmentation: {flip: horizontal, translation: 0.2, zoom: 0.2}\n"
+                     "dense: {layers: 1, units: 8}\ntraining: {max_epochs: 2}\n")
     result = invoke("search", str(tmp_path / "set"), "--image-size", "7x5", "--space", str(space), "--trials", "1",
                     "--out", str(tmp_path), "--name", "p", "--quiet")
     assert result.exit_code == 0, result.output
     run, test = tmp_path / "p", tmp_path / "set" / "test"
+    best_model, = autodl.load(run).best_models(1)
+    assert {"aug_flip", "aug_translation", "aug_zoom"} <= {layer.name for layer in best_model.layers}
 
     proba = np.load(run / "evaluation.npz")["proba"]  # the test split, in file order
     read = []

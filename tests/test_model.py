@@ -10,7 +10,7 @@ from autodl.model import build_model, layer_table, make_optimizer
 from autodl.model.builder import BATCHNORM_MOMENTUM
 from autodl.space import RandomSuggester, WidestSuggester, load_space, parse_space
 
-BUNDLED = ["cnn", "digit-recognition", "lenet", "mlp"]
+BUNDLED = ["cnn", "cnn-augmented", "digit-recognition", "lenet", "mlp"]
 
 
 def layers_of(model, cls):
@@ -39,6 +39,12 @@ def check_matches(model, arch, num_classes):
     assert float(opt.learning_rate.numpy()) == pytest.approx(arch["optimizer"]["learning_rate"], rel=1e-5)
     assert model.output_shape == (None, num_classes)
     assert model.count_params() > 0
+    aug = arch.get("augmentation") or {}
+    expected_aug = [name for name, active in (
+        ("aug_flip", aug.get("flip", "none") != "none"), ("aug_rotation", aug.get("rotation", 0) > 0),
+        ("aug_translation", aug.get("translation", 0) > 0), ("aug_zoom", aug.get("zoom", 0) > 0),
+        ("aug_contrast", aug.get("contrast", 0) > 0)) if active]
+    assert [layer.name for layer in model.layers if layer.name.startswith("aug_")] == expected_aug
 
 
 @pytest.mark.parametrize("name", BUNDLED)
@@ -89,3 +95,53 @@ def test_layer_table_lists_every_layer_with_params():
     assert [r["name"] for r in rows] == [layer.name for layer in model.layers]
     assert sum(r["params"] for r in rows) == model.count_params()
     assert rows[-1]["type"] == "Dense" and rows[-1]["output_shape"] == "(-, 10)"
+
+
+AUGMENTED = """
+augmentation: {flip: horizontal, rotation: 0.1, translation: 0.1, zoom: 0.2, contrast: 0.3, fill: constant}
+conv_blocks: {count: 1, filters: 8}
+dense: {layers: 1, units: 16}
+"""
+
+
+def test_augmentation_transforms_training_images_only():
+    """The layers draw new transformations in training; predicting sees the image as it is."""
+    arch = parse_space(AUGMENTED).sample(RandomSuggester(0))
+    assert arch["augmentation"]["fill"] == "constant"
+    plain_arch = {k: v for k, v in arch.items() if k != "augmentation"}
+    model, plain = build_model(arch, (12, 12, 1), 4), build_model(plain_arch, (12, 12, 1), 4)
+    check_matches(model, arch, 4)
+    zoom = model.get_layer("aug_zoom")
+    assert (zoom.fill_mode, zoom.height_lower, zoom.height_upper, zoom.width_lower, zoom.width_upper) == (
+        "constant", -0.2, 0.2, -0.2, 0.2)
+    assert model.get_layer("aug_contrast").value_range == (0, 1)  # autodl's pixels are in [0, 1]
+    for layer in plain.layers:
+        layer.set_weights(model.get_layer(layer.name).get_weights())
+    x = np.random.default_rng(0).random((6, 12, 12, 1)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), plain.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    last = model.get_layer("aug_contrast").output
+    front = keras.Model(model.input, last)
+    np.testing.assert_array_equal(np.asarray(front(x, training=False)), x)
+    trained = np.asarray(front(x, training=True))
+    assert trained.shape == x.shape and np.abs(trained - x).max() > 0.05
+    assert not np.allclose(trained, np.asarray(front(x, training=True)))  # a new draw per call
+
+
+def test_augmented_model_trains_saves_and_loads_under_mixed_precision(tmp_path):
+    """The layers compute in float32 under a bfloat16 policy, and a saved model loads with them."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = build_model(parse_space(AUGMENTED).sample(RandomSuggester(1)), (12, 12, 3), 3)
+        assert all(layer.compute_dtype == "float32" for layer in model.layers if layer.name.startswith("aug_"))
+        assert model.get_layer("block0_conv0").compute_dtype == "bfloat16"
+        rng = np.random.default_rng(1)
+        x, y = rng.random((32, 12, 12, 3)).astype("float32"), rng.integers(0, 3, 32)
+        history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+        assert np.isfinite(history.history["loss"]).all()
+        model.save(tmp_path / "m.keras")
+        loaded = keras.models.load_model(tmp_path / "m.keras")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert [layer.name for layer in loaded.layers if layer.name.startswith("aug_")] == [
+        "aug_flip", "aug_rotation", "aug_translation", "aug_zoom", "aug_contrast"]
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-2, atol=1e-3)

@@ -56,5 +56,5 @@ def test_non_editable_install_ships_spaces_and_templates(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}, timeout=120)
     names, templates = out.stdout.strip().splitlines()
-    assert names == "['cnn', 'digit-recognition', 'lenet', 'mlp']"
+    assert names == "['cnn', 'cnn-augmented', 'digit-recognition', 'lenet', 'mlp']"
     assert "report.html.j2" in templates

@@ -21,7 +21,7 @@ from autodl.space import (
 )
 from autodl.space.params import BaseParam, ParamError
 
-BUNDLED = ["cnn", "digit-recognition", "lenet", "mlp"]
+BUNDLED = ["cnn", "cnn-augmented", "digit-recognition", "lenet", "mlp"]
 
 
 def parse(text: str):
@@ -135,6 +135,19 @@ def test_param_errors_name_the_field(raw, key, words):
      conv_blocks:
        residual: {type: bool, values: [true]}
      """, "conv_blocks.residual.values", "unknown key"),
+    ("""
+     augmentation: {flip: sideways}
+     """, "augmentation.flip", "expected one of none, horizontal, vertical, horizontal_and_vertical"),
+    ("""
+     augmentation:
+       rotation: {type: float, min: 0.0, max: 0.7}
+     """, "augmentation.rotation.max", "[0, 0.5]"),
+    ("""
+     augmentation: {translate: 0.1}
+     """, "augmentation.translate", "did you mean 'translation'"),
+    ("""
+     augmentation: horizontal
+     """, "augmentation", "expected a mapping with keys flip, rotation"),
 ])
 def test_validation_errors_name_file_key_path_and_reason(text, path, words):
     message = error_of(text)
@@ -202,6 +215,41 @@ def test_defaults_fill_a_minimal_space():
 
 
 # ---------------------------------------------------------------------------- sampling
+def test_augmentation_is_in_the_architecture_only_when_it_transforms():
+    """A space without augmentation builds the network it built before the section existed."""
+    assert "augmentation" not in parse("conv_blocks: {count: 1}\n").sample(RandomSuggester(0))
+    assert "augmentation" not in parse("augmentation: {fill: constant}\n").sample(RandomSuggester(0))
+    space = parse("""
+        augmentation:
+          flip: [none, horizontal]
+          translation: {type: float, min: 0.0, max: 0.2}
+          fill: constant
+        """)
+    assert space.param_names() == ["augmentation.flip", "augmentation.translation"]
+    arch = space.sample(FixedSuggester({"augmentation.flip": "none", "augmentation.translation": 0.15}))
+    assert arch["augmentation"] == {"flip": "none", "rotation": 0.0, "translation": 0.15, "zoom": 0.0,
+                                    "contrast": 0.0, "fill": "constant"}
+    assert "augmentation" not in space.sample(FixedSuggester({"augmentation.flip": "none",
+                                                              "augmentation.translation": 0.0}))
+
+
+def test_a_space_pickled_before_augmentation_existed_loads_as_the_same_space():
+    """search.pkl of a run started by an earlier version: resume compares and samples as before."""
+    import pickle
+
+    from autodl.space.compare import searched
+
+    space = load_space("cnn")
+    old = space.copy()
+    del old.tree["augmentation"]
+    assert "augmentation" not in old.to_dict()  # what an earlier version pickled
+    restored = pickle.loads(pickle.dumps(old))
+    assert restored == space and searched(restored) == searched(space)
+    assert restored.sample(RandomSuggester(3)) == space.sample(RandomSuggester(3))
+    old_dict = {k: v for k, v in space.to_dict().items() if k != "augmentation"}  # an old run.json
+    assert space_from_dict(old_dict) == space
+
+
 def test_conditional_optimizer_params_only_when_chosen():
     space = parse("""
         optimizer:
@@ -314,7 +362,8 @@ def test_format_docs_cover_every_key():
     docs = (Path(__file__).resolve().parents[1] / "searchspaces" / "README.md").read_text()
     keys = ([f"stem[i].{k}" for k in schema.STEM_LAYER] + [f"conv_blocks.{k}" for k in schema.CONV_BLOCKS]
             + [f"dense.{k}" for k in schema.DENSE] + [f"training.{k}" for k in schema.TRAINING]
-            + [f"objective.{k}" for k in schema.OBJECTIVE] + ["normalization"])
+            + [f"objective.{k}" for k in schema.OBJECTIVE] + [f"augmentation.{k}" for k in schema.AUGMENTATION]
+            + ["normalization"])
     for key in keys:
         assert f"`{key}`" in docs, key
     for name, fields in schema.OPTIMIZER_PARAMS.items():

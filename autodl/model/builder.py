@@ -21,7 +21,7 @@ def build_model(arch: dict[str, Any], input_shape: tuple[int, ...], num_classes:
     from keras import layers
 
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = inputs
+    x = _augment(inputs, arch.get("augmentation") or {})
     norm = arch.get("normalization", "none")
     for i, spec in enumerate(arch.get("stem", [])):
         x = _conv(x, spec, norm, f"stem{i}")
@@ -88,6 +88,31 @@ def layer_table(model: Any) -> list[dict[str, Any]]:
                      "output_shape": str(shape).replace("None", "-") if shape else "",
                      "params": int(layer.count_params())})
     return rows
+
+
+def _augment(x: Any, spec: dict[str, Any]) -> Any:
+    """Keras' random-transformation layers: active in ``fit`` only, identity when predicting.
+
+    They compute in float32 whatever the precision policy (the images arrive in float32 and
+    not every backend's image kernels take bfloat16); the first conv layer casts after them.
+    """
+    from keras import layers
+
+    fill = spec.get("fill", "reflect")
+    if spec.get("flip", "none") != "none":
+        x = layers.RandomFlip(spec["flip"], dtype="float32", name="aug_flip")(x)
+    if spec.get("rotation", 0.0) > 0:
+        x = layers.RandomRotation(spec["rotation"], fill_mode=fill, dtype="float32", name="aug_rotation")(x)
+    if spec.get("translation", 0.0) > 0:
+        t = spec["translation"]
+        x = layers.RandomTranslation(t, t, fill_mode=fill, dtype="float32", name="aug_translation")(x)
+    if spec.get("zoom", 0.0) > 0:
+        z = spec["zoom"]
+        x = layers.RandomZoom(z, z, fill_mode=fill, dtype="float32", name="aug_zoom")(x)
+    if spec.get("contrast", 0.0) > 0:
+        # value_range: autodl feeds pixels scaled to [0, 1].
+        x = layers.RandomContrast(spec["contrast"], value_range=(0, 1), dtype="float32", name="aug_contrast")(x)
+    return x
 
 
 def _conv(x: Any, spec: dict[str, Any], norm: str, name: str) -> Any:

@@ -90,6 +90,7 @@ def space_from_dict(data: Any, *, label: str = "<space>", source: str = "", defa
             v.note(key, f"expected a string, got {value!r}")
     tree: dict[str, Any] = {
         "objective": v.check(v.section, "objective", data.get("objective"), schema.OBJECTIVE),
+        "augmentation": v.check(v.section, "augmentation", data.get("augmentation"), schema.AUGMENTATION),
         "stem": v.check(v.stem, data.get("stem")),
         "conv_blocks": None if data.get("conv_blocks") is None else v.check(
             v.section, "conv_blocks", data["conv_blocks"], schema.CONV_BLOCKS),

@@ -114,8 +114,25 @@ OBJECTIVE = {
                        doc="maximize accuracy, minimize loss"),
 }
 
+# Random transformations of the training images, as layers at the model's input: Keras runs
+# them only while training (validation, test and predict see the images as they are), on any
+# backend, and a saved model carries them without applying them.
+AUGMENTATION = {
+    "flip": Field("str", "none", values=("none", "horizontal", "vertical", "horizontal_and_vertical"),
+                  doc="random mirroring"),
+    "rotation": Field("float", 0.0, low=0.0, high=0.5, doc="random rotation, up to this fraction of a full turn"),
+    "translation": Field("float", 0.0, low=0.0, high=0.5, high_open=True,
+                         doc="random shift, up to this fraction of the width and height"),
+    "zoom": Field("float", 0.0, low=0.0, high=1.0, high_open=True,
+                  doc="random zoom in or out, up to this fraction of the size"),
+    "contrast": Field("float", 0.0, low=0.0, high=1.0, high_open=True,
+                      doc="random contrast change, up to this fraction"),
+    "fill": Field("str", "reflect", values=("reflect", "constant", "nearest", "wrap"),
+                  doc="what fills the pixels a rotation, shift or zoom brings in (constant: black)"),
+}
+
 NORMALIZATION = Field("str", "none", values=("none", "batch", "layer"),
                       doc="normalization after every conv and dense layer")
 
-TOP_LEVEL = ("name", "description", "objective", "stem", "conv_blocks", "normalization", "dense",
-             "optimizer", "training", "start")
+TOP_LEVEL = ("name", "description", "objective", "augmentation", "stem", "conv_blocks", "normalization",
+             "dense", "optimizer", "training", "start")

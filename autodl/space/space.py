@@ -12,6 +12,7 @@ import contextlib
 import copy
 from typing import Any, Iterator
 
+from autodl.space import schema
 from autodl.space.params import BaseParam, ChoiceParam, FixedParam, IntParam
 from autodl.space.suggest import BaseSuggester, Domain, DomainSuggester
 
@@ -45,6 +46,13 @@ class SearchSpace:
         if self.start:
             out["start"] = [dict(c) for c in self.start]
         return out
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # A space pickled by an earlier version (a run's search.pkl) lacks the sections added
+        # since; their defaults change nothing, so the run resumes and compares as before.
+        tree = state.get("tree", {})
+        tree.setdefault("augmentation", {key: FixedParam(f.default) for key, f in schema.AUGMENTATION.items()})
+        self.__dict__.update(state)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SearchSpace) and self.to_dict() == other.to_dict()
@@ -104,6 +112,9 @@ class SearchSpace:
         arch["dense"] = self._sample_dense(run, dense)
         arch["optimizer"] = self._sample_optimizer(run, tree["optimizer"])
         arch["batch_size"] = int(run.get("training.batch_size", tree["training"]["batch_size"]))
+        augmentation = {key: run.get(f"augmentation.{key}", param) for key, param in tree["augmentation"].items()}
+        if any(augmentation[key] != f.default for key, f in schema.AUGMENTATION.items() if key != "fill"):
+            arch["augmentation"] = augmentation  # absent when nothing is transformed: the network is as before
         return arch
 
     def _sample_blocks(self, run: "_Sampling", spec: dict[str, Any] | None) -> list[dict[str, Any]]:
