@@ -70,6 +70,27 @@ def test_search_digits_through_click(tmp_path):
     shown = invoke("show", "e2e", "--out", str(tmp_path))
     assert shown.exit_code == 0 and "best trial" in shown.output and "accuracy" in shown.output
 
+    import autodl
+
+    search = autodl.load(tmp_path / "e2e")
+    for record in search.records:  # every trial in full: outcome, hyperparameters, each epoch
+        one = invoke("show", "e2e", "--out", str(tmp_path), "--trial", str(record.number))
+        assert one.exit_code == 0, one.output
+        lines = one.output.splitlines()
+        assert lines[0].startswith(f"trial {record.number}: {record.state.value}")
+        assert all(f"{key} " in one.output for key in record.params)
+        scores = record.history["val_accuracy"]
+        rows = [line for line in lines if line.startswith("│") and line.split("│")[1].strip().rstrip(" *").isdigit()]
+        assert len(rows) == record.epochs == len(scores)
+        starred = [i for i, row in enumerate(rows) if "*" in row.split("│")[1]]
+        assert starred == [scores.index(max(scores))]
+        if record.number == search.best_trial.number:
+            assert "(rank 1 of" in lines[0] and f"trial_{record.number:04d}.keras" in one.output
+        if record.state.value == "pruned":
+            assert "why: pruned after epoch" in one.output and "not kept" in one.output
+    missing = invoke("show", "e2e", "--out", str(tmp_path), "--trial", "7")
+    assert missing.exit_code == 2 and "has no trial 7 (it has trials 0-2)" in missing.output
+
 
 @pytest.mark.slow
 def test_search_digits_as_subprocess(tmp_path):

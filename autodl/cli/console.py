@@ -137,9 +137,9 @@ def leaderboard(search: Any, limit: int = 10) -> Table:
     return table
 
 
-def params_table(record: TrialRecord) -> Table:
+def params_table(record: TrialRecord, best: bool = True) -> Table:
     """One trial's hyperparameters, one per row."""
-    table = Table(title=f"best trial {record.number}: hyperparameters", title_justify="left")
+    table = Table(title=f"{'best ' if best else ''}trial {record.number}: hyperparameters", title_justify="left")
     table.add_column("parameter")
     table.add_column("value", justify="right")
     for key, value in record.params.items():
@@ -166,6 +166,50 @@ def print_summary(search: Any) -> None:
     console.print(f"run folder: [cyan]{search.path}[/]")
     if search.store.report_html.is_file():
         console.print(f"report: [cyan]{search.store.report_html}[/]")
+
+
+def print_trial(search: Any, record: TrialRecord) -> None:
+    """One trial in full (``autodl show RUN --trial N``): outcome, hyperparameters, every epoch."""
+    metric, direction = search.space.objective
+    ranked = [r.number for r in search.ranked()]
+    rank = f" (rank {ranked.index(record.number) + 1} of {len(ranked)} complete)" if record.number in ranked else ""
+    parts = [f"trial {record.number}: {record.state.value}",
+             f"{metric} {fmt(record.value)}{rank}" if record.value is not None else None,
+             f"{record.epochs} epoch{'s' if record.epochs != 1 else ''} in {record.seconds:.1f}s",
+             f"{record.n_params:,} parameters" if record.n_params else None,
+             f"start configuration {record.start}" if record.start is not None else None,
+             f"worker {record.worker}" if record.worker else None]
+    console.print(" · ".join(p for p in parts if p), highlight=False, markup=False)
+    if record.error:
+        console.print(f"why: {record.error}", highlight=False, markup=False)
+    if record.model_path and (search.path / record.model_path).is_file():
+        console.print(f"model: [cyan]{search.path / record.model_path}[/]", soft_wrap=True)  # whole, to copy
+    else:
+        console.print(f"model: not kept (only the top-{search.settings.top_k} trials keep theirs)")
+    if record.params:
+        console.print(params_table(record, best=False))
+    else:
+        console.print("the space fixes every hyperparameter")
+    console.print(epochs_table(record, metric, direction))
+
+
+def epochs_table(record: TrialRecord, metric: str, direction: str) -> Table:
+    """A trial's history, one row per epoch; its best epoch by ``metric`` is starred."""
+    columns = [c for c in ("loss", "accuracy", "val_loss", "val_accuracy") if c in record.history]
+    columns += sorted(c for c in record.history if c not in columns)
+    table = Table(title=f"trial {record.number}: epochs", title_justify="left")
+    table.add_column("epoch", justify="right")
+    for column in columns:
+        table.add_column(column, justify="right")
+    scores = record.history.get(metric, [])
+    finite = [(v, i) for i, v in enumerate(scores) if v is not None and math.isfinite(v)]
+    best = (max(finite) if direction == "maximize" else min(finite))[1] if finite else None
+    for epoch in range(max((len(v) for v in record.history.values()), default=0)):
+        values = [record.history[c][epoch] if epoch < len(record.history[c]) else None for c in columns]
+        table.add_row(f"{epoch + 1}{' *' if epoch == best else ''}", *(fmt(v) for v in values))
+    if best is not None:
+        table.caption, table.caption_justify = f"* best {metric}", "left"
+    return table
 
 
 _RUN_COLUMNS = ("run", "status", "dataset", "space", "backend", "trials", "best", "test", "created")

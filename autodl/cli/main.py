@@ -312,15 +312,19 @@ def runs(out: str) -> None:
 @cli.command()
 @click.argument("run", type=click.Path())
 @click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root, when RUN is a bare name.")
+@click.option("--trial", type=int, help="Show this trial in full: outcome, hyperparameters, every epoch.")
 @click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key.")
 @_handle_errors
-def show(run: str, out: str, trust: bool) -> None:
-    """Print the leaderboard of RUN (a run folder, or a run name under --out)."""
-    from autodl.cli.console import print_summary
+def show(run: str, out: str, trial: int | None, trust: bool) -> None:
+    """Print the leaderboard of RUN (a run folder, or a run name under --out), or one trial."""
+    from autodl.cli.console import print_summary, print_trial
     from autodl.search import load
 
     search = load(_run_path(run, out), trust=trust)
-    print_summary(search)
+    if trial is None:
+        print_summary(search)
+    else:
+        print_trial(search, search.trial(trial))
 
 
 @cli.command()

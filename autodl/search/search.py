@@ -104,6 +104,20 @@ class Search:
         best = self.best_trial
         return best.value if best else None
 
+    def trial(self, number: int) -> TrialRecord:
+        """Trial ``number``'s record, for ``autodl show RUN --trial N``.
+
+        Raises:
+            RunError: the run has no such trial.
+        """
+        found = [r for r in self.records if r.number == number]
+        if found:
+            return found[-1]
+        numbers = sorted({r.number for r in self.records})
+        have = f"trials {numbers[0]}-{numbers[-1]}" if numbers else "no trials yet"
+        raise RunError(f"{self.path} has no trial {number} (it has {have}); `autodl show {self.path}` lists "
+                       "the best ones, and trials.csv every one")
+
     @property
     def trials(self) -> Any:
         """Every trial as a pandas DataFrame, one row per trial, parameters as columns."""
