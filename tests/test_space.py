@@ -233,7 +233,7 @@ def test_augmentation_is_in_the_architecture_only_when_it_transforms():
                                                               "augmentation.translation": 0.0}))
 
 
-def test_a_space_pickled_before_augmentation_existed_loads_as_the_same_space():
+def test_a_space_pickled_before_augmentation_and_pruning_warmup_existed_loads_as_the_same_space():
     """search.pkl of a run started by an earlier version: resume compares and samples as before."""
     import pickle
 
@@ -241,12 +241,13 @@ def test_a_space_pickled_before_augmentation_existed_loads_as_the_same_space():
 
     space = load_space("cnn")
     old = space.copy()
-    del old.tree["augmentation"]
+    del old.tree["augmentation"], old.tree["training"]["pruning_warmup"]
     assert "augmentation" not in old.to_dict()  # what an earlier version pickled
     restored = pickle.loads(pickle.dumps(old))
     assert restored == space and searched(restored) == searched(space)
     assert restored.sample(RandomSuggester(3)) == space.sample(RandomSuggester(3))
     old_dict = {k: v for k, v in space.to_dict().items() if k != "augmentation"}  # an old run.json
+    old_dict["training"] = {k: v for k, v in old_dict["training"].items() if k != "pruning_warmup"}
     assert space_from_dict(old_dict) == space
 
 

@@ -242,14 +242,20 @@ def test_keras_tuner_says_it_does_not_use_start_points(tmp_path, caplog):
 
 
 # ---------------------------------------------------------------------------- the pruner's bar
-def test_median_pruner_judges_from_the_third_trial_and_second_epoch(tmp_path):
-    """Two finished trials set the bar; a worse third trial stops after its 2nd epoch."""
+@pytest.mark.parametrize("warmup, stopped", [(None, 2), (2, 3), (3, None)])
+def test_median_pruner_judges_from_the_third_trial_and_second_epoch(tmp_path, warmup, stopped):
+    """Two finished trials set the bar; a worse third trial stops after its 2nd epoch, or
+    after the space's training.pruning_warmup (3: never, in 3 epochs)."""
     from autodl.backends.optuna import OptunaBackend
     from autodl.exceptions import TrialPruned
     from autodl.records import TrialRecord, TrialState
     from autodl.runs import RunStore
 
-    space = load_space(space_file(tmp_path, ""))
+    path = space_file(tmp_path, "")
+    if warmup is not None:
+        path.write_text(MLP.replace("patience: 0}", f"patience: 0, pruning_warmup: {warmup}}}"), encoding="utf-8")
+    space = load_space(path)
+    assert space.pruning_warmup == (1 if warmup is None else warmup)
     store = RunStore.create(tmp_path, "bar")
     backend = OptunaBackend(settings(tmp_path, "bar", Path(space.source), pruner="median"), space, store)
     curves = [[0.5, 0.8, 0.9], [0.5, 0.7, 0.8], [0.1, 0.2, 0.3], [0.1, 0.2, 0.3]]
@@ -270,4 +276,4 @@ def test_median_pruner_judges_from_the_third_trial_and_second_epoch(tmp_path):
 
     backend.optimize(run_trial, n_trials=4, timeout=None, stop_requested=lambda: False)
     backend.close()
-    assert stopped_after == [(2, 2), (3, 2)], "judged from the 2nd epoch once two trials finished"
+    assert stopped_after == ([(2, stopped), (3, stopped)] if stopped else []), "judged once two trials finished"

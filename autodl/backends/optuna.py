@@ -92,7 +92,8 @@ def make_pruner(name: str, max_epochs: int) -> Any:
     if name == "median":
         # Two finished trials (a space's start networks, often) are bar enough for the short
         # searches autodl runs: Optuna's default of five let one slow, poor draw eat a third of
-        # a 15-minute budget. The first epoch is never judged: it mostly shows the init.
+        # a 15-minute budget. The first epoch is never judged: it mostly shows the init (a
+        # space's training.pruning_warmup, 1 by default, holds off every pruner longer).
         return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
@@ -211,9 +212,11 @@ class OptunaBackend(BaseBackend):
                 self._tell(trial, record)
 
     def _pruning_reporter(self, trial: Any) -> Callable[[int, dict[str, float]], None]:
+        warmup = self.space.pruning_warmup
+
         def report(epoch: int, logs: dict[str, float]) -> None:
             trial.report(logs[self.monitor], epoch)
-            if trial.should_prune():
+            if epoch >= warmup and trial.should_prune():
                 raise TrialPruned(f"pruned after epoch {epoch + 1} ({self.monitor} "
                                   f"{logs[self.monitor]:.4f} below the pruner's bar)")
         return report

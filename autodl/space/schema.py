@@ -105,6 +105,8 @@ TRAINING = {
     "batch_size": Field("int", 128, low=1, doc="batch size"),
     "max_epochs": Field("int", 10, low=1, searchable=False, doc="epochs at most (--epochs overrides)"),
     "patience": Field("int", 3, low=0, searchable=False, doc="early-stopping patience in epochs"),
+    "pruning_warmup": Field("int", 1, low=0, searchable=False,
+                            doc="epochs every trial trains before Optuna's pruner may stop it"),
 }
 
 OBJECTIVE = {

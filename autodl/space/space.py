@@ -52,6 +52,8 @@ class SearchSpace:
         # since; their defaults change nothing, so the run resumes and compares as before.
         tree = state.get("tree", {})
         tree.setdefault("augmentation", {key: FixedParam(f.default) for key, f in schema.AUGMENTATION.items()})
+        for key, field in schema.TRAINING.items():
+            tree.setdefault("training", {}).setdefault(key, FixedParam(field.default))
         self.__dict__.update(state)
 
     def __eq__(self, other: object) -> bool:
@@ -70,6 +72,11 @@ class SearchSpace:
     @property
     def patience(self) -> int:
         return int(self.tree["training"]["patience"].value)
+
+    @property
+    def pruning_warmup(self) -> int:
+        """Epochs a trial trains before the pruner may judge it (augmented trials start slowly)."""
+        return int(self.tree["training"]["pruning_warmup"].value)
 
     def param_names(self) -> list[str]:
         """Names of every searched parameter that some trial could ask for, in order."""
