@@ -242,10 +242,10 @@ def test_keras_tuner_says_it_does_not_use_start_points(tmp_path, caplog):
 
 
 # ---------------------------------------------------------------------------- the pruner's bar
-@pytest.mark.parametrize("warmup, stopped", [(None, 2), (2, 3), (3, None)])
+@pytest.mark.parametrize("warmup, stopped", [(None, 2), (0, 1), (2, 3), (3, None)])
 def test_median_pruner_judges_from_the_third_trial_and_second_epoch(tmp_path, warmup, stopped):
     """Two finished trials set the bar; a worse third trial stops after its 2nd epoch, or
-    after the space's training.pruning_warmup (3: never, in 3 epochs)."""
+    after the space's training.pruning_warmup (0: its 1st; 3: never, in 3 epochs)."""
     from autodl.backends.optuna import OptunaBackend
     from autodl.exceptions import TrialPruned
     from autodl.records import TrialRecord, TrialState

@@ -92,9 +92,9 @@ def make_pruner(name: str, max_epochs: int) -> Any:
     if name == "median":
         # Two finished trials (a space's start networks, often) are bar enough for the short
         # searches autodl runs: Optuna's default of five let one slow, poor draw eat a third of
-        # a 15-minute budget. The first epoch is never judged: it mostly shows the init (a
-        # space's training.pruning_warmup, 1 by default, holds off every pruner longer).
-        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+        # a 15-minute budget. When a trial is first judged is the space's
+        # training.pruning_warmup, applied to every pruner in _pruning_reporter.
+        return optuna.pruners.MedianPruner(n_startup_trials=2)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
     if name == "none":
@@ -212,7 +212,7 @@ class OptunaBackend(BaseBackend):
                 self._tell(trial, record)
 
     def _pruning_reporter(self, trial: Any) -> Callable[[int, dict[str, float]], None]:
-        warmup = self.space.pruning_warmup
+        warmup = self.space.pruning_warmup  # default 1: the first epoch mostly shows the init
 
         def report(epoch: int, logs: dict[str, float]) -> None:
             trial.report(logs[self.monitor], epoch)

@@ -202,8 +202,9 @@ def epochs_table(record: TrialRecord, metric: str, direction: str) -> Table:
     for column in columns:
         table.add_column(column, justify="right")
     scores = record.history.get(metric, [])
-    finite = [(v, i) for i, v in enumerate(scores) if v is not None and math.isfinite(v)]
-    best = (max(finite) if direction == "maximize" else min(finite))[1] if finite else None
+    finite = [(i, v) for i, v in enumerate(scores) if v is not None and math.isfinite(v)]
+    pick = max if direction == "maximize" else min  # the first of equals, as early stopping keeps it
+    best = pick(finite, key=lambda iv: iv[1])[0] if finite else None
     for epoch in range(max((len(v) for v in record.history.values()), default=0)):
         values = [record.history[c][epoch] if epoch < len(record.history[c]) else None for c in columns]
         table.add_row(f"{epoch + 1}{' *' if epoch == best else ''}", *(fmt(v) for v in values))
