@@ -78,6 +78,7 @@ class SearchSettings:
     trials: int = 20
     timeout: float | None = None  # seconds, for the whole search
     epochs: int | None = None     # overrides the space's training.max_epochs
+    max_params: int | None = None  # overrides the space's training.max_params (0: no limit)
     seed: int | None = 0
     name: str | None = None
     out: str = "reports"

@@ -49,7 +49,8 @@ def network(epochs: int, patience: int, augmentation: dict[str, Any]) -> dict[st
     return space
 
 
-def one_case(space_path: str, data: dict[str, Any], out: str) -> dict[str, Any]:
+def one_case(space_path: str, data: dict[str, Any], out: str, seed: int = 0) -> dict[str, Any]:
+    """One trial of a fixed space, timed per epoch (the schedule suite runs it too)."""
     import autodl
 
     stamps: list[float] = []
@@ -61,7 +62,7 @@ def one_case(space_path: str, data: dict[str, Any], out: str) -> dict[str, Any]:
         def on_epoch_end(self, number: int, epoch: int, logs: dict[str, float]) -> None:
             stamps.append(time.perf_counter())
 
-    search = autodl.run_search(space=space_path, trials=1, pruner="none", out=out, seed=0, callbacks=[Clock()],
+    search = autodl.run_search(space=space_path, trials=1, pruner="none", out=out, seed=seed, callbacks=[Clock()],
                                **data)
     record = search.records[0]
     epoch_seconds = [b - a for a, b in zip(stamps[1:-1], stamps[2:])]  # the first epoch traces: left out

@@ -87,7 +87,7 @@ def test_search_digits_through_click(tmp_path):
         if record.number == search.best_trial.number:
             assert "(rank 1 of" in lines[0] and f"trial_{record.number:04d}.keras" in one.output
         if record.state.value == "pruned":
-            assert "why: pruned after epoch" in one.output and "not kept" in one.output
+            assert "why: pruned after epoch" in one.output and "model: none (only complete trials keep one)" in one.output
     missing = invoke("show", "e2e", "--out", str(tmp_path), "--trial", "7")
     assert missing.exit_code == 2 and "has no trial 7 (it has trials 0-2)" in missing.output
 
@@ -128,6 +128,60 @@ def test_nan_learning_rate_records_failed_trials_and_finishes(tmp_path):
     assert all(r["state"] == "complete" for r in records if r not in failed)
     info = json.loads((tmp_path / "nan" / "run.json").read_text())
     assert info["status"] == "finished" and info["counts"]["failed"] == len(failed)
+
+
+def test_a_size_budget_prunes_larger_models_untrained_and_a_cosine_schedule_shows_its_rates(tmp_path):
+    """training.max_params: a model over the budget is pruned before its first batch, Optuna
+    hears it was pruned, and it keeps no model; the trial within it trains on a cosine schedule."""
+    import optuna
+
+    space = tmp_path / "small.yaml"
+    space.write_text(textwrap.dedent("""
+        name: small
+        conv_blocks: {count: 1, filters: {type: choice, values: [4, 64]}}
+        dense: {layers: 0}
+        optimizer: {adam: {learning_rate: 0.002}}
+        training: {max_epochs: 3, patience: 0, lr_schedule: cosine, max_params: 100}
+        start:
+          - {conv_blocks.filters: 64}
+          - {conv_blocks.filters: 4}
+        """))
+    # --max-params overrides the space's budget (100, which no network here fits).
+    result = invoke("search", "digits", "--space", str(space), "--trials", "2", "--subset", "200",
+                    "--max-params", "5k", "--out", str(tmp_path), "--name", "budget", "--quiet")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "budget"
+    big, small = json.loads((run / "trials.json").read_text())["trials"]
+    assert big["state"] == "pruned" and big["epochs"] == 0 and big["history"] == {}
+    assert big["n_params"] > 5000 and f"{big['n_params']:,} parameters, more than --max-params (5,000)" in big["error"]
+    assert big["model_path"] is None
+    assert small["state"] == "complete" and small["n_params"] <= 5000 and small["epochs"] == 3
+    assert small["history"]["learning_rate"] == pytest.approx([0.002, 0.0015, 0.0005], rel=1e-5)
+    study = optuna.load_study(study_name=None, storage=f"sqlite:///{run / 'study.db'}")
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE]
+    assert "<dt>parameter budget</dt><dd>5,000</dd>" in (run / "report.html").read_text()
+    shown = invoke("show", str(run), "--trial", "0").output
+    assert "why: " in shown and "--max-params (5,000)" in shown
+    assert "model: none (only complete trials keep one)" in shown and "no epoch trained" in shown
+    shown = invoke("show", str(run), "--trial", "1").output
+    assert "learning_rate" in shown and "2.00e-03" in shown and "5.00e-04" in shown
+
+
+def test_a_budget_no_network_fits_prunes_every_trial_and_says_so(tmp_path):
+    import autodl
+
+    space = tmp_path / "tiny.yaml"
+    space.write_text("dense: {layers: 1, units: {type: choice, values: [8, 16]}}\ntraining: {max_params: 100}\n")
+    result = invoke("search", "digits", "--space", str(space), "--trials", "2", "--subset", "100",
+                    "--out", str(tmp_path), "--name", "none")
+    assert result.exit_code == 0, result.output
+    assert "no trial completed: `autodl show" in result.output and "--trial 0` says why" in result.output
+    assert "top 10" not in result.output  # no empty leaderboard
+    search = autodl.load(tmp_path / "none")
+    assert [r.state.value for r in search.records] == ["pruned", "pruned"]
+    assert all("more than the space's training.max_params (100)" in r.error for r in search.records)
+    assert search.test_metrics is None and not list((tmp_path / "none" / "models").glob("*.keras"))
+    assert "<dt>parameter budget</dt><dd>100</dd>" in (tmp_path / "none" / "report.html").read_text()
 
 
 def test_a_space_with_nothing_to_search_says_so_and_zero_prints_as_a_score(tmp_path):
@@ -279,6 +333,7 @@ def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
     (["predict", "{tmp}/nowhere", "a.png", "--top", "0"], ["--top", "x>=1"]),
     (["search", "digits", "--image-size", "16"], ["--image-size resizes", "'digits' is stored as arrays"]),
     (["search", "digits", "--image-size", "16x0"], ["--image-size must be WIDTHxHEIGHT", "'16x0'"]),
+    (["search", "digits", "--max-params", "1.5"], ["--max-params", "100000, 100k or 1.5M, got '1.5'"]),
 ])
 def test_bad_input_is_one_clean_error_with_exit_2(tmp_path, args, words):
     bad = tmp_path / "bad.yaml"

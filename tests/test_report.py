@@ -184,6 +184,7 @@ def test_report_has_every_section(full_run: tuple[Path, str]) -> None:
         assert f'id="{figure}"' in page, figure
     assert 'id="layer-table"' in page and ">Conv2D<" in page and ">Dense<" in page
     assert "evaluation-missing" not in page
+    assert "parameter budget" not in page  # shown only for a search held to one
 
 
 def test_leaderboard_ranks_every_trial(full_run: tuple[Path, str]) -> None:
@@ -384,3 +385,18 @@ def test_report_links_back_to_the_index(full_run: tuple[Path, str]) -> None:
     assert '<a href="../index.html">all runs</a>' in page
     index = (path.parent.parent / "index.html").read_text(encoding="utf-8")
     assert 'href="xss-run/report.html"' in index
+
+
+def test_learning_curves_add_a_log_scale_rate_panel_only_when_a_schedule_changed_the_rate() -> None:
+    from autodl.reporting.figures import learning_curves_figure
+
+    records = make_records(3)
+    plain = learning_curves_figure(records)
+    assert [a.text for a in plain.layout.annotations] == ["loss", "accuracy"]
+    records[0].history["learning_rate"] = [1e-3 * 0.5 ** i for i in range(len(records[0].history["loss"]))]
+    fig = learning_curves_figure(records)
+    assert [a.text for a in fig.layout.annotations] == ["loss", "accuracy", "learning rate"]
+    assert fig.layout.yaxis3.type == "log" and fig.layout.yaxis.type != "log"
+    rate = [t for t in fig.data if t.xaxis == "x3"]
+    assert len(rate) == 1 and rate[0].name == "trial 0 learning rate" and rate[0].line.dash == "dot"
+    assert list(rate[0].y) == records[0].history["learning_rate"]

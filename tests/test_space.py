@@ -148,6 +148,16 @@ def test_param_errors_name_the_field(raw, key, words):
     ("""
      augmentation: horizontal
      """, "augmentation", "expected a mapping with keys flip, rotation"),
+    ("""
+     training: {lr_schedule: linear}
+     """, "training.lr_schedule", "expected one of constant, cosine, plateau, got 'linear'"),
+    ("""
+     training:
+       max_params: {type: choice, values: [10000, 100000]}
+     """, "training.max_params", "single fixed value"),
+    ("""
+     training: {max_params: -1}
+     """, "training.max_params", "expected a value >= 0"),
 ])
 def test_validation_errors_name_file_key_path_and_reason(text, path, words):
     message = error_of(text)
@@ -233,6 +243,15 @@ def test_augmentation_is_in_the_architecture_only_when_it_transforms():
                                                               "augmentation.translation": 0.0}))
 
 
+def test_a_learning_rate_schedule_is_in_the_architecture_only_when_the_rate_changes():
+    assert "lr_schedule" not in parse("training: {lr_schedule: constant}\n").sample(RandomSuggester(0))
+    space = parse("training: {lr_schedule: [constant, cosine, plateau], max_params: 50000}\n")
+    assert space.param_names() == ["training.lr_schedule"] and space.max_params == 50000
+    assert space.sample(FixedSuggester({"training.lr_schedule": "cosine"}))["lr_schedule"] == "cosine"
+    assert "lr_schedule" not in space.sample(FixedSuggester({"training.lr_schedule": "constant"}))
+    assert parse("conv_blocks: {count: 1}\n").max_params == 0  # no limit by default
+
+
 def test_a_space_pickled_before_augmentation_and_pruning_warmup_existed_loads_as_the_same_space():
     """search.pkl of a run started by an earlier version: resume compares and samples as before."""
     import pickle
@@ -241,13 +260,16 @@ def test_a_space_pickled_before_augmentation_and_pruning_warmup_existed_loads_as
 
     space = load_space("cnn")
     old = space.copy()
-    del old.tree["augmentation"], old.tree["training"]["pruning_warmup"]
+    del old.tree["augmentation"]
+    for key in ("pruning_warmup", "lr_schedule", "max_params"):
+        del old.tree["training"][key]
     assert "augmentation" not in old.to_dict()  # what an earlier version pickled
     restored = pickle.loads(pickle.dumps(old))
     assert restored == space and searched(restored) == searched(space)
     assert restored.sample(RandomSuggester(3)) == space.sample(RandomSuggester(3))
     old_dict = {k: v for k, v in space.to_dict().items() if k != "augmentation"}  # an old run.json
-    old_dict["training"] = {k: v for k, v in old_dict["training"].items() if k != "pruning_warmup"}
+    old_dict["training"] = {k: v for k, v in old_dict["training"].items()
+                            if k not in ("pruning_warmup", "lr_schedule", "max_params")}
     assert space_from_dict(old_dict) == space
 
 

@@ -82,3 +82,90 @@ def test_fit_leaves_no_traced_graph_in_tensorflows_gradient_registry():
             _small_model().fit(splits.x_train, splits.y_train, epochs=1, verbose=0)
             raise RuntimeError("a trial that failed mid-fit")
     assert _custom_gradients() == leaked
+
+
+# ---------------------------------------------------------------- learning-rate schedules
+SCHEDULE_CHILD = """
+import json
+import keras
+import numpy as np
+from autodl.training.trainer import make_schedule_callbacks
+
+keras.utils.set_random_seed(0)
+x = np.random.default_rng(0).random((32, 4)).astype("float32")
+y = np.arange(32) % 2
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+model.compile(keras.optimizers.SGD(0.5), "sparse_categorical_crossentropy")
+weights = []
+
+class Keep(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        weights.append(self.model.get_weights()[0].tolist())
+
+# A cosine over 3 epochs, fitted for 4: the 4th epoch's rate is 0.
+schedule = make_schedule_callbacks("cosine", model, 3, 0, "loss", "min")
+history = model.fit(x, y, batch_size=32, epochs=4, verbose=0, callbacks=[*schedule, Keep()])
+print(json.dumps({"backend": keras.backend.backend(), "lr": history.history["learning_rate"], "weights": weights}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_cosine_schedule_sets_the_rate_each_epoch_trains_with(backend, tmp_path):
+    """The rate is changed between epochs, where every backend reads it: under JAX a fit holds
+    its optimizer state in the compiled step, and a change at the wrong moment is lost."""
+    import importlib.util
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    if backend == "jax" and os.environ.get("AUTODL_SKIP_JAX") == "1":
+        pytest.skip("AUTODL_SKIP_JAX=1: the JAX checks were skipped on purpose")
+    if importlib.util.find_spec(backend) is None:
+        pytest.fail(f"{backend} is not installed: `pip install -e \".[test,jax]\"`")
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-c", SCHEDULE_CHILD], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["backend"] == backend
+    assert result["lr"] == pytest.approx([0.5, 0.375, 0.125, 0.0], abs=1e-7)
+    w = [np.array(v) for v in result["weights"]]
+    assert not np.allclose(w[1], w[0]) and not np.allclose(w[2], w[1])  # rates > 0 train
+    np.testing.assert_array_equal(w[3], w[2])  # the epoch at rate 0 changed nothing
+
+
+def _splits(n: int = 64):
+    import types
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.random((n, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 10, n)
+    return types.SimpleNamespace(x_train=x, y_train=y, x_val=x[:32], y_val=y[:32])
+
+
+def test_the_plateau_schedule_cuts_the_rate_before_early_stopping_gives_up():
+    from autodl.training import fit_model
+    from autodl.training.trainer import PLATEAU_FACTOR
+
+    model = _small_model()
+    model.trainable = False  # nothing improves: the objective is flat from the first epoch
+    model.compile(model.optimizer, model.loss, metrics=["accuracy"])
+    base = float(model.optimizer.learning_rate.numpy())
+    fit = fit_model(model, _splits(), batch_size=32, max_epochs=10, patience=4, lr_schedule="plateau")
+    # Patience 4: the rate is cut after 2 flat epochs (epochs 2-3), early stopping after 4 (2-5).
+    assert fit.epochs == 5
+    assert fit.history["learning_rate"] == pytest.approx([base] * 3 + [base * PLATEAU_FACTOR] * 2)
+
+
+def test_a_constant_rate_logs_no_learning_rate_and_trains_as_before():
+    from autodl.training import fit_model
+
+    fit = fit_model(_small_model(), _splits(), batch_size=32, max_epochs=2, patience=0)
+    assert "learning_rate" not in fit.history and fit.epochs == 2

@@ -150,7 +150,13 @@ def params_table(record: TrialRecord, best: bool = True) -> Table:
 def print_summary(search: Any) -> None:
     """Leaderboard, counts, test metrics and where everything is."""
     counts = {s: sum(r.state == s for r in search.records) for s in TrialState}
-    console.print(leaderboard(search))
+    if counts[TrialState.COMPLETE]:
+        console.print(leaderboard(search))
+    elif first := next((r for r in search.records if r.state not in (TrialState.INTERRUPTED, TrialState.RUNNING)),
+                       None):
+        console.print(f"[yellow]no trial completed[/]: `autodl show {search.path} --trial {first.number}` "
+                      f"says why (trial {first.number}: {first.error or first.state.value})",
+                      highlight=False, soft_wrap=True)
     if search.best_trial is not None:
         if search.best_trial.params:
             console.print(params_table(search.best_trial))
@@ -184,13 +190,18 @@ def print_trial(search: Any, record: TrialRecord) -> None:
         console.print(f"why: {record.error}", highlight=False, markup=False)
     if record.model_path and (search.path / record.model_path).is_file():
         console.print(f"model: [cyan]{search.path / record.model_path}[/]", soft_wrap=True)  # whole, to copy
+    elif record.state != TrialState.COMPLETE:
+        console.print("model: none (only complete trials keep one)")
     else:
         console.print(f"model: not kept (only the top-{search.settings.top_k} trials keep theirs)")
     if record.params:
         console.print(params_table(record, best=False))
     else:
         console.print("the space fixes every hyperparameter")
-    console.print(epochs_table(record, metric, direction))
+    if record.history:
+        console.print(epochs_table(record, metric, direction))
+    else:
+        console.print("no epoch trained")
 
 
 def epochs_table(record: TrialRecord, metric: str, direction: str) -> Table:
@@ -207,7 +218,8 @@ def epochs_table(record: TrialRecord, metric: str, direction: str) -> Table:
     best = pick(finite, key=lambda iv: iv[1])[0] if finite else None
     for epoch in range(max((len(v) for v in record.history.values()), default=0)):
         values = [record.history[c][epoch] if epoch < len(record.history[c]) else None for c in columns]
-        table.add_row(f"{epoch + 1}{' *' if epoch == best else ''}", *(fmt(v) for v in values))
+        cells = [f"{v:.2e}" if c == "learning_rate" and v is not None else fmt(v) for c, v in zip(columns, values)]
+        table.add_row(f"{epoch + 1}{' *' if epoch == best else ''}", *cells)
     if best is not None:
         table.caption, table.caption_justify = f"* best {metric}", "left"
     return table

@@ -17,6 +17,28 @@ if TYPE_CHECKING:
     from autodl.search.workers import WorkerSlot
 
 DEFAULT_OUT = os.environ.get("AUTODL_OUT", "reports")
+
+
+class _Count(click.ParamType):
+    """A whole number, written plainly or with a k or M suffix (``100k``, ``1.5M``)."""
+
+    name = "count"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        import decimal
+        import re
+
+        if isinstance(value, int):
+            return value
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmM]?)", str(value).strip().replace("_", "").replace(",", ""))
+        count = decimal.Decimal(match[1]) * {"": 1, "k": 1_000, "m": 1_000_000}[match[2].lower()] if match else None
+        if count is None or count != count.to_integral_value():
+            self.fail(f"expected a whole number of parameters such as 100000, 100k or 1.5M, got {value!r}",
+                      param, ctx)
+        return int(count)
+
+
+_COUNT = _Count()
 _OWN_PROCESS = False  # set by main(): the console script never needs its old signal handlers back
 
 
@@ -111,6 +133,9 @@ def cli() -> None:
 @click.option("--tuner", default="random", show_default=True, type=click.Choice(["random", "bayesian", "hyperband"]),
               help="Keras Tuner tuner (with --backend kerastuner).")
 @click.option("--epochs", type=int, help="Max epochs per trial (default: the space's training.max_epochs).")
+@click.option("--max-params", type=_COUNT, metavar="N",
+              help="Prune, untrained, every model with more than N parameters (100000, 100k, 1.5M; "
+                   "default: the space's training.max_params; 0: no limit).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for sampler, split and weights.")
 @click.option("--name", help="Run name (folder under --out); default: a timestamp.")
 @click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root for run folders.")

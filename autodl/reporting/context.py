@@ -56,7 +56,8 @@ def report_context(run_dir: Path, render: figures.FigureRenderer) -> dict[str, A
     return {
         "run": run, "name": str(run.get("name") or store.root.name), "notes": notes,
         "status": str(run.get("status") or "unknown"), "dataset": dataset,
-        "settings": _dict(run.get("settings")), "objective": {"metric": metric,
+        "settings": _dict(run.get("settings")), "param_budget": _param_budget(run),
+        "objective": {"metric": metric,
                                                               "direction": direction},
         "space_json": json.dumps(run.get("space") or {}, indent=2, default=str),
         "versions": _dict(run.get("versions")), "hardware": _dict(run.get("hardware")),
@@ -239,3 +240,11 @@ def _samples(data: dict[str, Any], names: list[str]) -> list[dict[str, str]]:
 
 def _name(names: list[str], index: int) -> str:
     return names[index] if 0 <= index < len(names) else str(index)
+
+
+def _param_budget(run: dict[str, Any]) -> int | None:
+    """The size budget trials were held to (--max-params, else the space's), or None."""
+    budget = _dict(run.get("settings")).get("max_params")
+    if budget is None:
+        budget = _dict(_dict(run.get("space")).get("training")).get("max_params")
+    return budget if isinstance(budget, int) and budget > 0 else None

@@ -109,17 +109,24 @@ def _escape_tree(value: Any) -> Any:
 
 def learning_curves_figure(records: Sequence[TrialRecord], metric_names: Sequence[str] = (
         "loss", "accuracy")) -> go.Figure | None:
-    """Training (solid) and validation (dashed) curves per metric for the given trials."""
+    """Training (solid) and validation (dashed) curves per metric for the given trials, and
+    the learning rate (dotted, log scale) when a trial's schedule changed it."""
     from plotly.subplots import make_subplots
 
     records = [r for r in records if r.history]
     if not records:
         return None
-    fig = make_subplots(rows=1, cols=len(metric_names), subplot_titles=list(metric_names))
+    panels = list(metric_names)
+    if any(r.history.get("learning_rate") for r in records):
+        panels.append("learning_rate")
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p.replace("_", " ") for p in panels])
     for index, record in enumerate(records):
         color = _PALETTE[index % len(_PALETTE)]
-        for col, metric in enumerate(metric_names, start=1):
-            for key, label, dash in ((metric, "train", "solid"), (f"val_{metric}", "val", "dash")):
+        for col, metric in enumerate(panels, start=1):
+            lines = ((metric, "train", "solid"), (f"val_{metric}", "val", "dash"))
+            if metric == "learning_rate":
+                lines = ((metric, "learning rate", "dot"),)
+            for key, label, dash in lines:
                 values = record.history.get(key)
                 if not values:
                     continue
@@ -130,6 +137,8 @@ def learning_curves_figure(records: Sequence[TrialRecord], metric_names: Sequenc
                     line={"color": color, "dash": dash}, marker={"size": 4},
                 )
     fig.update_xaxes(title_text="epoch", **_epoch_ticks(records))
+    if "learning_rate" in panels:
+        fig.update_yaxes(type="log", row=1, col=len(panels))
     fig.update_layout(height=380, margin={"t": 40, "b": 40, "l": 50, "r": 10},
                       legend={"orientation": "h", "y": -0.2})
     return fig

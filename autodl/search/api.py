@@ -26,6 +26,8 @@ def check_settings(settings: SearchSettings) -> None:
         (settings.trials >= 1, f"--trials must be at least 1, got {settings.trials}"),
         (settings.top_k >= 1, f"--top-k must be at least 1, got {settings.top_k}"),
         (settings.epochs is None or settings.epochs >= 1, f"--epochs must be at least 1, got {settings.epochs}"),
+        (settings.max_params is None or settings.max_params >= 0,
+         f"--max-params must be a number of parameters (0: no limit), got {settings.max_params}"),
         (settings.timeout is None or settings.timeout > 0, f"--timeout must be positive seconds, got {settings.timeout}"),
         (settings.subset is None or settings.subset >= 1, f"--subset must be at least 1, got {settings.subset}"),
         (0 < settings.val_fraction < 1, f"the validation fraction must be in (0, 1), got {settings.val_fraction}"),

@@ -327,11 +327,17 @@ class Search:
                     keras.utils.set_random_seed(self.settings.seed + ctx.number)
                 model = build_model(arch, self.splits.input_shape, self.splits.num_classes)
                 record.n_params = count_params(model)
+                limit, source = self.space.max_params, "the space's training.max_params"
+                if self.settings.max_params is not None:
+                    limit, source = self.settings.max_params, "--max-params"
+                if limit and record.n_params > limit:
+                    raise TrialPruned(f"{record.n_params:,} parameters, more than {source} ({limit:,}): "
+                                      "pruned before training")
                 fit = fit_model(model, self.splits, batch_size=arch["batch_size"],
                                 max_epochs=ctx.max_epochs or self.settings.epochs or self.space.max_epochs,
                                 patience=self.space.patience, monitor=metric, direction=direction,
                                 reporters=[show, *ctx.reporters], callback_out=tracker.append,
-                                check_stop=check_stop)
+                                check_stop=check_stop, lr_schedule=arch.get("lr_schedule", "constant"))
             record.state, record.value = TrialState.COMPLETE, fit.value
         except TrialPruned as exc:
             record.state, record.error = TrialState.PRUNED, str(exc)

@@ -10,6 +10,9 @@ from typing import Any
 
 ACTIVATIONS = ("relu", "gelu", "swish", "silu", "elu", "selu", "tanh", "leaky_relu", "mish")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+# constant: the optimizer's rate throughout. cosine: decays per epoch along half a cosine from
+# it to near 0 at max_epochs. plateau: divided by 5 after an epoch with no better objective.
+LR_SCHEDULES = ("constant", "cosine", "plateau")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +110,10 @@ TRAINING = {
     "patience": Field("int", 3, low=0, searchable=False, doc="early-stopping patience in epochs"),
     "pruning_warmup": Field("int", 1, low=0, searchable=False,
                             doc="epochs every trial trains before Optuna's pruner may stop it"),
+    "lr_schedule": Field("str", "constant", values=LR_SCHEDULES,
+                         doc="how the learning rate changes over a trial's epochs"),
+    "max_params": Field("int", 0, low=0, searchable=False,
+                        doc="largest model a trial may build (0: no limit); larger ones are pruned untrained"),
 }
 
 OBJECTIVE = {

@@ -78,6 +78,11 @@ class SearchSpace:
         """Epochs a trial trains before the pruner may judge it (augmented trials start slowly)."""
         return int(self.tree["training"]["pruning_warmup"].value)
 
+    @property
+    def max_params(self) -> int:
+        """The largest model a trial may train (0: any size): a deployment budget."""
+        return int(self.tree["training"]["max_params"].value)
+
     def param_names(self) -> list[str]:
         """Names of every searched parameter that some trial could ask for, in order."""
         return list(self.domains())
@@ -119,6 +124,9 @@ class SearchSpace:
         arch["dense"] = self._sample_dense(run, dense)
         arch["optimizer"] = self._sample_optimizer(run, tree["optimizer"])
         arch["batch_size"] = int(run.get("training.batch_size", tree["training"]["batch_size"]))
+        schedule = run.get("training.lr_schedule", tree["training"]["lr_schedule"])
+        if schedule != "constant":
+            arch["lr_schedule"] = schedule  # absent for a constant rate: the trial trains as before
         augmentation = {key: run.get(f"augmentation.{key}", param) for key, param in tree["augmentation"].items()}
         if any(augmentation[key] != f.default for key, f in schema.AUGMENTATION.items() if key != "fill"):
             arch["augmentation"] = augmentation  # absent when nothing is transformed: the network is as before

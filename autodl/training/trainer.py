@@ -7,6 +7,7 @@ import math
 import time
 from typing import Any, Callable
 
+from autodl.exceptions import TrialFailed
 from autodl.training.callbacks import EpochReporter, make_stop_callback, make_trial_callback
 from autodl.training.tf_batchnorm import fused_batch_norm
 from autodl.training.tf_graphs import released_gradient_registrations
@@ -15,6 +16,7 @@ EVAL_BATCH_SIZE = 1024  # inference needs no gradients: large batches are faster
 # Under JAX each new batch shape compiles the step again (seconds per trial, on GPUs too): the
 # last, partial training batch is left out when it holds at most this share of the data.
 MAX_DROPPED_SHARE = 0.01
+PLATEAU_FACTOR = 0.2  # the plateau schedule's cut (Keras' docs example; its default 0.1 stalls short trials)
 
 
 @dataclasses.dataclass
@@ -41,20 +43,25 @@ def fit_model(
     reporters: list[EpochReporter] | None = None,
     callback_out: Callable[[Any], None] | None = None,
     check_stop: Callable[[], None] | None = None,
+    lr_schedule: str = "constant",
 ) -> FitResult:
     """Train on ``splits.x_train``, validate on ``splits.x_val``; patience 0 disables early stop.
 
     ``callback_out`` receives the history callback before training starts, so a caller
     still has the per-epoch history when a reporter raises mid-fit. ``check_stop`` is called
-    before every batch; what it raises ends the fit (a deferred Ctrl-C).
+    before every batch; what it raises ends the fit (a deferred Ctrl-C). A ``lr_schedule``
+    other than constant changes the rate between epochs and adds ``learning_rate`` (the rate
+    each epoch trained with) to the history.
     """
     import keras
 
     tracker = make_trial_callback(monitor, list(reporters or []))
     if callback_out is not None:
         callback_out(tracker)
-    callbacks: list[Any] = [tracker, *_stop_callbacks(check_stop)]
     mode = "max" if direction == "maximize" else "min"
+    # Before the tracker, so the rate they log reaches the history.
+    schedule = make_schedule_callbacks(lr_schedule, model, max_epochs, patience, monitor, mode)
+    callbacks: list[Any] = [*schedule, tracker, *_stop_callbacks(check_stop)]
     if patience > 0:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=patience, restore_best_weights=True))
@@ -74,6 +81,30 @@ def fit_model(
     best = pick(values) if values else math.nan
     return FitResult(model=model, value=float(best), best_epoch=values.index(best) + 1 if values else 0,
                      epochs=tracker.epochs, seconds=seconds, history=tracker.history)
+
+
+def make_schedule_callbacks(name: str, model: Any, max_epochs: int, patience: int, monitor: str,
+                            mode: str) -> list[Any]:
+    """Keras' own schedule callbacks: they set the optimizer's rate between epochs, which
+    every backend reads at the next epoch (a per-batch change would not reach a JAX fit).
+
+    cosine ends near, not at, 0: its last epoch trains at ``(1 - cos(pi / max_epochs)) / 2``
+    of the rate. plateau divides the rate by 5 after ``max(1, patience // 2)`` epochs with no
+    better objective, so a trial gets a lower rate before early stopping gives up on it.
+    """
+    import keras
+
+    if name == "constant":
+        return []
+    base = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    if name == "cosine":
+        def rate(epoch: int, _lr: float) -> float:
+            return base * 0.5 * (1.0 + math.cos(math.pi * min(epoch, max_epochs) / max_epochs))
+        return [keras.callbacks.LearningRateScheduler(rate)]
+    if name == "plateau":
+        return [keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=PLATEAU_FACTOR,
+                                                  patience=max(1, patience // 2), min_lr=base / 1000)]
+    raise TrialFailed(f"unknown lr_schedule {name!r}; expected one of constant, cosine, plateau")
 
 
 def train_size(n: int, batch_size: int, backend: str) -> int:
