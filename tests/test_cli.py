@@ -73,6 +73,15 @@ def test_search_digits_through_click(tmp_path):
     import autodl
 
     search = autodl.load(tmp_path / "e2e")
+    front = search.pareto_front()  # smallest first, each better than every smaller trial
+    assert front and [r.n_params for r in front] == sorted({r.n_params for r in front})
+    assert [r.value for r in front] == sorted({r.value for r in front})
+    assert all(not (r.n_params <= f.n_params and r.value > f.value) for f in front for r in search.ranked())
+    if len(front) > 1:
+        table = shown.output[shown.output.index("(Pareto front)"):]
+        assert all(f"{r.n_params:,}" in table for r in front)
+    else:
+        assert "Pareto front" not in shown.output
     for record in search.records:  # every trial in full: outcome, hyperparameters, each epoch
         one = invoke("show", "e2e", "--out", str(tmp_path), "--trial", str(record.number))
         assert one.exit_code == 0, one.output

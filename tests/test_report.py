@@ -180,7 +180,7 @@ def test_report_has_every_section(full_run: tuple[Path, str]) -> None:
                     "dataset"):
         assert f'<section id="{section}">' in page
     for figure in ("fig-curves", "fig-overview", "fig-history", "fig-importances",
-                   "fig-parallel", "fig-confusion", "fig-class-counts"):
+                   "fig-parallel", "fig-size", "fig-confusion", "fig-class-counts"):
         assert f'id="{figure}"' in page, figure
     assert 'id="layer-table"' in page and ">Conv2D<" in page and ">Dense<" in page
     assert "evaluation-missing" not in page
@@ -400,3 +400,28 @@ def test_learning_curves_add_a_log_scale_rate_panel_only_when_a_schedule_changed
     rate = [t for t in fig.data if t.xaxis == "x3"]
     assert len(rate) == 1 and rate[0].name == "trial 0 learning rate" and rate[0].line.dash == "dot"
     assert list(rate[0].y) == records[0].history["learning_rate"]
+
+
+def _sized(number: int, n_params: int, value: float, state: TrialState = TrialState.COMPLETE) -> TrialRecord:
+    return TrialRecord(number, state, {}, value if state == TrialState.COMPLETE else None, 3, 1.0, n_params, {})
+
+
+def test_the_pareto_front_is_the_smallest_model_for_each_level_of_score() -> None:
+    records = [_sized(0, 1000, 0.80), _sized(1, 500, 0.85), _sized(2, 2000, 0.90), _sized(3, 2000, 0.88),
+               _sized(4, 3000, 0.89), _sized(5, 500, 0.85), _sized(6, 100, 0.0, TrialState.PRUNED),
+               _sized(7, 4000, 0.95)]
+    assert [r.number for r in summary.pareto_front(records)] == [1, 2, 7]  # 5 ties 1 later; 0, 3, 4 beaten
+    assert [r.number for r in summary.pareto_front(records, "minimize")] == [1, 0]  # a loss: lower is better
+    assert summary.pareto_front([_sized(0, 0, 0.9)]) == []  # no size recorded: not placed
+
+
+def test_the_report_draws_size_against_score_and_lists_the_front(tmp_path: Path) -> None:
+    records = [_sized(0, 1000, 0.80), _sized(1, 500, 0.85), _sized(2, 2000, 0.90), _sized(3, 3000, 0.89)]
+    page = write_report(make_run(tmp_path, records=records, n_trials=4)).read_text(encoding="utf-8")
+    assert 'id="fig-size"' in page
+    table = page[page.index('id="pareto-table"'):]
+    table = table[:table.index("</table>")]
+    cells = [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in table.split("<tr>")[2:]]
+    assert cells == [["1", "3", "500", "0.85", "0.05"], ["2", "1", "2,000", "0.9", "best"]]  # trial, rank, ...
+    lone = write_report(make_run(tmp_path, "one", records=[_sized(0, 1000, 0.8)], n_trials=1)).read_text()
+    assert 'id="fig-size"' not in lone and 'id="pareto-table"' not in lone

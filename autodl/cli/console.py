@@ -147,11 +147,28 @@ def params_table(record: TrialRecord, best: bool = True) -> Table:
     return table
 
 
-def print_summary(search: Any) -> None:
-    """Leaderboard, counts, test metrics and where everything is."""
+def front_table(search: Any) -> Table:
+    """The Pareto front of size and score: what each smaller model gives up."""
+    metric = search.space.objective[0]
+    best = search.best_trial
+    ranks = {r.number: i for i, r in enumerate(search.ranked(), 1)}
+    table = Table(title="smallest model for each level of score (Pareto front)", title_justify="left")
+    for column in ("trial", "rank", "parameters", metric, "behind the best"):
+        table.add_column(column, justify="right")
+    for record in search.pareto_front():
+        behind = "best" if record.number == best.number else fmt(abs(best.value - record.value))
+        table.add_row(str(record.number), str(ranks[record.number]), f"{record.n_params:,}", fmt(record.value), behind)
+    return table
+
+
+def print_summary(search: Any, *, front: bool = False) -> None:
+    """Leaderboard, counts, test metrics and where everything is; ``front`` adds the smaller
+    models worth knowing of (``autodl show``)."""
     counts = {s: sum(r.state == s for r in search.records) for s in TrialState}
     if counts[TrialState.COMPLETE]:
         console.print(leaderboard(search))
+        if front and len(search.pareto_front()) > 1:
+            console.print(front_table(search))
     elif first := next((r for r in search.records if r.state not in (TrialState.INTERRUPTED, TrialState.RUNNING)),
                        None):
         console.print(f"[yellow]no trial completed[/]: `autodl show {search.path} --trial {first.number}` "

@@ -347,7 +347,7 @@ def show(run: str, out: str, trial: int | None, trust: bool) -> None:
 
     search = load(_run_path(run, out), trust=trust)
     if trial is None:
-        print_summary(search)
+        print_summary(search, front=True)
     else:
         print_trial(search, search.trial(trial))
 

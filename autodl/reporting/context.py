@@ -52,6 +52,7 @@ def report_context(run_dir: Path, render: figures.FigureRenderer) -> dict[str, A
     class_names = _class_names(dataset)
     analysis = search_analysis(store.root, run, records, metric, direction)
     top = [r for r in ranked if r.state == TrialState.COMPLETE][:TOP_CURVES]
+    front = summary.pareto_front(records, direction)
     evaluation = _evaluation(store.evaluation_npz, class_names, render)
     return {
         "run": run, "name": str(run.get("name") or store.root.name), "notes": notes,
@@ -76,6 +77,7 @@ def report_context(run_dir: Path, render: figures.FigureRenderer) -> dict[str, A
         "analysis": analysis, "history_fig": render(analysis.history),
         "importance_fig": render(analysis.importances),
         "parallel_fig": render(analysis.parallel),
+        "size_fig": render(figures.size_figure(records, front, metric)), "front": _front_rows(front, ranked),
         "evaluation": evaluation, "class_names": class_names,
     }
 
@@ -248,3 +250,14 @@ def _param_budget(run: dict[str, Any]) -> int | None:
     if budget is None:
         budget = _dict(_dict(run.get("space")).get("training")).get("max_params")
     return budget if isinstance(budget, int) and budget > 0 else None
+
+
+def _front_rows(front: list[TrialRecord], ranked: list[TrialRecord]) -> list[dict[str, Any]]:
+    """The Pareto front as table rows, with each trial's rank and its distance to the best."""
+    if not front:
+        return []
+    best = ranked[0].value
+    rank = {r.number: i + 1 for i, r in enumerate(ranked)}
+    return [{"number": r.number, "rank": rank.get(r.number), "n_params": r.n_params, "value": r.value,
+             "behind": abs(float(best) - float(r.value)) if best is not None and r.value is not None else None}
+            for r in front]

@@ -27,6 +27,7 @@ __all__ = [
     "learning_curves_figure",
     "overview_figure",
     "sanitize_figure",
+    "size_figure",
 ]
 
 #: Plotly markup that optuna's own hover texts use; put back after escaping. A user string
@@ -178,6 +179,30 @@ def overview_figure(records: Sequence[TrialRecord], metric: str,
     fig.update_xaxes(**_epoch_ticks(records))
     fig.update_layout(height=400, xaxis_title="epoch", yaxis_title=metric,
                       margin={"t": 20, "b": 40, "l": 60, "r": 10})
+    return fig
+
+
+def size_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], metric: str) -> go.Figure | None:
+    """Score against parameters for every complete trial, the Pareto ``front`` joined: what
+    each step up in size buys. None with fewer than 2 sized trials (nothing to compare)."""
+    import plotly.graph_objects as go
+
+    sized = [r for r in records if r.state == TrialState.COMPLETE and r.value is not None and r.n_params]
+    if len(sized) < 2:
+        return None
+
+    def hover(record: TrialRecord) -> str:
+        return f"trial {record.number}<br>{record.n_params:,} parameters<br>{metric} {float(record.value):.4g}"  # type: ignore[arg-type]
+
+    fig = go.Figure()
+    fig.add_scatter(x=[r.n_params for r in sized], y=[r.value for r in sized], mode="markers", name="trial",
+                    marker={"color": "#4c78a8", "size": 7, "opacity": 0.6},
+                    text=[hover(r) for r in sized], hovertemplate="%{text}<extra></extra>")
+    fig.add_scatter(x=[r.n_params for r in front], y=[r.value for r in front], mode="lines+markers",
+                    name="smallest for its score (Pareto front)", line={"color": "#d62728", "shape": "hv"},
+                    marker={"size": 9}, text=[hover(r) for r in front], hovertemplate="%{text}<extra></extra>")
+    fig.update_layout(height=380, xaxis={"title": "parameters", "type": "log"}, yaxis_title=metric,
+                      margin={"t": 20, "b": 40, "l": 60, "r": 10}, legend={"orientation": "h", "y": -0.2})
     return fig
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "format_value",
     "is_finite",
     "param_names",
+    "pareto_front",
     "per_class_accuracy",
     "rank_trials",
     "time_stats",
@@ -65,6 +66,21 @@ def rank_trials(records: Sequence[TrialRecord], direction: str = "maximize") -> 
         return (group + 1, 0.0, record.number)
 
     return sorted(records, key=key)
+
+
+def pareto_front(records: Sequence[TrialRecord], direction: str = "maximize") -> list[TrialRecord]:
+    """The complete trials that no smaller model matches: smallest first, each scoring better
+    than every trial with as few parameters. To deploy, pick the smallest one good enough.
+
+    Equal sizes keep the better score; equal sizes and scores, the earlier trial.
+    """
+    sign = 1.0 if direction == "maximize" else -1.0
+    sized = [r for r in records if r.state == TrialState.COMPLETE and is_finite(r.value) and r.n_params]
+    front: list[TrialRecord] = []
+    for record in sorted(sized, key=lambda r: (r.n_params, -sign * float(r.value), r.number)):  # type: ignore[arg-type]
+        if not front or sign * float(record.value) > sign * float(front[-1].value):  # type: ignore[arg-type]
+            front.append(record)
+    return front
 
 
 def count_states(records: Sequence[TrialRecord]) -> dict[str, int]:

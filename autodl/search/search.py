@@ -94,6 +94,13 @@ class Search:
         ranked = self.ranked()
         return ranked[0] if ranked else None
 
+    def pareto_front(self) -> list[TrialRecord]:
+        """Complete trials that no smaller model matches, smallest first: the candidates when a
+        model must be small (each scores better than every trial with as few parameters)."""
+        from autodl.reporting.summary import pareto_front
+
+        return pareto_front(self.records, self.direction)
+
     @property
     def best_params(self) -> dict[str, Any]:
         best = self.best_trial
