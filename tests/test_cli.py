@@ -65,6 +65,12 @@ def test_search_digits_through_click(tmp_path):
     assert "top 10 of 3 trials" in result.output and str(tmp_path / "e2e") in result.output
     assert result.output.startswith("loading digits\nautodl digits (")  # a slow load is not a silent one
 
+    ensemble = json.loads((tmp_path / "e2e" / "run.json").read_text())["ensemble"]
+    kept = sorted(p.name for p in (tmp_path / "e2e" / "models").iterdir())
+    assert (ensemble is None) == (len(kept) < 2)
+    if ensemble:
+        assert sorted(f"trial_{n:04d}.keras" for n in ensemble["trials"]) == kept
+        assert f"top-{len(kept)} ensemble (trials " in result.output.replace("\n", " ")
     listed = invoke("runs", "--out", str(tmp_path))
     assert "e2e" in listed.output and "digits" in listed.output
     shown = invoke("show", "e2e", "--out", str(tmp_path))
@@ -169,6 +175,9 @@ def test_a_size_budget_prunes_larger_models_untrained_and_a_cosine_schedule_show
     study = optuna.load_study(study_name=None, storage=f"sqlite:///{run / 'study.db'}")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.COMPLETE]
     assert "<dt>parameter budget</dt><dd>5,000</dd>" in (run / "report.html").read_text()
+    assert json.loads((run / "run.json").read_text())["ensemble"] is None  # one kept model: no ensemble
+    alone = invoke("predict", str(run), str(tmp_path / "any.png"), "--ensemble")
+    assert alone.exit_code == 2 and "an ensemble needs 2 or more" in alone.output
     shown = invoke("show", str(run), "--trial", "0").output
     assert "why: " in shown and "--max-params (5,000)" in shown
     assert "model: none (only complete trials keep one)" in shown and "no epoch trained" in shown
@@ -300,7 +309,7 @@ def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
     space = tmp_path / "s.yaml"
     space.write_text("augmentation: {flip: horizontal, translation: 0.2, zoom: 0.2}\n"
                      "dense: {layers: 1, units: 8}\ntraining: {max_epochs: 2}\n")
-    result = invoke("search", str(tmp_path / "set"), "--image-size", "7x5", "--space", str(space), "--trials", "1",
+    result = invoke("search", str(tmp_path / "set"), "--image-size", "7x5", "--space", str(space), "--trials", "2",
                     "--out", str(tmp_path), "--name", "p", "--quiet")
     assert result.exit_code == 0, result.output
     run, test = tmp_path / "p", tmp_path / "set" / "test"
@@ -328,6 +337,28 @@ def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
     assert missing.exit_code == 2 and "nope.png' does not exist" in missing.output
     no_model = invoke("predict", str(run), str(test), "--trial", "5")
     assert no_model.exit_code == 2 and "no saved model for trial 5" in no_model.output
+
+    # The two kept models together: predict --ensemble averages their probabilities, and the
+    # search's own ensemble evaluation on the test split agrees with that average.
+    ensemble = json.loads((run / "run.json").read_text())["ensemble"]
+    assert sorted(ensemble["trials"]) == [0, 1] and ensemble["trials"][0] == autodl.load(run).best_trial.number
+    second = autodl.load(run).predict([test], top=2, trial=ensemble["trials"][1])
+
+    def by_class(predicted: pd.DataFrame) -> np.ndarray:
+        return np.array([[row["probability"] if row["class"] == name else row["probability_2"] for name in ("cat", "dog")]
+                         for _, row in predicted.iterrows()])
+
+    mean = (by_class(frame) + by_class(second)) / 2
+    np.testing.assert_allclose(by_class(autodl.load(run).predict([test], top=2, ensemble=True)), mean, rtol=1e-5)
+    y_true = np.load(run / "evaluation.npz")["y_true"]
+    assert ensemble["accuracy"] == pytest.approx(np.mean(mean.argmax(axis=1) == y_true))
+    assert ensemble["best_accuracy"] == pytest.approx(np.mean(proba.argmax(axis=1) == y_true))
+    assert 0.0 <= ensemble["val_accuracy"] <= 1.0 and ensemble["loss"] > 0
+    shown = invoke("predict", str(run), str(test), "--ensemble")
+    assert shown.exit_code == 0 and "6 images" in shown.output
+    both = invoke("predict", str(run), str(test), "--ensemble", "--trial", "0")
+    assert both.exit_code == 2 and "an ensemble averages the kept models, so it takes no --trial" in both.output
+    assert 'id="ensemble"' in (run / "report.html").read_text()
 
 
 @pytest.mark.parametrize("args, words", [

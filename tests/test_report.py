@@ -185,6 +185,7 @@ def test_report_has_every_section(full_run: tuple[Path, str]) -> None:
     assert 'id="layer-table"' in page and ">Conv2D<" in page and ">Dense<" in page
     assert "evaluation-missing" not in page
     assert "parameter budget" not in page  # shown only for a search held to one
+    assert 'id="ensemble"' not in page  # run.json has no ensemble: no card
 
 
 def test_leaderboard_ranks_every_trial(full_run: tuple[Path, str]) -> None:

@@ -186,9 +186,21 @@ def print_summary(search: Any, *, front: bool = False) -> None:
     if search.test_metrics:
         console.print("best model on the test split: " +
                       ", ".join(f"{k} {fmt(v)}" for k, v in search.test_metrics.items()))
+    if search.ensemble:
+        console.print(ensemble_line(search.ensemble), highlight=False)
     console.print(f"run folder: [cyan]{search.path}[/]")
     if search.store.report_html.is_file():
         console.print(f"report: [cyan]{search.store.report_html}[/]")
+
+
+def ensemble_line(ensemble: dict[str, Any]) -> str:
+    """The kept models together against the best alone, validation first (where choosing is fair)."""
+    trials = ensemble["trials"]
+    return (f"top-{len(trials)} ensemble (trials {', '.join(map(str, trials))}, probabilities averaged): "
+            f"validation accuracy {fmt(ensemble['val_accuracy'])} (best alone {fmt(ensemble['best_val_accuracy'])}), "
+            f"test accuracy {fmt(ensemble['accuracy'])} (best alone {fmt(ensemble['best_accuracy'])})" +
+            ("; it beats the best alone on validation: `autodl predict --ensemble` uses it"
+             if ensemble["val_accuracy"] > ensemble["best_val_accuracy"] else ""))
 
 
 def print_trial(search: Any, record: TrialRecord) -> None:

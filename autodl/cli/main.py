@@ -358,12 +358,13 @@ def show(run: str, out: str, trial: int | None, trust: bool) -> None:
 @click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root, when RUN is a bare name.")
 @click.option("--top", default=1, show_default=True, type=click.IntRange(min=1), help="Classes to show per image.")
 @click.option("--trial", type=int, help="Use this trial's saved model (default: the best).")
+@click.option("--ensemble", is_flag=True, help="Average the probabilities of every kept model (the top-k).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False),
               help="Write the predictions to this CSV file (for scripts) instead of printing each.")
 @click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key.")
 @_handle_errors
-def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | None, csv_path: str | None,
-            trust: bool) -> None:
+def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | None, ensemble: bool,
+            csv_path: str | None, trust: bool) -> None:
     """Classify IMAGES (files or folders) with RUN's best model, prepared as its training data was."""
     from autodl.cli.console import RichProgress, console, predictions_table
     from autodl.cli.quiet import import_keras_quietly
@@ -373,7 +374,7 @@ def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | 
 
     bar = RichProgress()  # its bar of the files read, for a folder of thousands of photos
     try:
-        frame = load(_run_path(run, out), trust=trust).predict(list(images), top=top, trial=trial,
+        frame = load(_run_path(run, out), trust=trust).predict(list(images), top=top, trial=trial, ensemble=ensemble,
                                                                progress=bar.on_load_progress)
     finally:
         bar.close()

@@ -69,7 +69,7 @@ def report_context(run_dir: Path, render: figures.FigureRenderer) -> dict[str, A
         "param_names": summary.param_names(records),
         "best": best, "best_info": _dict(run.get("best")),
         "best_params": _params(best.params if best else _dict(run.get("best")).get("params")),
-        "test_metrics": _dict(run.get("test_metrics")),
+        "test_metrics": _dict(run.get("test_metrics")), "ensemble": _ensemble(run.get("ensemble")),
         "model": _model_table(store.root, run, best),
         "curves": render(figures.learning_curves_figure(top)),
         "curve_trials": [r.number for r in top if r.history],
@@ -261,3 +261,9 @@ def _front_rows(front: list[TrialRecord], ranked: list[TrialRecord]) -> list[dic
     return [{"number": r.number, "rank": rank.get(r.number), "n_params": r.n_params, "value": r.value,
              "behind": abs(float(best) - float(r.value)) if best is not None and r.value is not None else None}
             for r in front]
+
+
+def _ensemble(value: Any) -> dict[str, Any] | None:
+    """run.json's ensemble, when it is whole (a hand-edited or older run.json may lack it)."""
+    keys = ("trials", "val_accuracy", "best_val_accuracy", "accuracy", "best_accuracy", "loss")
+    return value if isinstance(value, dict) and all(key in value for key in keys) else None

@@ -288,7 +288,8 @@ def load(path: str | Path, *, trust: bool = False) -> Search:
     search = Search(settings, space, store, records=store.read_trials(),
                     backend_state=state.get("backend_state"), dataset=state.get("dataset"),
                     created=state.get("created"), elapsed=state.get("elapsed", 0.0))
-    search.test_metrics = store.read_run().get("test_metrics")
+    run = store.read_run()
+    search.test_metrics, search.ensemble = run.get("test_metrics"), run.get("ensemble")
     return search
 
 

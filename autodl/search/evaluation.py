@@ -1,4 +1,5 @@
-"""The best model on the test split: metrics, and the arrays the report draws from."""
+"""The best model on the test split: metrics, and the arrays the report draws from; and the
+kept models together, as an ensemble."""
 
 from __future__ import annotations
 
@@ -46,3 +47,31 @@ def evaluation_arrays(splits: Any, proba: np.ndarray) -> dict[str, np.ndarray]:
         "sample_labels": np.asarray(splits.y_train[samples], dtype=np.int64),
         "train_class_counts": np.bincount(splits.y_train, minlength=splits.num_classes).astype(np.int64),
     }
+
+
+def evaluate_ensemble(models: list[Any], numbers: list[int], splits: Any,
+                      check_stop: Callable[[], None] | None = None) -> dict[str, Any]:
+    """The kept models' averaged class probabilities against the best model alone (``models[0]``),
+    on the validation split, where choosing between them is fair, and on the test split.
+
+    Averaging is what ``autodl predict --ensemble`` does; a few models of different
+    architectures often make fewer mistakes together than the best of them.
+    """
+    from autodl.training import predict_proba
+
+    out: dict[str, Any] = {"trials": list(numbers)}
+    for split, x, y in (("val_", splits.x_val, splits.y_val), ("", splits.x_test, splits.y_test)):
+        probas = [np.asarray(predict_proba(model, x, check_stop), dtype=np.float64) for model in models]
+        mean = np.mean(probas, axis=0)
+        out[f"{split}accuracy"], out[f"{split}loss"] = _accuracy(mean, y), _log_loss(mean, y)
+        out[f"best_{split}accuracy"] = _accuracy(probas[0], y)
+    return out
+
+
+def _accuracy(proba: np.ndarray, y: Any) -> float:
+    return float(np.mean(proba.argmax(axis=1) == np.asarray(y)))
+
+
+def _log_loss(proba: np.ndarray, y: Any) -> float:
+    picked = proba[np.arange(len(proba)), np.asarray(y, dtype=np.int64)]
+    return float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))

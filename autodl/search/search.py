@@ -27,7 +27,7 @@ from autodl.records import SearchSettings, TrialRecord, TrialState
 from autodl.runs import RunStore, atomic_save_model, dump_signed
 from autodl.search.callbacks import SearchCallback, as_callback
 from autodl.search.checks import check_space
-from autodl.search.evaluation import evaluate_best
+from autodl.search.evaluation import evaluate_best, evaluate_ensemble
 from autodl.search.stop import check_stop, clear_stop, interrupts_deferred, stop_requested
 from autodl.space import SearchSpace
 
@@ -63,6 +63,7 @@ class Search:
         self.elapsed = elapsed
         self.splits: Any = None
         self.test_metrics: dict[str, float] | None = None
+        self.ensemble: dict[str, Any] | None = None  # the kept models together (evaluate_ensemble)
         self.data_seconds = 0.0
         self.policy: str | None = None  # the Keras dtype policy ``settings.precision`` resolved to
         self._backend: Any = None
@@ -138,9 +139,10 @@ class Search:
 
         return [keras.saving.load_model(self.path / str(record.model_path)) for record in self._saved()[:k]]
 
-    def predict(self, images: list[str | Path], *, top: int = 1, trial: int | None = None,
+    def predict(self, images: list[str | Path], *, top: int = 1, trial: int | None = None, ensemble: bool = False,
                 progress: Callable[[int, int], None] | None = None) -> Any:
-        """Classify image files (or folders of them) with the best saved model, or ``trial``'s.
+        """Classify image files (or folders of them) with the best saved model, or ``trial``'s,
+        or with ``ensemble`` the kept models' averaged probabilities (see ``self.ensemble``).
 
         Each image is prepared as the training data was: resized to the model's input,
         gray or RGB as the data was, pixels from 0..255 to [0, 1]. Returns a pandas
@@ -149,7 +151,7 @@ class Search:
         (files read, files) as the images are read.
 
         Raises:
-            RunError: no saved model (or none for ``trial``).
+            RunError: no saved model (or none for ``trial``; fewer than 2 for ``ensemble``).
             DatasetError: a file is missing or not an image.
         """
         import keras
@@ -158,12 +160,12 @@ class Search:
 
         from autodl.data.files import image_files, read_image_files
 
-        record = self._saved_model(trial)
-        model = keras.saving.load_model(self.path / str(record.model_path))
+        records = self._ensemble_models(trial) if ensemble else [self._saved_model(trial)]
+        models = [keras.saving.load_model(self.path / str(record.model_path)) for record in records]
         paths = image_files(images)
-        x = read_image_files(paths, tuple((self.dataset or {}).get("input_shape") or model.input_shape[1:]),
+        x = read_image_files(paths, tuple((self.dataset or {}).get("input_shape") or models[0].input_shape[1:]),
                              progress)
-        proba = model.predict(x, batch_size=256, verbose=0)
+        proba = np.mean([model.predict(x, batch_size=256, verbose=0) for model in models], axis=0)
         names = list((self.dataset or {}).get("class_names") or range(proba.shape[1]))
         order = np.argsort(-proba, axis=1, kind="stable")[:, :max(1, min(top, proba.shape[1]))]
         rows = []
@@ -178,6 +180,15 @@ class Search:
     def _saved(self) -> list[TrialRecord]:
         """The trials whose model is on disk, best first."""
         return [r for r in self.ranked() if r.model_path and (self.path / r.model_path).is_file()]
+
+    def _ensemble_models(self, trial: int | None) -> list[TrialRecord]:
+        kept = self._saved()[:self.settings.top_k]
+        if trial is not None or len(kept) < 2:
+            why = ("an ensemble averages the kept models, so it takes no --trial" if trial is not None else
+                   f"an ensemble needs 2 or more, and {self.path} keeps {len(kept)} (a search with --top-k 3 "
+                   "keeps its 3 best); use its best model without --ensemble")
+            raise RunError(f"Cannot predict with an ensemble: {why}")
+        return kept
 
     def _saved_model(self, trial: int | None) -> TrialRecord:
         saved = self._saved()
@@ -487,6 +498,7 @@ class Search:
                                                "model_path": best.model_path,
                                                "architecture": self.space.sample(_fixed(best.params))},
             "test_metrics": self.test_metrics,
+            "ensemble": self.ensemble,
         }
         self.store.write_run(info)
 
@@ -512,6 +524,11 @@ class Search:
                 model = keras.saving.load_model(self.path / best.model_path)
                 self.test_metrics = evaluate_best(model, self.splits, self.store.evaluation_npz,
                                                   check_stop=check_stop)
+                kept = self._saved()[:self.settings.top_k]
+                if len(kept) >= 2 and kept[0].number == best.number:
+                    self._callbacks.on_status(f"evaluating the top-{len(kept)} ensemble")
+                    models = [model] + [keras.saving.load_model(self.path / str(r.model_path)) for r in kept[1:]]
+                    self.ensemble = evaluate_ensemble(models, [r.number for r in kept], self.splits, check_stop)
         self.write_run("finished")
         self._save_state()
         try:

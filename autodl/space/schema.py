@@ -11,7 +11,8 @@ from typing import Any
 ACTIVATIONS = ("relu", "gelu", "swish", "silu", "elu", "selu", "tanh", "leaky_relu", "mish")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 # constant: the optimizer's rate throughout. cosine: decays per epoch along half a cosine from
-# it to near 0 at max_epochs. plateau: divided by 5 after an epoch with no better objective.
+# it to near 0 at max_epochs. plateau: divided by 5 after max(1, patience // 2) epochs with no
+# better objective (autodl.training.trainer.make_schedule_callbacks).
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 
 
