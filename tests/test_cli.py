@@ -338,6 +338,15 @@ def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
     no_model = invoke("predict", str(run), str(test), "--trial", "5")
     assert no_model.exit_code == 2 and "no saved model for trial 5" in no_model.output
 
+    # A phone's way of storing the same picture: turned a quarter, with EXIF orientation 6 to show it upright.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(test / "dog" / "0.png").transpose(Image.Transpose.ROTATE_90).save(tmp_path / "turned.png", exif=exif)
+    turned = autodl.load(run).predict([tmp_path / "turned.png"], top=2)
+    original = frame[frame["file"] == str(test / "dog" / "0.png")]
+    assert list(turned["class"]) == list(original["class"])
+    np.testing.assert_allclose(turned["probability"], original["probability"], rtol=1e-6)
+
     # The two kept models together: predict --ensemble averages their probabilities, and the
     # search's own ensemble evaluation on the test split agrees with that average.
     ensemble = json.loads((run / "run.json").read_text())["ensemble"]

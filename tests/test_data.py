@@ -258,6 +258,7 @@ def test_summary_is_json_round_trippable(tmp_path):
         "name": "tiny", "source": str(tmp_path / "tiny.npz"), "input_shape": [6, 6, 1],
         "num_classes": 3, "class_names": ["0", "1", "2"], "n_train": len(splits.y_train),
         "n_val": len(splits.y_val), "n_test": 20, "fingerprint": splits.fingerprint,
+        "exif_orientation": True,  # how image files are read for this run (predict's too)
     }
     assert summary["n_train"] + summary["n_val"] == 60
 
@@ -758,3 +759,51 @@ def test_offline_flag_values(monkeypatch):
     for value, expected in (("1", True), ("yes", True), ("0", False), ("", False)):
         monkeypatch.setenv("AUTODL_OFFLINE", value)
         assert keras_sets.offline() is expected
+
+
+# ---------------------------------------------------------------- EXIF orientation
+def _portrait_folder(tmp_path):
+    """Two classes of 2-wide, 4-high images; one is stored as a phone stores a portrait photo:
+    4 wide, 2 high, with EXIF orientation 6 (turn a quarter clockwise to show it)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "set" / name).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (4, 2), dtype=np.uint8)).save(tmp_path / "set" / name / f"{i}.png")
+    stored = rng.integers(0, 255, (2, 4), dtype=np.uint8)  # height 2, width 4
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "set" / "a" / "phone.png", exif=exif)
+    return tmp_path / "set", stored
+
+
+def test_image_files_are_turned_as_their_exif_orientation_says(tmp_path):
+    folder, stored = _portrait_folder(tmp_path)
+    x = files.read_image_files([folder / "a" / "phone.png"], (4, 2, 1))
+    np.testing.assert_array_equal(np.rint(x[0, :, :, 0] * 255).astype(np.uint8), np.rot90(stored, k=-1))
+    splits = load_splits(str(folder))  # every image 2x4 once turned: one size, no --image-size needed
+    assert splits.input_shape == (4, 2, 1) and splits.summary()["exif_orientation"] is True
+    with pytest.raises(DatasetError, match="Images differ in size"):  # as stored, the phone's is 4x2
+        load_splits(str(folder), upright=False)
+
+
+def test_a_run_started_before_exif_orientation_resumes_on_the_files_as_stored(tmp_path):
+    """Its dataset record has no exif_orientation: resume and workers read the files as it did,
+    so the fingerprint matches; a run that read them upright goes on upright."""
+    from autodl.exceptions import RunError
+    from autodl.records import SearchSettings
+    from autodl.search.search import load_data
+
+    folder, _ = _portrait_folder(tmp_path)
+    settings = SearchSettings(dataset=str(folder), image_size="2x4")
+    upright = load_splits(str(folder), image_size="2x4")
+    as_stored = load_splits(str(folder), image_size="2x4", upright=False)  # the phone's image stretched
+    assert upright.fingerprint != as_stored.fingerprint
+    old = {"fingerprint": as_stored.fingerprint}  # an old run.json / search.pkl
+    resumed = load_data(settings, expected=old)
+    assert resumed.fingerprint == as_stored.fingerprint and resumed.summary()["exif_orientation"] is False
+    assert load_data(settings, expected=upright.summary()).fingerprint == upright.fingerprint
+    with pytest.raises(RunError, match="not the one this run was started with"):
+        load_data(settings, expected={"fingerprint": as_stored.fingerprint, "exif_orientation": True})

@@ -150,6 +150,7 @@ def _splits(n: int = 64):
     return types.SimpleNamespace(x_train=x, y_train=y, x_val=x[:32], y_val=y[:32])
 
 
+@pytest.mark.filterwarnings("ignore:The model does not have any trainable weights")  # frozen on purpose
 def test_the_plateau_schedule_cuts_the_rate_before_early_stopping_gives_up():
     from autodl.training import fit_model
     from autodl.training.trainer import PLATEAU_FACTOR

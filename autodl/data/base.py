@@ -92,6 +92,11 @@ class BaseDataset(abc.ABC):
             f"arrays before saving them."
         )
 
+    def as_stored(self) -> BaseDataset:
+        """This source as autodl read it before it applied EXIF orientation, so that runs started
+        then resume on the same arrays. Only image files have an orientation: arrays are unchanged."""
+        return self
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
 

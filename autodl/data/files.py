@@ -245,6 +245,9 @@ def _is_number(text: str) -> bool:
     return True
 
 
+_EXIF_ORIENTATION = 0x0112  # 1: as stored; 2-8: mirrored and/or turned (6: a quarter turn clockwise)
+
+
 class ImageFolderDataset(_PathDataset):
     """A folder with one sub-folder of images per class; class names are the sub-folders.
 
@@ -258,12 +261,16 @@ class ImageFolderDataset(_PathDataset):
 
     description = "local image folder (one sub-folder per class)"
 
-    def __init__(self, path: pathlib.Path, image_size: tuple[int, int] | None = None) -> None:
+    def __init__(self, path: pathlib.Path, image_size: tuple[int, int] | None = None, upright: bool = True) -> None:
         super().__init__(path)
         self.image_size = image_size
+        self.upright = upright
 
     def resized(self, size: tuple[int, int]) -> ImageFolderDataset:
-        return ImageFolderDataset(self.path, size)
+        return ImageFolderDataset(self.path, size, self.upright)
+
+    def as_stored(self) -> ImageFolderDataset:
+        return ImageFolderDataset(self.path, self.image_size, upright=False)
 
     def load(self, data_dir: pathlib.Path | None = None, progress: LoadProgress | None = None) -> ArrayData:
         train_dir, test_dir = self.path / "train", self.path / "test"
@@ -279,11 +286,12 @@ class ImageFolderDataset(_PathDataset):
                 )
             train_files = _list_images(train_dir, class_names)
             test_files = _list_images(test_dir, test_classes)
-            x, y = _read_images(train_files + test_files, class_names, self.image_size, progress)
+            x, y = _read_images(train_files + test_files, class_names, self.image_size, progress, self.upright)
             n = len(train_files)
             return ArrayData(x[:n], y[:n], x[n:], y[n:], class_names, str(self.path))
         class_names = _class_folders(self.path)
-        x, y = _read_images(_list_images(self.path, class_names), class_names, self.image_size, progress)
+        x, y = _read_images(_list_images(self.path, class_names), class_names, self.image_size, progress,
+                            self.upright)
         return holdout(x, y, class_names, str(self.path))
 
 
@@ -322,9 +330,9 @@ def _images_in(folder: pathlib.Path) -> list[pathlib.Path]:
 
 def _read_images(
     files: list[tuple[pathlib.Path, str]], class_names: list[str], size: tuple[int, int] | None = None,
-    progress: LoadProgress | None = None,
+    progress: LoadProgress | None = None, upright: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    images = _open_images([path for path, _ in files], size, progress)
+    images = _open_images([path for path, _ in files], size, progress, upright)
     first = files[0][0], images[0].size
     for (path, _), image in zip(files, images):
         if image.size != first[1]:
@@ -342,10 +350,12 @@ def _read_images(
 
 
 def read_image_files(paths: list[pathlib.Path], input_shape: tuple[int, ...],
-                     progress: LoadProgress | None = None) -> np.ndarray:
-    """Image files as a model trained by autodl takes them: resized to ``input_shape``
-    (height, width, channels), gray or RGB, pixels scaled from 0..255 to [0, 1].
-    ``progress`` gets (files read, files) as they are read.
+                     progress: LoadProgress | None = None, upright: bool = True) -> np.ndarray:
+    """Image files as a model trained by autodl takes them: turned upright as their EXIF
+    orientation says (unless ``upright`` is false, for runs that trained on files as stored,
+    before autodl applied it), resized to ``input_shape`` (height, width, channels), gray or
+    RGB, pixels scaled from 0..255 to [0, 1]. ``progress`` gets (files read, files) as they
+    are read.
 
     Raises:
         DatasetError: a file is not a readable image, or the shape is not an image's.
@@ -356,7 +366,7 @@ def read_image_files(paths: list[pathlib.Path], input_shape: tuple[int, ...],
             f"(height, width, 1 or 3 channels). Give it arrays of that shape instead."
         )
     height, width, channels = input_shape
-    images = _open_images(paths, (width, height), progress)
+    images = _open_images(paths, (width, height), progress, upright)
     x = _pixels(images, "L" if channels == 1 else "RGB").reshape(len(images), height, width, channels)
     return x.astype(np.float32) / np.float32(255.0)
 
@@ -385,24 +395,29 @@ def image_files(paths: list[str | pathlib.Path]) -> list[pathlib.Path]:
 
 
 def _open_images(paths: list[pathlib.Path], size: tuple[int, int] | None,
-                 progress: LoadProgress | None) -> list[PIL.Image.Image]:
+                 progress: LoadProgress | None, upright: bool = True) -> list[PIL.Image.Image]:
     images = []
     for path in paths:
-        images.append(_open_image(path, size))
+        images.append(_open_image(path, size, upright))
         if progress is not None:
             progress(len(images), len(paths))
     return images
 
 
-def _open_image(path: pathlib.Path, size: tuple[int, int] | None) -> PIL.Image.Image:
-    """One image file, read whole (and resized to ``size``, width x height, if given)."""
-    from PIL import Image, UnidentifiedImageError
+def _open_image(path: pathlib.Path, size: tuple[int, int] | None, upright: bool = True) -> PIL.Image.Image:
+    """One image file, read whole, turned as its EXIF orientation says (a phone stores a
+    portrait photo as a landscape one plus that tag), and resized to ``size`` (width x
+    height) if given."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            if size is not None:
-                image.draft(None, size)  # JPEG: decode at the smallest scale >= size, 2-8x faster
+            orientation = image.getexif().get(_EXIF_ORIENTATION, 1) if upright else 1
+            if size is not None:  # JPEG: decode at the smallest scale >= size, 2-8x faster
+                image.draft(None, size[::-1] if orientation in (5, 6, 7, 8) else size)  # 5-8: a quarter turn
             image.load()
+            if orientation in range(2, 9):
+                image = ImageOps.exif_transpose(image)
             return image.copy() if size is None else _resize(image, size)
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise DatasetError(

@@ -40,6 +40,7 @@ class DataSplits:
     name: str
     source: str
     fingerprint: str
+    upright: bool = True  # image files were turned as their EXIF orientation says
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able description for ``run.json`` and the report (no arrays)."""
@@ -53,6 +54,7 @@ class DataSplits:
             "n_val": len(self.y_val),
             "n_test": len(self.y_test),
             "fingerprint": self.fingerprint,
+            "exif_orientation": self.upright,  # absent in runs started before autodl applied it
         }
 
 
@@ -78,6 +80,7 @@ def load_splits(
     subset: int | None = None,
     image_size: str | int | None = None,
     progress: LoadProgress | None = None,
+    upright: bool = True,
 ) -> DataSplits:
     """Load a dataset by name or path and return seeded, stratified, scaled splits.
 
@@ -94,6 +97,8 @@ def load_splits(
         image_size: ``"WIDTHxHEIGHT"`` (or one number for a square): an image folder's
             images are resized to it as they are read; refused for array sources.
         progress: called with (files read, files) as an image folder is read.
+        upright: turn image files as their EXIF orientation says; false reads them as
+            stored, as autodl did before (to resume the runs it started then).
 
     Raises:
         DatasetError: the data cannot be found or read, or is inconsistent, or an
@@ -109,6 +114,8 @@ def load_splits(
             f"Use e.g. 0.1 to hold out 10% of the training data for validation."
         )
     dataset = get_dataset(name_or_path, image_size)
+    if not upright:
+        dataset = dataset.as_stored()
     folder = pathlib.Path(data_dir).expanduser() if data_dir is not None else None
     raw = dataset.load(folder, progress)
     x = {"train": _to_nhwc(raw.x_train, "x_train", raw.source),
@@ -154,6 +161,7 @@ def load_splits(
         name=dataset.name,
         source=raw.source,
         fingerprint=digest,
+        upright=upright,
     )
     logger.info(
         "Dataset %s: %d train, %d val, %d test, shape %s, %d classes",

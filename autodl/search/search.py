@@ -164,7 +164,7 @@ class Search:
         models = [keras.saving.load_model(self.path / str(record.model_path)) for record in records]
         paths = image_files(images)
         x = read_image_files(paths, tuple((self.dataset or {}).get("input_shape") or models[0].input_shape[1:]),
-                             progress)
+                             progress, upright=bool((self.dataset or {}).get("exif_orientation")))
         proba = np.mean([model.predict(x, batch_size=256, verbose=0) for model in models], axis=0)
         names = list((self.dataset or {}).get("class_names") or range(proba.shape[1]))
         order = np.argsort(-proba, axis=1, kind="stable")[:, :max(1, min(top, proba.shape[1]))]
@@ -549,9 +549,11 @@ def load_data(settings: SearchSettings, expected: dict[str, Any] | None = None,
     """
     from autodl.data import load_splits
 
+    # A run started before autodl applied EXIF orientation read image files as stored: it goes on so.
+    upright = expected is None or bool(expected.get("exif_orientation"))
     splits = load_splits(settings.dataset, data_dir=settings.data_dir, val_fraction=settings.val_fraction,
                          seed=settings.seed or 0, subset=settings.subset, image_size=settings.image_size,
-                         progress=progress)
+                         progress=progress, upright=upright)
     if expected and expected.get("fingerprint") != splits.fingerprint:
         raise RunError(
             f"the dataset {settings.dataset!r} is not the one this run was started with (its contents "
