@@ -147,15 +147,28 @@ def params_table(record: TrialRecord, best: bool = True) -> Table:
     return table
 
 
+#: A smaller model is worth listing when it has at most this share of the best's parameters.
+SMALLER = 0.8
+
+
+def smaller_models(search: Any) -> list[TrialRecord]:
+    """The Pareto front of size and score, cut to models clearly smaller than the best (and it)."""
+    best = search.best_trial
+    if best is None or not best.n_params:
+        return []
+    return [r for r in search.pareto_front() if r.number == best.number or r.n_params <= SMALLER * best.n_params]
+
+
 def front_table(search: Any) -> Table:
-    """The Pareto front of size and score: what each smaller model gives up."""
+    """The smaller models worth a look: what each gives up against the best."""
     metric = search.space.objective[0]
     best = search.best_trial
     ranks = {r.number: i for i, r in enumerate(search.ranked(), 1)}
-    table = Table(title="smallest model for each level of score (Pareto front)", title_justify="left")
+    table = Table(title=f"smaller models (Pareto front), up to {SMALLER:.0%} of the best's size",
+                  title_justify="left")
     for column in ("trial", "rank", "parameters", metric, "behind the best"):
         table.add_column(column, justify="right")
-    for record in search.pareto_front():
+    for record in smaller_models(search):
         behind = "best" if record.number == best.number else fmt(abs(best.value - record.value))
         table.add_row(str(record.number), str(ranks[record.number]), f"{record.n_params:,}", fmt(record.value), behind)
     return table
@@ -167,7 +180,7 @@ def print_summary(search: Any, *, front: bool = False) -> None:
     counts = {s: sum(r.state == s for r in search.records) for s in TrialState}
     if counts[TrialState.COMPLETE]:
         console.print(leaderboard(search))
-        if front and len(search.pareto_front()) > 1:
+        if front and len(smaller_models(search)) > 1:
             console.print(front_table(search))
     elif first := next((r for r in search.records if r.state not in (TrialState.INTERRUPTED, TrialState.RUNNING)),
                        None):
