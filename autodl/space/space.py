@@ -67,21 +67,24 @@ class SearchSpace:
 
     @property
     def max_epochs(self) -> int:
-        return int(self.tree["training"]["max_epochs"].value)
+        return self._fixed_training("max_epochs")
 
     @property
     def patience(self) -> int:
-        return int(self.tree["training"]["patience"].value)
+        return self._fixed_training("patience")
 
     @property
     def pruning_warmup(self) -> int:
         """Epochs a trial trains before the pruner may judge it (augmented trials start slowly)."""
-        return int(self.tree["training"]["pruning_warmup"].value)
+        return self._fixed_training("pruning_warmup")
 
     @property
     def max_params(self) -> int:
         """The largest model a trial may train (0: any size): a deployment budget."""
-        return int(self.tree["training"]["max_params"].value)
+        return self._fixed_training("max_params")
+
+    def _fixed_training(self, key: str) -> int:
+        return int(self.tree["training"][key].value)  # the schema makes these keys fixed values
 
     def param_names(self) -> list[str]:
         """Names of every searched parameter that some trial could ask for, in order."""
