@@ -15,8 +15,9 @@ SAMPLES_PER_CLASS = 4
 
 
 def evaluate_best(model: Any, splits: Any, path: Any,
-                  check_stop: Callable[[], None] | None = None) -> dict[str, float]:
-    """Evaluate once on the test split, write ``evaluation.npz``, return test metrics."""
+                  check_stop: Callable[[], None] | None = None) -> tuple[dict[str, float], np.ndarray]:
+    """Evaluate once on the test split, write ``evaluation.npz``; return the test metrics and
+    the class probabilities (the ensemble's evaluation reuses them)."""
     from autodl.training import evaluate, predict_proba
 
     metrics = evaluate(model, splits.x_test, splits.y_test, check_stop)
@@ -25,7 +26,7 @@ def evaluate_best(model: Any, splits: Any, path: Any,
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     atomic_write_bytes(path, buffer.getvalue())
-    return metrics
+    return metrics, proba
 
 
 def evaluation_arrays(splits: Any, proba: np.ndarray) -> dict[str, np.ndarray]:
@@ -50,9 +51,11 @@ def evaluation_arrays(splits: Any, proba: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def evaluate_ensemble(models: list[Any], numbers: list[int], splits: Any,
-                      check_stop: Callable[[], None] | None = None) -> dict[str, Any]:
+                      check_stop: Callable[[], None] | None = None,
+                      best_test_proba: np.ndarray | None = None) -> dict[str, Any]:
     """The kept models' averaged class probabilities against the best model alone (``models[0]``),
-    on the validation split, where choosing between them is fair, and on the test split.
+    on the validation split, where choosing between them is fair, and on the test split
+    (``best_test_proba``: the best model's, already computed by ``evaluate_best``).
 
     Averaging is what ``autodl predict --ensemble`` does; a few models of different
     architectures often make fewer mistakes together than the best of them.
@@ -60,8 +63,10 @@ def evaluate_ensemble(models: list[Any], numbers: list[int], splits: Any,
     from autodl.training import predict_proba
 
     out: dict[str, Any] = {"trials": list(numbers)}
-    for split, x, y in (("val_", splits.x_val, splits.y_val), ("", splits.x_test, splits.y_test)):
-        probas = [np.asarray(predict_proba(model, x, check_stop), dtype=np.float64) for model in models]
+    for split, x, y, known in (("val_", splits.x_val, splits.y_val, None),
+                               ("", splits.x_test, splits.y_test, best_test_proba)):
+        probas = [np.asarray(known if i == 0 and known is not None else predict_proba(model, x, check_stop),
+                             dtype=np.float64) for i, model in enumerate(models)]
         mean = np.mean(probas, axis=0)
         out[f"{split}accuracy"], out[f"{split}loss"] = _accuracy(mean, y), _log_loss(mean, y)
         out[f"best_{split}accuracy"] = _accuracy(probas[0], y)

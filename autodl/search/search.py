@@ -522,13 +522,14 @@ class Search:
             self._callbacks.on_status(f"evaluating trial {best.number} on the test split")
             with interrupts_deferred():
                 model = keras.saving.load_model(self.path / best.model_path)
-                self.test_metrics = evaluate_best(model, self.splits, self.store.evaluation_npz,
-                                                  check_stop=check_stop)
+                self.test_metrics, proba = evaluate_best(model, self.splits, self.store.evaluation_npz,
+                                                         check_stop=check_stop)
                 kept = self._saved()[:self.settings.top_k]
                 if len(kept) >= 2 and kept[0].number == best.number:
                     self._callbacks.on_status(f"evaluating the top-{len(kept)} ensemble")
                     models = [model] + [keras.saving.load_model(self.path / str(r.model_path)) for r in kept[1:]]
-                    self.ensemble = evaluate_ensemble(models, [r.number for r in kept], self.splits, check_stop)
+                    self.ensemble = evaluate_ensemble(models, [r.number for r in kept], self.splits, check_stop,
+                                                      best_test_proba=proba)
         self.write_run("finished")
         self._save_state()
         try:
