@@ -48,17 +48,18 @@ STATIC_NOTES = [
     "CI keeps this path alive on CPU: `tests/test_jax_smoke.py` runs `autodl search digits` under "
     "`KERAS_BACKEND=jax` with TensorFlow made unimportable, in one process and with `--workers 2`.",
     "On the H200 (2026-12-04), 41 of the 50 trials were pruned, 29 of them after their 2nd epoch (the "
-    "median pruner's first judged epoch), so the 50 trials trained 244 epochs in all: 2,357 s of trial time "
-    "over 8 workers, 9.7 s per epoch with each trial's compilation included. The best trial is the space's first start network (batch norm), as on "
-    "2 CPU cores (0.9393 validation, 0.9348 test there in 14 epochs; 0.9425 and 0.9378 here in 15). The "
-    "top-3 ensemble reached 0.9457 validation and 0.9403 test accuracy.",
-    "GPU utilisation stayed at a median of 63% with 8 workers. The same lease ran 16 workers (the machine's "
-    "core count; `AUTODL_GPU_WORKERS=16 AUTODL_GPU_TIMEOUT=220`, so no trial started after 220 s): 45 trials "
-    "in 343 s, 473 trials/hour against 518, with the GPU 82% busy and 22,989 MiB of its memory taken. 16 processes trained "
-    "more epochs per second (0.85 against 0.70) but each epoch took longer (11.1 s against 6.8 s in trials "
-    "of 3+ epochs), and with 16 trials running at once the median pruner had fewer finished ones to judge "
-    "by: 15 complete and 30 pruned. Best test accuracy 0.9369, top-3 ensemble 0.9379. So 8 stays the "
-    "default; 4 was not run.",
+    "median pruner's first judged epoch), so the 50 trials trained 244 epochs in all: 2,357 s of trial "
+    "time over 8 workers, 9.7 s per epoch with each trial's compilation included. The best trial is the "
+    "space's first start network (batch norm), as on 2 CPU cores (0.9393 validation, 0.9348 test there in"
+    " 14 epochs; 0.9425 and 0.9378 here in 15). The top-3 ensemble reached 0.9457 validation and 0.9403 "
+    "test accuracy.",
+    "GPU utilisation stayed at a median of 63% with 8 workers. The same lease ran 16 workers (the "
+    "machine's core count; `AUTODL_GPU_WORKERS=16 AUTODL_GPU_TIMEOUT=220`, so no trial started after 220 "
+    "s): 45 trials in 343 s, 473 trials/hour against 518, with the GPU 82% busy and 22,989 MiB of its "
+    "memory taken. 16 processes trained more epochs per second (0.85 against 0.70) but each epoch took "
+    "longer (11.1 s against 6.8 s in trials of 3+ epochs), and with 16 trials running at once the median "
+    "pruner had fewer finished ones to judge by: 15 complete and 30 pruned. Best test accuracy 0.9369, "
+    "top-3 ensemble 0.9379. So 8 is the default; 4 was not run.",
     "Rehearsed on CPU on 2026-12-03: a bundle packed with `PY=3.11`, installed offline into a fresh venv "
     "holding only JAX (CPU) and the image's other packages, then `gpu.sh run --quick`: 3 trials with 2 "
     "workers, test accuracy 0.8427 on the 3,000-image subset, 204 s; the JSON, run.json, trials.json and "
