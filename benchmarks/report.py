@@ -60,7 +60,8 @@ def _machine_line(result: dict[str, Any]) -> str:
              f"accelerators {', '.join(m.get('accelerators') or []) or 'none'}",
              f"load average at start {load[0] if load else '?'}",
              f"Python {v.get('python')}, Keras {v.get('keras')} ({v.get('keras_backend')}), "
-             f"TensorFlow {v.get('tensorflow') or 'not installed'}, JAX {v.get('jax') or 'not installed'}, Optuna {v.get('optuna')}, "
+             f"TensorFlow {v.get('tensorflow') or 'not installed'}, JAX {v.get('jax') or 'not installed'}, "
+             f"Optuna {v.get('optuna')}, "
              f"Keras Tuner {v.get('keras_tuner')}, NumPy {v.get('numpy')}, autodl {v.get('autodl')}"]
     return "; ".join(parts)
 
