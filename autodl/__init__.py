@@ -18,6 +18,7 @@ from autodl.exceptions import (
     AutoDLError,
     DatasetError,
     RunError,
+    SearchInterrupted,
     SignatureError,
     SpaceError,
     TrialFailed,
@@ -40,7 +41,7 @@ _LAZY = {
     "write_report": ("autodl.reporting", "write_report"),
 }
 
-__all__ = ["AutoDLError", "DatasetError", "RunError", "SignatureError", "SpaceError", "TrialFailed",
+__all__ = ["AutoDLError", "DatasetError", "RunError", "SearchInterrupted", "SignatureError", "SpaceError", "TrialFailed",
            "TrialPruned", "UsageError", "__version__", *_LAZY]
 
 

@@ -5,7 +5,8 @@
     │   ├── SpaceError          a search-space file or value is invalid
     │   ├── DatasetError        a dataset cannot be found, read or trusted
     │   └── RunError            a run folder / resume / storage problem
-    │       └── SignatureError  a pickled search state failed verification
+    │       ├── SignatureError  a pickled search state failed verification
+    │       └── SearchInterrupted  the user stopped the search (Ctrl-C, exit 130); all is saved
     └── TrialError              one trial ended early; recorded, never fatal to a search
         ├── TrialPruned         the pruner stopped it
         └── TrialFailed         it crashed (NaN loss, exception, out of memory)
@@ -42,6 +43,16 @@ class RunError(UsageError):
 
 class SignatureError(RunError):
     """A pickled search state is unsigned, tampered with, truncated or foreign."""
+
+
+class SearchInterrupted(RunError):
+    """The user stopped the search (Ctrl-C); everything finished so far is saved.
+
+    What a Python caller catches instead of a bare ``KeyboardInterrupt``: its message says
+    how to continue (``autodl resume RUN``).
+    """
+
+    exit_code = 130
 
 
 class TrialError(AutoDLError):

@@ -8,7 +8,15 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from typing import Any
+from typing import Any, Iterable
+
+#: The one list of each engine's names: the CLI's choices, the settings' checks and the
+#: backends' factories all read these.
+BACKENDS = ("optuna", "kerastuner")
+SAMPLERS = ("tpe", "random", "gp", "cmaes")  # Optuna
+PRUNERS = ("median", "asha", "hyperband", "none")  # Optuna
+TUNERS = ("random", "bayesian", "hyperband")  # Keras Tuner
+DIRECTIONS = ("maximize", "minimize")
 
 
 class TrialState(str, enum.Enum):
@@ -41,6 +49,10 @@ class TrialRecord:
     model_path: str | None = None  # relative to the run folder, set while in the top-k
     worker: str | None = None
     start: int | None = None  # index of the space's ``start:`` configuration it ran, if one
+    # Where its configuration came from when not from the sampler: ``start``, ``warm-start
+    # RUN#N``, ``neighbour of N`` (exploitation); None for the sampler's own draws.
+    origin: str | None = None
+    flops: int | None = None  # forward-pass floating-point operations per image: the cost model's input
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -55,6 +67,19 @@ class TrialRecord:
         kwargs = {k: v for k, v in data.items() if k in fields}
         kwargs["state"] = TrialState(kwargs["state"])
         return cls(**kwargs)
+
+
+def best_first(records: Iterable[TrialRecord], direction: str) -> list[TrialRecord]:
+    """Complete trials with a finite score, best first (ties: the earlier trial).
+
+    The one ranking of trials: the search's best trial, the models the run folder keeps
+    and the report's leaderboard all follow it.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    sign = -1.0 if direction == "maximize" else 1.0
+    done = [r for r in records if r.state == TrialState.COMPLETE and r.value is not None and math.isfinite(r.value)]
+    return sorted(done, key=lambda r: (sign * (r.value or 0.0), r.number))
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -72,9 +97,9 @@ class SearchSettings:
     dataset: str = "digits"
     space: str = "cnn"
     backend: str = "optuna"
-    sampler: str = "tpe"          # optuna: tpe | random | gp | cmaes
-    pruner: str = "median"        # optuna: median | hyperband | none
-    tuner: str = "random"         # kerastuner: random | bayesian | hyperband
+    sampler: str = "tpe"          # optuna: one of SAMPLERS
+    pruner: str = "median"        # optuna: one of PRUNERS
+    tuner: str = "random"         # kerastuner: one of TUNERS
     trials: int = 20
     timeout: float | None = None  # seconds, for the whole search
     epochs: int | None = None     # overrides the space's training.max_epochs
@@ -89,6 +114,8 @@ class SearchSettings:
     data_dir: str | None = None
     image_size: str | None = None  # "WIDTHxHEIGHT": an image folder's images are resized on load
     precision: str = "auto"       # resolved per process: autodl.training.precision
+    refit: bool = True            # train the winner again on train + validation at the end, if the budget allows
+    warm_start: str | None = None  # a run folder (or a study in --storage) whose best configurations go first
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

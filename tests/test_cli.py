@@ -45,9 +45,13 @@ def check_run_folder(run: Path, trials: int) -> None:
     best = info["best"]
     complete = frame[frame["state"] == "complete"]
     assert best["value"] == pytest.approx(complete["value"].max())
-    models = sorted(p.name for p in (run / "models").iterdir())
+    models = sorted(p.name for p in (run / "models").glob("trial_*.keras"))
     assert f"trial_{best['number']:04d}.keras" in models
     assert len(models) == min(3, len(complete))
+    final = info["final"]  # the winner trained again on train + validation, evaluated on test
+    assert final["trial"] == best["number"] and (run / final["model_path"]).is_file()
+    assert final["n_train"] == info["dataset"]["n_train"] + info["dataset"]["n_val"]
+    assert 0.0 <= final["test_metrics"]["accuracy"] <= 1.0
 
     import keras
 
@@ -66,7 +70,7 @@ def test_search_digits_through_click(tmp_path):
     assert result.output.startswith("loading digits\nautodl digits (")  # a slow load is not a silent one
 
     ensemble = json.loads((tmp_path / "e2e" / "run.json").read_text())["ensemble"]
-    kept = sorted(p.name for p in (tmp_path / "e2e" / "models").iterdir())
+    kept = sorted(p.name for p in (tmp_path / "e2e" / "models").glob("trial_*.keras"))
     assert (ensemble is None) == (len(kept) < 2)
     if ensemble:
         assert sorted(f"trial_{n:04d}.keras" for n in ensemble["trials"]) == kept
@@ -312,8 +316,9 @@ def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
     space = tmp_path / "s.yaml"
     space.write_text("augmentation: {flip: horizontal, translation: 0.2, zoom: 0.2}\n"
                      "dense: {layers: 1, units: 8}\ntraining: {max_epochs: 2}\n")
+    # --no-refit: predict then uses the validation-chosen model that evaluation.npz describes
     result = invoke("search", str(tmp_path / "set"), "--image-size", "7x5", "--space", str(space), "--trials", "2",
-                    "--out", str(tmp_path), "--name", "p", "--quiet")
+                    "--out", str(tmp_path), "--name", "p", "--quiet", "--no-refit")
     assert result.exit_code == 0, result.output
     run, test = tmp_path / "p", tmp_path / "set" / "test"
     best_model, = autodl.load(run).best_models(1)
@@ -350,8 +355,8 @@ def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
     assert list(turned["class"]) == list(original["class"])
     np.testing.assert_allclose(turned["probability"], original["probability"], rtol=1e-6)
 
-    # The two kept models together: predict --ensemble averages their probabilities, and the
-    # search's own ensemble evaluation on the test split agrees with that average.
+    # The two kept models together: predict --ensemble weighs their probabilities as greedy
+    # selection on validation did, and the search's own test evaluation agrees with that mix.
     ensemble = json.loads((run / "run.json").read_text())["ensemble"]
     assert sorted(ensemble["trials"]) == [0, 1] and ensemble["trials"][0] == autodl.load(run).best_trial.number
     second = autodl.load(run).predict([test], top=2, trial=ensemble["trials"][1])
@@ -360,7 +365,9 @@ def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
         return np.array([[row["probability"] if row["class"] == name else row["probability_2"] for name in ("cat", "dog")]
                          for _, row in predicted.iterrows()])
 
-    mean = (by_class(frame) + by_class(second)) / 2
+    weights = [ensemble["weights"][str(n)] for n in ensemble["trials"]]
+    assert sum(weights) == pytest.approx(1.0)
+    mean = weights[0] * by_class(frame) + weights[1] * by_class(second)
     np.testing.assert_allclose(by_class(autodl.load(run).predict([test], top=2, ensemble=True)), mean, rtol=1e-5)
     y_true = np.load(run / "evaluation.npz")["y_true"]
     assert ensemble["accuracy"] == pytest.approx(np.mean(mean.argmax(axis=1) == y_true))

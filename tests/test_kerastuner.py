@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,10 @@ def make_backend(tmp_path: Path, tuner: str = "random", space: Any = None, state
     return KerasTunerBackend(settings, space or load_space("cnn"), store, state)
 
 
-def optimize(backend: KerasTunerBackend, runner: Any, n_trials: int, **kwargs: Any) -> None:
-    kwargs.setdefault("timeout", None)
-    kwargs.setdefault("stop_requested", lambda: False)
-    backend.optimize(runner, n_trials=n_trials, **kwargs)
+def optimize(backend: KerasTunerBackend, runner: Any, n_trials: int, timeout: float | None = None) -> None:
+    """``timeout`` seconds from now, as the search's planner would say the budget is spent."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    backend.optimize(runner, n_trials=n_trials, budget_spent=lambda: deadline is not None and time.monotonic() >= deadline)
 
 
 def kt_trials(backend: KerasTunerBackend) -> dict[int, Any]:
@@ -226,14 +227,15 @@ def test_finish_tells_kt_before_the_run_folder_commits(tmp_path):
     assert adopted.value == 0.75 and adopted.epochs == 3 and adopted.state == TrialState.COMPLETE
 
 
-def test_timeout_and_stop_requested_are_checked_between_trials(tmp_path):
+def test_the_timeout_is_checked_between_trials_and_a_stop_ends_the_loop(tmp_path):
     space = load_space("mlp")
     backend = make_backend(tmp_path, "random", space)
-    runner = FakeRunner(space)
+    runner = FakeRunner(space, lambda n: KeyboardInterrupt() if n == 2 else ("complete", 0.5))
     optimize(backend, runner, 5, timeout=0.0)
     assert runner.numbers == []
-    optimize(backend, runner, 5, stop_requested=lambda: len(runner.calls) >= 2)
-    assert runner.numbers == [0, 1]
+    with pytest.raises(KeyboardInterrupt):  # a Ctrl-C reaches the backend out of the runner
+        optimize(backend, runner, 5)
+    assert runner.numbers == [0, 1, 2]
 
 
 def test_keras_tuner_prints_nothing(tmp_path, capfd):

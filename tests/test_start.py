@@ -243,9 +243,10 @@ def test_keras_tuner_says_it_does_not_use_start_points(tmp_path, caplog):
 
 # ---------------------------------------------------------------------------- the pruner's bar
 @pytest.mark.parametrize("warmup, stopped", [(None, 2), (0, 1), (2, 3), (3, None)])
-def test_median_pruner_judges_from_the_third_trial_and_second_epoch(tmp_path, warmup, stopped):
-    """Two finished trials set the bar; a worse third trial stops after its 2nd epoch, or
-    after the space's training.pruning_warmup (0: its 1st; 3: never, in 3 epochs)."""
+def test_the_pruner_judges_a_trial_only_against_four_peers_at_the_same_epoch(tmp_path, warmup, stopped):
+    """A bad trial with two peers goes on (two start networks made a noisy bar that killed
+    80% of new trials); once four trials reported an epoch, a worse one stops after its 2nd
+    epoch, or after the space's training.pruning_warmup (0: its 1st; 3: never, in 3 epochs)."""
     from autodl.backends.optuna import OptunaBackend
     from autodl.exceptions import TrialPruned
     from autodl.records import TrialRecord, TrialState
@@ -258,7 +259,8 @@ def test_median_pruner_judges_from_the_third_trial_and_second_epoch(tmp_path, wa
     assert space.pruning_warmup == (1 if warmup is None else warmup)
     store = RunStore.create(tmp_path, "bar")
     backend = OptunaBackend(settings(tmp_path, "bar", Path(space.source), pruner="median"), space, store)
-    curves = [[0.5, 0.8, 0.9], [0.5, 0.7, 0.8], [0.1, 0.2, 0.3], [0.1, 0.2, 0.3]]
+    curves = [[0.5, 0.8, 0.9], [0.5, 0.7, 0.8], [0.1, 0.2, 0.3], [0.6, 0.8, 0.9], [0.5, 0.78, 0.88],
+              [0.1, 0.2, 0.3], [0.1, 0.2, 0.3]]
     stopped_after = []
 
     def run_trial(ctx):
@@ -274,6 +276,6 @@ def test_median_pruner_judges_from_the_third_trial_and_second_epoch(tmp_path, wa
         return TrialRecord(ctx.number, TrialState.COMPLETE, dict(ctx.suggester.params), value=max(curve),
                            epochs=len(curve))
 
-    backend.optimize(run_trial, n_trials=4, timeout=None, stop_requested=lambda: False)
+    backend.optimize(run_trial, n_trials=7)
     backend.close()
-    assert stopped_after == ([(2, stopped), (3, stopped)] if stopped else []), "judged once two trials finished"
+    assert stopped_after == ([(5, stopped), (6, stopped)] if stopped else []), "judged once four peers reported"

@@ -223,7 +223,7 @@ def test_trials_json_and_csv(tmp_path):
     with run.trials_csv.open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["number", "state", "value", "epochs", "seconds", "n_params",
-                             "error", "model_path", "start", "lr", "blocks", "param_epochs", "units"]
+                             "error", "model_path", "start", "origin", "flops", "lr", "blocks", "param_epochs", "units"]
     assert rows[0]["state"] == "complete" and float(rows[0]["value"]) == 0.8
     assert rows[1]["blocks"] == "" and rows[1]["param_epochs"] == "5"
     assert rows[2]["value"] == "" and json.loads(rows[2]["units"]) == [8, 16]

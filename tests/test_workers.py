@@ -44,7 +44,8 @@ def test_the_first_workers_command_line_carries_every_setting():
     settings = SearchSettings(
         dataset="photos", space="mlp", backend="kerastuner", sampler="random", pruner="hyperband",
         tuner="bayesian", trials=7, timeout=12.5, epochs=3, max_params=50000, seed=4, name="n", out="o", storage="journal:///s.log",
-        subset=50, val_fraction=0.25, top_k=2, data_dir="/d", image_size="8x6", precision="float32")
+        subset=50, val_fraction=0.25, top_k=2, data_dir="/d", image_size="8x6", precision="float32", refit=False,
+        warm_start="reports/earlier")
     fields = dataclasses.fields(SearchSettings)
     assert all(getattr(settings, f.name) != f.default for f in fields), "give every field a non-default value"
     params = search.make_context("search", [settings.dataset, *_flags(settings)]).params

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from autodl.backends.base import BaseBackend, TrialContext, TrialRunner
 from autodl.exceptions import UsageError
-
-BACKENDS = ("optuna", "kerastuner")
+from autodl.records import BACKENDS
 
 
 def get_backend(name: str) -> type[BaseBackend]:

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from autodl.records import TrialRecord
+from autodl.exceptions import UsageError
+from autodl.records import SearchSettings, TrialRecord
+from autodl.space import SearchSpace
 from autodl.space.suggest import BaseSuggester
+
+if TYPE_CHECKING:
+    from autodl.runs import RunStore
 
 EpochReporter = Callable[[int, dict[str, float]], None]
 
@@ -29,34 +34,43 @@ class TrialContext:
     # folder, so the engine never counts a trial the run folder lost (or the reverse).
     finish: Callable[[TrialRecord], None] | None = None
     start: int | None = None  # index of the space's start configuration this trial runs
+    origin: str | None = None  # where a queued configuration came from (TrialRecord.origin)
+    # The trial's place in the budget (the n-th trial that counts): a slot run again after an
+    # interruption keeps it, so the weights it starts from (seeded by it) are the same.
+    slot: int | None = None
 
 
 TrialRunner = Callable[[TrialContext], TrialRecord]
 
 
 class BaseBackend(abc.ABC):
-    """Drives trials until ``n_trials`` are finished, the timeout passes or a stop is asked.
+    """Drives trials until ``n_trials`` are finished or the time budget is spent.
 
     ``settings`` is the run's ``SearchSettings``; ``state`` is what ``state()`` returned in
     an earlier process, so a resumed search continues the engine where it was.
     """
 
     name: str = ""
+    supports_warm_start: bool = False  # can queue configurations from earlier runs (``warm_start``)
 
-    def __init__(self, settings: Any, space: Any, store: Any, state: dict[str, Any] | None = None, *,
-                 input_shape: tuple[int, ...] | None = None, num_classes: int | None = None,
-                 dataset: dict[str, Any] | None = None) -> None:
+    def __init__(self, settings: SearchSettings, space: SearchSpace, store: RunStore,
+                 state: dict[str, Any] | None = None, *, dataset: dict[str, Any] | None = None,
+                 warm_start: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+        if warm_start and not self.supports_warm_start:
+            raise UsageError(f"--warm-start queues configurations in an Optuna study; the {self.name} backend "
+                             "cannot queue them. Drop --warm-start or use --backend optuna")
         self.settings = settings
         self.space = space
         self.store = store
-        self.input_shape = input_shape
-        self.num_classes = num_classes
         self.dataset = dataset  # the dataset summary (name, shapes, fingerprint)
 
     @abc.abstractmethod
-    def optimize(self, run_trial: TrialRunner, *, n_trials: int, timeout: float | None,
-                 stop_requested: Callable[[], bool]) -> None:
-        """Run trials through ``run_trial`` until the budget is reached."""
+    def optimize(self, run_trial: TrialRunner, *, n_trials: int, budget_spent: Callable[[], bool] = lambda: False) -> None:
+        """Run trials through ``run_trial`` until ``n_trials`` count or ``budget_spent()``
+        (checked before each new trial: the search's time budget).
+
+        A stop (Ctrl-C) reaches the backend as ``KeyboardInterrupt`` out of ``run_trial``.
+        """
 
     @abc.abstractmethod
     def state(self) -> dict[str, Any]:

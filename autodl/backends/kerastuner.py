@@ -14,7 +14,7 @@ through ``ctx.finish`` before the run folder commits it. Choices, matching the O
 * Interrupted trials (Ctrl-C, a killed process) become ``FAILED`` with
   ``INTERRUPTED_MESSAGE`` and are not counted; later trials take new numbers (KT's own
   resume would rerun them under the old number).
-* ``timeout`` and ``stop_requested`` are checked before each new trial.
+* ``budget_spent`` (the search's time budget) is checked before each new trial.
 * KT prints (reload notices, trial tables): its calls run with stdout/stderr discarded.
 * KT's own distributed mode (a chief serving the oracle over gRPC, workers training,
   chosen by its ``KERASTUNER_*`` environment variables) is ``kerastuner_distributed``:
@@ -23,128 +23,32 @@ through ``ctx.finish`` before the run folder commits it. Choices, matching the O
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import io
 import json
 import logging
 import math
 import os
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable
 
 from autodl.backends import kerastuner_distributed as distributed
 from autodl.backends.base import BaseBackend, TrialContext, TrialRunner
-from autodl.exceptions import AutoDLError, RunError, SpaceError, UsageError
-from autodl.records import TrialRecord, TrialState
-from autodl.space.suggest import BaseSuggester
+from autodl.backends.kerastuner_hp import (
+    INTERRUPTED_MESSAGE,
+    KerasTunerSuggester,
+    declare_space,
+    quiet,
+)
+from autodl.exceptions import AutoDLError, RunError, UsageError
+from autodl.records import TUNERS, SearchSettings, TrialRecord, TrialState
+from autodl.space import SearchSpace
 
-TUNERS = ("random", "bayesian", "hyperband")
+if TYPE_CHECKING:
+    from autodl.runs import RunStore
+
 HYPERBAND_FACTOR = 3
-INTERRUPTED_MESSAGE = "autodl: interrupted, not counted towards --trials"
 logger = logging.getLogger(__name__)
 _UNLIMITED = 10**9  # failures in a row / Hyperband iterations; finite so it saves as JSON
-
-
-class KerasTunerSuggester(BaseSuggester):
-    """Answers the space's questions with a KT ``HyperParameters`` (``hp.Int``, ...)."""
-
-    def __init__(self, hp: Any) -> None:
-        super().__init__()
-        self.hp = hp
-
-    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
-        # KT reads `step` as a multiplier under log sampling; the space never combines them.
-        value = self.hp.Int(name, low, high, step=None if log else step, sampling="log" if log else "linear")
-        return self._record(name, value)
-
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float:
-        value = self.hp.Float(name, low, high, step=None if log else step, sampling="log" if log else "linear")
-        return self._record(name, value)
-
-    def suggest_choice(self, name: str, values: list[Any]) -> Any:
-        if _native_choice(values):
-            return self._record(name, self.hp.Choice(name, list(values)))
-        # KT choices hold one type (bools become ints): pick an index instead.
-        index = self.hp.Choice(name, list(range(len(values))))
-        return self._record(name, None if index is None else values[index])
-
-    def suggest_bool(self, name: str) -> bool:
-        value = self.hp.Boolean(name)
-        return self._record(name, None if value is None else bool(value))
-
-    @contextlib.contextmanager
-    def conditional(self, parent: str, values: list[Any]) -> Iterator[None]:
-        with self.hp.conditional_scope(parent, list(values)):
-            yield
-
-    def _record(self, name: str, value: Any) -> Any:
-        if value is None:
-            raise SpaceError(
-                f"Keras Tuner has no active value for parameter {name!r}: the space asked for it "
-                "outside the conditions it was declared under. This is a bug in autodl's space "
-                "walk; please report it with the search-space file"
-            )
-        if hasattr(value, "item") and not isinstance(value, (bool, int, float, str)):
-            value = value.item()  # a NumPy scalar from the Bayesian oracle: keep records plain
-        self.params[name] = value
-        return value
-
-
-class _DeclaringSuggester(KerasTunerSuggester):
-    """Registers every parameter it is asked for, but answers the widest value.
-
-    KT only learns the parameters a build asks for; answering the largest counts and the
-    ``index``-th choice walks every block and branch, so the oracle knows the whole space
-    before the first trial (a parameter KT first meets in a trial gets its default value).
-    """
-
-    def __init__(self, hp: Any, index: int) -> None:
-        super().__init__(hp)
-        self.index = index
-        self.widest = 1
-
-    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
-        super().suggest_int(name, low, high, step=step, log=log)
-        return high if log else low + step * ((high - low) // step)
-
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float:
-        super().suggest_float(name, low, high, step=step, log=log)
-        return low
-
-    def suggest_choice(self, name: str, values: list[Any]) -> Any:
-        super().suggest_choice(name, values)
-        self.widest = max(self.widest, len(values))
-        return values[self.index % len(values)]
-
-    def suggest_bool(self, name: str) -> bool:
-        super().suggest_bool(name)
-        return bool(self.index % 2)
-
-    def _record(self, name: str, value: Any) -> Any:
-        return value  # inactive under KT's current values is fine: it is registered
-
-
-def declare_space(space: Any, hp: Any) -> None:
-    """Register every parameter ``space`` can ask for in ``hp``, under its conditions.
-
-    KT's tuner calls this (as its hypermodel) to discover the space; it builds no model.
-    """
-    index, widest = 0, 1
-    while index < widest:
-        suggester = _DeclaringSuggester(hp, index)
-        space.sample(suggester)
-        widest = max(widest, suggester.widest)
-        index += 1
-
-
-def _native_choice(values: list[Any]) -> bool:
-    """True when KT can hold ``values`` as they are: one type among str, int, float."""
-    kinds = {type(v) for v in values}
-    return len(kinds) == 1 and kinds <= {str, int, float}
 
 
 def _kt_seed(seed: int | None) -> int | None:
@@ -152,32 +56,20 @@ def _kt_seed(seed: int | None) -> int | None:
     return None if seed is None else seed % (2**31 - 1) + 1
 
 
-class _Discard(io.TextIOBase):
-    def write(self, text: str) -> int:
-        return len(text)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Drop what KT prints (``Reloading Tuner from ...``, trial tables): the library never prints."""
-    with contextlib.redirect_stdout(_Discard()), contextlib.redirect_stderr(_Discard()):
-        yield
-
-
 class KerasTunerBackend(BaseBackend):
     """Runs trials proposed by a Keras Tuner oracle; its project folder makes a run resumable.
 
     KT tuners cannot be pickled: ``state()`` names the tuner only, and a resumed search
     rebuilds the tuner from the settings and space and reloads ``store.kerastuner_dir``.
-    ``input_shape`` and ``num_classes`` go unused: KT discovers the space through
-    ``declare_space``, which builds no model.
+    KT discovers the space through ``declare_space``, which builds no model.
     """
 
     name = "kerastuner"
 
-    def __init__(self, settings: Any, space: Any, store: Any, state: dict[str, Any] | None = None,
-                 **data_info: Any) -> None:
-        super().__init__(settings, space, store, state, **data_info)
+    def __init__(self, settings: SearchSettings, space: SearchSpace, store: RunStore,
+                 state: dict[str, Any] | None = None, *, dataset: dict[str, Any] | None = None,
+                 warm_start: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+        super().__init__(settings, space, store, state, dataset=dataset, warm_start=warm_start)
         if settings.tuner not in TUNERS:
             raise UsageError(f"unknown tuner {settings.tuner!r} for --backend kerastuner; "
                              f"expected one of {', '.join(TUNERS)}")
@@ -194,7 +86,7 @@ class KerasTunerBackend(BaseBackend):
                            "Keras Tuner's %s tuner draws every trial itself", settings.tuner)
         self.role = distributed.role()  # None, "chief" or "worker"
         distributed.claim_project(store.kerastuner_dir, distributed.tuner_id() if self.role else None)
-        with _quiet():
+        with quiet():
             self.tuner = self._make_tuner()
             self.tuner.save()  # so that a run killed in its first trial still reloads
         self.oracle = self.tuner.oracle  # on a worker, KT's OracleClient to the chief
@@ -236,8 +128,7 @@ class KerasTunerBackend(BaseBackend):
         return tuner
 
     # -- the search --------------------------------------------------------------------
-    def optimize(self, run_trial: TrialRunner, *, n_trials: int, timeout: float | None,
-                 stop_requested: Callable[[], bool]) -> None:
+    def optimize(self, run_trial: TrialRunner, *, n_trials: int, budget_spent: Callable[[], bool] = lambda: False) -> None:
         """KT's own ``Tuner.search`` loop, with the runner in place of ``Tuner.run_trial``.
 
         Driving the oracle directly (create_trial / update_trial / end_trial, as
@@ -245,33 +136,32 @@ class KerasTunerBackend(BaseBackend):
         search commits it; KT's loop would learn it only after ``run_trial`` returned.
         """
         if self.role == "worker":
-            distributed.work(self, run_trial, timeout=timeout, stop_requested=stop_requested)
+            distributed.work(self, run_trial, budget_spent=budget_spent)
             return
-        with _quiet():
+        with quiet():
             self._settle_running()
         if self.role == "chief":
-            distributed.serve(self, n_trials=n_trials, timeout=timeout, stop_requested=stop_requested)
-            with _quiet():
+            distributed.serve(self, n_trials=n_trials, budget_spent=budget_spent)
+            with quiet():
                 self.tuner.save()
             return
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not stop_requested() and (deadline is None or time.monotonic() < deadline):
-            budget = n_trials + len(self._interrupted())
+        while not budget_spent():
+            budget = n_trials + len(self.interrupted_trials())
             if len(self.oracle.trials) >= budget:
                 break
             self.oracle.max_trials = budget  # also how KT pads trial ids
-            with _quiet():
+            with quiet():
                 trial = self.oracle.create_trial(self.tuner.tuner_id)
             if trial.status != "RUNNING":  # STOPPED: KT found no new point in the space
                 break
             try:
-                self._run_one(trial, run_trial)
+                self.run_one(trial, run_trial)
             except BaseException:  # Ctrl-C or a broken run folder: the trial does not count
-                with _quiet():
+                with quiet():
                     self._settle_running()
                 raise
 
-    def _run_one(self, trial: Any, run_trial: TrialRunner) -> None:
+    def run_one(self, trial: Any, run_trial: TrialRunner) -> None:
         """Run one KT trial through autodl's runner; KT learns its outcome through ``finish``."""
         ended: list[bool] = []
 
@@ -294,7 +184,7 @@ class KerasTunerBackend(BaseBackend):
             _write_json(self._record_path(trial.trial_id), record.to_dict())
             return
         if record.state == TrialState.COMPLETE and record.value is not None and math.isfinite(record.value):
-            with _quiet():
+            with quiet():
                 self.oracle.update_trial(trial.trial_id, {self.monitor: float(record.value)})
             trial.status, trial.message = "COMPLETED", None
         elif record.state == TrialState.INTERRUPTED:
@@ -302,7 +192,7 @@ class KerasTunerBackend(BaseBackend):
         else:  # failed or pruned: KT has no pruned state
             trial.status, trial.message = "FAILED", record.error or f"trial {record.state.value}"
         _write_json(self._record_path(trial.trial_id), record.to_dict())
-        with _quiet():
+        with quiet():
             self.oracle.end_trial(trial)
             self.tuner.save()
 
@@ -318,7 +208,7 @@ class KerasTunerBackend(BaseBackend):
             self.tuner.save()
         return sorted(int(t.trial_id) for t in stale)
 
-    def _interrupted(self) -> list[Any]:
+    def interrupted_trials(self) -> list[Any]:
         return [t for t in self.oracle.trials.values() if t.message == INTERRUPTED_MESSAGE]
 
     def _record_path(self, trial_id: str) -> Path:
@@ -329,7 +219,7 @@ class KerasTunerBackend(BaseBackend):
         """Mark trials a killed process left running as interrupted; return their numbers."""
         if self.role == "worker":  # the chief holds the trials
             return []
-        with _quiet():
+        with quiet():
             return self._settle_running()
 
     def finished_count(self) -> int | None:

@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from autodl.backends.kerastuner_hp import INTERRUPTED_MESSAGE, declare_space, quiet
 from autodl.exceptions import RunError, UsageError
 
 ENV_IP, ENV_PORT, ENV_ID = "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"
@@ -117,7 +118,7 @@ def claim_project(project_dir: Path, current: str | None) -> None:
 
 
 # ------------------------------------------------------------------------------ chief
-def serve(backend: Any, *, n_trials: int, timeout: float | None, stop_requested: Callable[[], bool]) -> None:
+def serve(backend: Any, *, n_trials: int, budget_spent: Callable[[], bool]) -> None:
     """Serve ``backend.oracle`` until the search is over; this process trains nothing."""
     from concurrent import futures
 
@@ -126,7 +127,7 @@ def serve(backend: Any, *, n_trials: int, timeout: float | None, stop_requested:
     from keras_tuner.src.distribute.oracle_chief import exit_chief
 
     oracle = backend.oracle
-    servicer = _make_servicer(oracle, budget=lambda: n_trials + len(backend._interrupted()))
+    servicer = _make_servicer(oracle, budget=lambda: n_trials + len(backend.interrupted_trials()))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))  # one request at a time, as KT
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
@@ -137,12 +138,11 @@ def serve(backend: Any, *, n_trials: int, timeout: float | None, stop_requested:
         raise RunError(f"the Keras Tuner chief cannot listen on {address()}: the port is taken or the address "
                        f"is not this machine's; pick another {ENV_PORT} (and give the workers the same)")
     server.start()
-    deadline = None if timeout is None else time.monotonic() + timeout
     done = False
     try:
         while True:
             time.sleep(POLL_SECONDS)
-            if not servicer.stopping and (stop_requested() or (deadline is not None and time.monotonic() >= deadline)):
+            if not servicer.stopping and budget_spent():
                 servicer.stopping = True  # hand out no new trials; wait for the running ones
             if (servicer.stop_triggered or servicer.stopping) and exit_chief(oracle):
                 done = True
@@ -157,8 +157,6 @@ def _make_servicer(oracle: Any, budget: Callable[[], int]) -> Any:
     from keras_tuner.src.distribute.oracle_chief import OracleServicer
     from keras_tuner.src.engine import trial as trial_module
     from keras_tuner.src.engine.oracle import synchronized
-
-    from autodl.backends.kerastuner import INTERRUPTED_MESSAGE
 
     @synchronized
     def leave(oracle: Any, worker: str) -> None:
@@ -200,31 +198,26 @@ def _make_servicer(oracle: Any, budget: Callable[[], int]) -> Any:
 
 def _quietly(method: Callable[..., Any]) -> Callable[..., Any]:
     """KT 1.4.8 prints from ``Parent.to_proto`` (a leftover debug print): drop it."""
-    from autodl.backends.kerastuner import _quiet
-
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _quiet():
+        with quiet():
             return method(*args, **kwargs)
 
     return wrapper
 
 
 # ------------------------------------------------------------------------------ workers
-def work(backend: Any, run_trial: Callable[..., Any], *, timeout: float | None,
-         stop_requested: Callable[[], bool]) -> None:
-    """Run the chief's trials until it answers ``STOPPED`` (or this worker's timeout)."""
+def work(backend: Any, run_trial: Callable[..., Any], *, budget_spent: Callable[[], bool]) -> None:
+    """Run the chief's trials until it answers ``STOPPED`` (or this worker's time budget is spent)."""
     import grpc
     from keras_tuner.src.distribute.oracle_client import TIMEOUT
 
     client, me = backend.oracle, tuner_id()
     _reconnect_fast(client)
-    deadline = None if timeout is None else time.monotonic() + timeout
     told_to_stop = False
     try:
-        wait = TIMEOUT if deadline is None else max(1.0, min(TIMEOUT, deadline - time.monotonic()))
-        _check_space(backend, wait)
-        while not stop_requested() and (deadline is None or time.monotonic() < deadline):
+        _check_space(backend, TIMEOUT)
+        while not budget_spent():
             with _rpc("asking the chief for a trial"):
                 trial = client.create_trial(me)
             if trial.status == "IDLE":  # the oracle waits for other workers' trials
@@ -233,7 +226,7 @@ def work(backend: Any, run_trial: Callable[..., Any], *, timeout: float | None,
             if trial.status != "RUNNING":  # STOPPED: the shared budget is spent
                 told_to_stop = True
                 break
-            backend._run_one(trial, run_trial)
+            backend.run_one(trial, run_trial)
     except grpc.RpcError as exc:  # raised inside the runner (ctx.finish tells the chief)
         _leave(client, me)
         raise _lost(exc, "reporting a trial") from exc
@@ -248,8 +241,6 @@ def _check_space(backend: Any, wait: float) -> None:
     """Wait for the chief, then make sure it searches the space this worker samples."""
     import keras_tuner as kt
     from keras_tuner.src import protos
-
-    from autodl.backends.kerastuner import declare_space
 
     with _rpc(f"waiting up to {wait:.0f} s for the chief", first=True):
         response = backend.oracle.stub.GetSpace(protos.get_service().GetSpaceRequest(),

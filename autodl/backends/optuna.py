@@ -9,11 +9,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import pickle
-import time
 import warnings
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from autodl.backends.base import BaseBackend, TrialContext, TrialRunner
+from autodl.backends.optuna_policy import ORIGIN_ATTR, QUEUED_ATTR, make_pruner, make_sampler, plan_neighbour
 from autodl.backends.optuna_storage import (
     INTERRUPTED_ATTR,
     RECORD_ATTR,
@@ -29,14 +29,16 @@ from autodl.backends.optuna_storage import (
     save_study_settings,
     study_info,
 )
-from autodl.exceptions import RunError, TrialPruned, UsageError
-from autodl.records import TrialRecord, TrialState
+from autodl.exceptions import RunError, TrialPruned
+from autodl.records import SearchSettings, TrialRecord, TrialState
+from autodl.space import SearchSpace
 from autodl.space.suggest import BaseSuggester
+
+if TYPE_CHECKING:
+    from autodl.runs import RunStore
 
 logger = logging.getLogger(__name__)
 
-SAMPLERS = ("tpe", "random", "gp", "cmaes")
-PRUNERS = ("median", "hyperband", "none")
 
 
 class OptunaSuggester(BaseSuggester):
@@ -60,56 +62,16 @@ class OptunaSuggester(BaseSuggester):
         return value
 
 
-def make_sampler(name: str, seed: int | None) -> Any:
-    """An Optuna sampler by its CLI name."""
-    import optuna
-
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if name == "gp":
-        try:
-            import torch  # noqa: F401  (GPSampler needs it)
-        except ImportError as exc:
-            raise UsageError("--sampler gp needs PyTorch, which is not installed; run "
-                             "`pip install torch` or pick --sampler tpe|random|cmaes") from exc
-        return optuna.samplers.GPSampler(seed=seed)
-    if name == "cmaes":
-        try:
-            import cmaes  # noqa: F401
-        except ImportError as exc:
-            raise UsageError("--sampler cmaes needs the `cmaes` package; run `pip install cmaes` "
-                             "or pick --sampler tpe|random") from exc
-        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
-    raise UsageError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
-
-
-def make_pruner(name: str, max_epochs: int) -> Any:
-    """An Optuna pruner by its CLI name; Hyperband gets the explicit epoch budget."""
-    import optuna
-
-    if name == "median":
-        # Two finished trials (a space's start networks, often) are bar enough for the short
-        # searches autodl runs: Optuna's default of five let one slow, poor draw eat a third of
-        # a 15-minute budget. When a trial is first judged is the space's
-        # training.pruning_warmup, applied to every pruner in _pruning_reporter.
-        return optuna.pruners.MedianPruner(n_startup_trials=2)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    raise UsageError(f"unknown pruner {name!r}; expected one of {', '.join(PRUNERS)}")
-
-
 class OptunaBackend(BaseBackend):
     """Runs trials from one Optuna study; several processes may share it via RDB storage."""
 
     name = "optuna"
+    supports_warm_start = True
 
-    def __init__(self, settings: Any, space: Any, store: Any, state: dict[str, Any] | None = None,
-                 **data_info: Any) -> None:
-        super().__init__(settings, space, store, state, **data_info)
+    def __init__(self, settings: SearchSettings, space: SearchSpace, store: RunStore,
+                 state: dict[str, Any] | None = None, *, dataset: dict[str, Any] | None = None,
+                 warm_start: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+        super().__init__(settings, space, store, state, dataset=dataset, warm_start=warm_start)
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -119,7 +81,8 @@ class OptunaBackend(BaseBackend):
         # Workers sharing a study must not draw the same points: a shared study's samplers are
         # seeded from the OS, a single-process one from --seed (and restored on resume).
         saved = state or {}
-        sampler = saved.get("sampler") or make_sampler(settings.sampler, None if self.shared else settings.seed)
+        sampler = saved.get("sampler") or make_sampler(settings.sampler, None if self.shared else settings.seed,
+                                                        shared=self.shared)
         # The sampler as it was before the last trial it drew for: that trial's draws are
         # given back if it did not count (Ctrl-C, kill -9), so its slot re-runs them.
         pending = saved.get("pending") or {}
@@ -142,7 +105,7 @@ class OptunaBackend(BaseBackend):
                 direction=direction, load_if_exists=True,
             )
             save_study_settings(self.study, {**settings.to_dict(), "storage": None}, space.to_dict(),
-                                data_info.get("dataset"), resumed=state is not None)
+                                dataset, resumed=state is not None)
         except Exception as exc:  # sqlalchemy/optuna raise many kinds; all mean the same to users
             if not self.shared:
                 raise _damaged_study(store, exc) from exc
@@ -152,35 +115,44 @@ class OptunaBackend(BaseBackend):
                 "server is reachable, and that the file is a valid Optuna database (a damaged study.db "
                 "cannot be resumed: move it away and start a new search)"
             ) from exc
-        check_same_search(self.study, space.to_dict(), data_info.get("dataset"), self.storage_url)
+        check_same_search(self.study, space.to_dict(), dataset, self.storage_url)
         if state is None:
-            self._enqueue_start()
+            self._enqueue_start(warm_start or [])
         if self.study.direction.name.lower() != direction:
             raise RunError(f"the study {self.study.study_name!r} in {redact(self.storage_url)} "
                            f"{self.study.direction.name.lower()}s, but this space's objective is to {direction}; "
                            "use another --name for a different objective")
 
-    def _enqueue_start(self) -> None:
-        """Queue the space's start configurations ahead of the sampler, once per study.
+    def _enqueue_start(self, warm: list[tuple[str, dict[str, Any]]]) -> None:
+        """Queue earlier runs' best configurations (``--warm-start``), then the space's start
+        configurations, ahead of the sampler, once per study.
 
         A shared study that already has trials got them from its first worker. Parameters a
         configuration leaves out are drawn by the sampler as usual.
         """
-        if self.space.start and not self.study.get_trials(deepcopy=False):
-            for index, params in enumerate(self.space.start):
-                self.study.enqueue_trial(params, user_attrs={START_ATTR: index}, skip_if_exists=True)
+        if self.study.get_trials(deepcopy=False):
+            return
+        for origin, params in warm:
+            self.study.enqueue_trial(params, user_attrs={ORIGIN_ATTR: origin, QUEUED_ATTR: params},
+                                     skip_if_exists=True)
+        for index, params in enumerate(self.space.start):
+            self.study.enqueue_trial(params, user_attrs={START_ATTR: index}, skip_if_exists=True)
 
     def _requeue_start(self, user_attrs: dict[str, Any]) -> None:
-        """A start configuration whose trial did not count goes back to the queue's end."""
+        """A queued configuration whose trial did not count goes back to the queue's end."""
+        if QUEUED_ATTR in user_attrs:
+            self.study.enqueue_trial(user_attrs[QUEUED_ATTR], user_attrs={
+                ORIGIN_ATTR: user_attrs.get(ORIGIN_ATTR), QUEUED_ATTR: user_attrs[QUEUED_ATTR]})
+            return
         queue_start(self.study, self.space.start, user_attrs.get(START_ATTR))
 
-    def optimize(self, run_trial: TrialRunner, *, n_trials: int, timeout: float | None,
-                 stop_requested: Callable[[], bool]) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not stop_requested() and (deadline is None or time.monotonic() < deadline):
+    def optimize(self, run_trial: TrialRunner, *, n_trials: int, budget_spent: Callable[[], bool] = lambda: False) -> None:
+        while not budget_spent():
             fail_stale(self.study)
             if self._taken() >= n_trials:
                 break
+            self._plan_next()
+            slot = self._taken()
             self._current, self._sampler_before = None, None if self.shared else pickle.dumps(self.study.sampler)
             with warnings.catch_warnings():
                 # Optuna expects heartbeats under study.optimize; autodl sends its own (below).
@@ -198,9 +170,10 @@ class OptunaBackend(BaseBackend):
                 self._tell(trial, record)
                 told.append(record)
 
+            start = trial.user_attrs.get(START_ATTR)
             ctx = TrialContext(number=trial.number, suggester=OptunaSuggester(trial),
-                               reporters=[self._pruning_reporter(trial)], finish=finish,
-                               start=trial.user_attrs.get(START_ATTR))
+                               reporters=[self._pruning_reporter(trial)], finish=finish, start=start, slot=slot,
+                               origin=trial.user_attrs.get(ORIGIN_ATTR) or (None if start is None else "start"))
             try:
                 with heartbeat(self.study._storage, trial._trial_id):
                     record = run_trial(ctx)
@@ -210,6 +183,15 @@ class OptunaBackend(BaseBackend):
                 raise
             if not told:
                 self._tell(trial, record)
+
+    def _plan_next(self) -> None:
+        """Queue a neighbour of a good trial when exploitation takes this slot (``plan_neighbour``)."""
+        if self.settings.sampler != "tpe":  # random, GP and CMA-ES searches stay as their samplers make them
+            return
+        planned = plan_neighbour(self.study, self.space, None if self.shared else self.settings.seed)
+        if planned is not None:
+            params, origin = planned
+            self.study.enqueue_trial(params, user_attrs={ORIGIN_ATTR: origin})
 
     def _pruning_reporter(self, trial: Any) -> Callable[[int, dict[str, float]], None]:
         warmup = self.space.pruning_warmup  # default 1: the first epoch mostly shows the init

@@ -199,17 +199,62 @@ def print_summary(search: Any, *, front: bool = False) -> None:
     if search.test_metrics:
         console.print("best model on the test split: " +
                       ", ".join(f"{k} {fmt(v)}" for k, v in search.test_metrics.items()))
+    if search.final:
+        console.print(final_line(search.final, search.test_metrics), highlight=False, markup=False)
     if search.ensemble:
         console.print(ensemble_line(search.ensemble), highlight=False)
+    for line in accounting_lines(search.accounting):
+        console.print(line, highlight=False, markup=False)
     console.print(f"run folder: [cyan]{search.path}[/]")
     if search.store.report_html.is_file():
         console.print(f"report: [cyan]{search.store.report_html}[/]")
 
 
+def final_line(final: dict[str, Any], test_metrics: dict[str, float] | None) -> str:
+    """The winner trained again on train + validation, beside the validation-chosen model."""
+    if final.get("skipped"):
+        return f"final training skipped: {final['skipped']}"
+    ours = (final.get("test_metrics") or {}).get("accuracy")
+    before = (test_metrics or {}).get("accuracy")
+    return (f"final model (trial {final['trial']} trained again on train + validation, {final['epochs']} epochs, "
+            f"{final['seconds']:.0f}s): test accuracy {fmt(ours)} (validation-chosen model {fmt(before)}); "
+            "autodl predict uses it")
+
+
+def accounting_lines(accounting: dict[str, Any] | None) -> list[str]:
+    """Where the time went, and whether the search beat the space's start networks."""
+    if not accounting:
+        return []
+    lines = []
+    start, searched = accounting.get("best_start"), accounting.get("best_searched")
+
+    def describe(entry: dict[str, Any]) -> str:
+        test = f", test {fmt(entry['test_accuracy'])}" if entry.get("test_accuracy") is not None else ""
+        return f"{entry['trial']} ({entry['phase']}): {fmt(entry['value'])}{test}"
+
+    if start and searched:
+        verdict = "beats" if accounting.get("searched_beats_start") else "does not beat"
+        lines.append(f"the best searched trial, {describe(searched)}, {verdict} the best start network, "
+                     f"trial {describe(start)}")
+    seconds = {k: v for k, v in (accounting.get("seconds") or {}).items() if v}
+    if seconds:
+        lines.append("time: " + ", ".join(f"{name} {value:.0f}s" for name, value in seconds.items()))
+    epochs = accounting.get("epochs") or {}
+    skipped = accounting.get("skipped_for_cost") or []
+    if epochs:
+        lines.append(f"epochs: {epochs['trained']} trained, {epochs['saved_by_early_stopping']} saved by early "
+                     f"stopping, {epochs['saved_by_pruning']} by pruning; {len(skipped)} trial"
+                     f"{'s' if len(skipped) != 1 else ''} skipped for cost")
+    return lines
+
+
 def ensemble_line(ensemble: dict[str, Any]) -> str:
     """The kept models together against the best alone, validation first (where choosing is fair)."""
     trials = ensemble["trials"]
-    return (f"top-{len(trials)} ensemble (trials {', '.join(map(str, trials))}, probabilities averaged): "
+    weights = ensemble.get("weights")
+    how = ("weights " + ", ".join(f"{n}: {w:g}" for n, w in weights.items()) if weights else
+           "probabilities averaged")
+    return (f"top-{len(trials)} ensemble (trials {', '.join(map(str, trials))}, {how}): "
             f"validation accuracy {fmt(ensemble['val_accuracy'])} (best alone {fmt(ensemble['best_val_accuracy'])}), "
             f"test accuracy {fmt(ensemble['accuracy'])} (best alone {fmt(ensemble['best_accuracy'])})" +
             ("; it beats the best alone on validation: `autodl predict --ensemble` uses it"

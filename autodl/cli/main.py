@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from autodl.exceptions import AutoDLError, UsageError
+from autodl.records import BACKENDS, PRUNERS, SAMPLERS, TUNERS
 
 if TYPE_CHECKING:
     from autodl.search.workers import WorkerSlot
@@ -39,6 +40,23 @@ class _Count(click.ParamType):
 
 
 _COUNT = _Count()
+
+
+class _Duration(click.ParamType):
+    """Seconds, written plainly or with a unit (``900``, ``90s``, ``15m``, ``2h``, ``1h30m``)."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        from autodl.search import parse_duration
+
+        try:
+            return parse_duration(value)
+        except AutoDLError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+_DURATION = _Duration()
 _OWN_PROCESS = False  # set by main(): the console script never needs its old signal handlers back
 
 
@@ -124,13 +142,14 @@ def cli() -> None:
 @click.argument("dataset", default="digits")
 @click.option("--space", default="cnn", show_default=True, help="Bundled space name or a YAML file.")
 @click.option("--trials", default=20, show_default=True, type=int, help="Trials to finish.")
-@click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
-@click.option("--backend", default="optuna", show_default=True, type=click.Choice(["optuna", "kerastuner"]))
-@click.option("--sampler", default="tpe", show_default=True, type=click.Choice(["tpe", "random", "gp", "cmaes"]),
+@click.option("--timeout", type=_DURATION, metavar="DURATION",
+              help="Time for the whole command (search, final training, test evaluation, report): 900, 15m, 2h.")
+@click.option("--backend", default="optuna", show_default=True, type=click.Choice(BACKENDS))
+@click.option("--sampler", default="tpe", show_default=True, type=click.Choice(SAMPLERS),
               help="Optuna sampler.")
-@click.option("--pruner", default="median", show_default=True, type=click.Choice(["median", "hyperband", "none"]),
+@click.option("--pruner", default="median", show_default=True, type=click.Choice(PRUNERS),
               help="Optuna pruner.")
-@click.option("--tuner", default="random", show_default=True, type=click.Choice(["random", "bayesian", "hyperband"]),
+@click.option("--tuner", default="random", show_default=True, type=click.Choice(TUNERS),
               help="Keras Tuner tuner (with --backend kerastuner).")
 @click.option("--epochs", type=int, help="Max epochs per trial (default: the space's training.max_epochs).")
 @click.option("--max-params", type=_COUNT, metavar="N",
@@ -143,6 +162,11 @@ def cli() -> None:
 @click.option("--subset", type=int, help="Use only N training examples, for quick runs.")
 @click.option("--val-fraction", default=0.1, show_default=True, type=float, help="Share of train held out (unused when the data has x_val).")
 @click.option("--top-k", default=3, show_default=True, type=int, help="Best models to keep.")
+@click.option("--refit/--no-refit", default=True, show_default=True,
+              help="Train the winner again on train + validation at the end (when the time budget allows); "
+                   "autodl predict then uses that model.")
+@click.option("--warm-start", metavar="RUN",
+              help="Queue the best configurations of an earlier run (its folder, or a study in --storage) first.")
 @click.option("--data-dir", envvar="AUTODL_DATA_DIR", help="Folder with dataset files (AUTODL_DATA_DIR).")
 @click.option("--image-size", metavar="WxH",
               help="Resize an image folder's images to WIDTHxHEIGHT (or N for NxN) as they are read.")
@@ -219,7 +243,8 @@ def worker(storage: str, name: str, out: str, data_dir: str | None, wait: float,
 @cli.command()
 @click.argument("path", type=click.Path())
 @click.option("--trials", type=int, help="Finish this many trials in all (default: the original total).")
-@click.option("--timeout", type=float, help="Stop starting trials after this many seconds.")
+@click.option("--timeout", type=_DURATION, metavar="DURATION",
+              help="Time for the rest of the search (final training, evaluation and report included): 900, 15m, 2h.")
 @click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key (only files you trust).")
 @click.option("--space", help="The run's own space, to confirm it: a run keeps its space; another is refused.")
 @_worker_options

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from autodl.data.base import ArrayData, BaseDataset, get_dataset, list_datasets, parse_image_size
+from autodl.data.base import ArrayData, BaseDataset, parse_image_size
+from autodl.data.registry import get_dataset, list_datasets
 from autodl.data.splits import DataSplits, load_splits
 
 __all__ = [

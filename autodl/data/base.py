@@ -11,7 +11,6 @@ from __future__ import annotations
 import abc
 import dataclasses
 import logging
-import os
 import pathlib
 from typing import TYPE_CHECKING, Callable
 
@@ -115,80 +114,6 @@ def parse_image_size(value: str | int) -> tuple[int, int]:
     raise DatasetError(
         f"--image-size must be WIDTHxHEIGHT in pixels, like 64x48, or one number "
         f"for a square, like 32; got {value!r}."
-    )
-
-
-def _registry() -> dict[str, type[BaseDataset]]:
-    """Registered names -> classes; imported here so that ``base`` has no import cycle."""
-    from autodl.data.digits import DigitsDataset
-    from autodl.data.keras_sets import Cifar10Dataset, FashionMnistDataset, MnistDataset
-
-    classes = (DigitsDataset, MnistDataset, FashionMnistDataset, Cifar10Dataset)
-    return {cls.name: cls for cls in classes}
-
-
-def list_datasets() -> list[tuple[str, str]]:
-    """Return ``(name, description)`` of every registered dataset, sorted by name."""
-    return sorted((name, cls.description) for name, cls in _registry().items())
-
-
-def _looks_like_path(text: str) -> bool:
-    suffix = pathlib.PurePath(text).suffix.lower()
-    return (
-        "/" in text
-        or os.sep in text
-        or text.startswith((".", "~"))
-        or suffix in {".npz", ".csv", ".gz"}
-    )
-
-
-def get_dataset(name_or_path: str, image_size: str | int | None = None) -> BaseDataset:
-    """Return the dataset for a registry name or a path to local files.
-
-    Registry names win over a same-named folder in the working directory; write
-    ``./mnist`` to mean the folder. ``image_size`` (``"WIDTHxHEIGHT"``) makes an image
-    folder resize its images as it reads them, so photos of mixed sizes can be searched.
-
-    Raises:
-        DatasetError: the name is unknown and no such path exists, or the path holds
-            nothing autodl can read; or ``image_size`` is malformed or given for arrays.
-    """
-    dataset = _find_dataset(name_or_path)
-    return dataset if image_size is None else dataset.resized(parse_image_size(image_size))
-
-
-def _find_dataset(name_or_path: str) -> BaseDataset:
-    from autodl.data import files
-
-    text = str(name_or_path).strip()
-    registry = _registry()
-    key = text.lower().replace("-", "_")
-    if key in registry:
-        return registry[key]()
-    path = pathlib.Path(text).expanduser()
-    if path.is_file():
-        suffix = path.suffix.lower()
-        if suffix == ".npz":
-            return files.NpzDataset(path)
-        if suffix == ".csv":
-            return files.CsvDataset(path)
-        raise DatasetError(
-            f"Dataset file '{path}' has suffix '{path.suffix}', which autodl cannot read. "
-            f"Give a known name ({', '.join(sorted(registry))}) or a path: {PATH_FORMS}."
-        )
-    if path.is_dir():
-        if files.find_idx_files(path, require_all=False):
-            return files.IdxDataset(path)
-        return files.ImageFolderDataset(path)
-    if _looks_like_path(text):
-        raise DatasetError(
-            f"Dataset path '{text}' does not exist (resolved to '{path.resolve()}'). "
-            f"Check the spelling and the working directory, or use a known name: "
-            f"{', '.join(sorted(registry))}."
-        )
-    raise DatasetError(
-        f"Unknown dataset '{text}'. Known names: {', '.join(sorted(registry))}. "
-        f"Or give a path to local files: {PATH_FORMS}."
     )
 
 

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from autodl.data.base import ArrayData, LoadProgress, get_dataset, stratified_indices
+from autodl.data.base import ArrayData, LoadProgress, stratified_indices
+from autodl.data.registry import get_dataset
 from autodl.exceptions import DatasetError
 
 logger = logging.getLogger(__name__)

@@ -69,6 +69,9 @@ def report_context(run_dir: Path, render: figures.FigureRenderer) -> dict[str, A
         "best": best, "best_info": _dict(run.get("best")),
         "best_params": _params(best.params if best else _dict(run.get("best")).get("params")),
         "test_metrics": _dict(run.get("test_metrics")), "ensemble": _ensemble(run.get("ensemble")),
+        "final": _dict(run.get("final")), "accounting": _dict(run.get("accounting")),
+        "accounting_seconds": [(name, summary.format_seconds(value))
+                               for name, value in _dict(_dict(run.get("accounting")).get("seconds")).items()],
         "model": _model_table(store.root, run, best),
         "curves": render(figures.learning_curves_figure(top)),
         "curve_trials": [r.number for r in top if r.history],

@@ -12,7 +12,7 @@ import statistics
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from autodl.records import TrialRecord, TrialState
+from autodl.records import TrialRecord, TrialState, best_first
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,15 +57,13 @@ def rank_trials(records: Sequence[TrialRecord], direction: str = "maximize") -> 
     running trials, each group by trial number. Nothing is dropped, so the leaderboard has
     one row per trial.
     """
-    sign = -1.0 if direction == "maximize" else 1.0
+    scored = best_first(records, direction)
+    numbers = {r.number for r in scored}
 
-    def key(record: TrialRecord) -> tuple[int, float, int]:
-        group = STATE_ORDER.index(record.state) * 2 if record.state in STATE_ORDER else 99
-        if record.state == TrialState.COMPLETE and is_finite(record.value):
-            return (group, sign * float(record.value), record.number)  # type: ignore[arg-type]
-        return (group + 1, 0.0, record.number)
+    def group(record: TrialRecord) -> tuple[int, int]:
+        return (STATE_ORDER.index(record.state) if record.state in STATE_ORDER else 99, record.number)
 
-    return sorted(records, key=key)
+    return scored + sorted((r for r in records if r.number not in numbers), key=group)
 
 
 def pareto_front(records: Sequence[TrialRecord], direction: str = "maximize") -> list[TrialRecord]:

@@ -256,7 +256,7 @@ def _is_complete_pickle(payload: bytes) -> bool:
     try:
         end = 0
         for opcode, _arg, pos in pickletools.genops(payload):
-            end = pos
+            end = pos if pos is not None else end
             if opcode.name == "STOP":
                 break
         else:

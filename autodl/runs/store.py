@@ -7,6 +7,7 @@ Layout (``reports/README.md`` is the reference)::
         trials.json         every TrialRecord, history included
         trials.csv          one flat row per trial
         models/trial_NNNN.keras   the top-k models by the objective
+        models/final.keras  the best trial trained again on train + validation (the final model)
         search.pkl          the signed search state ``autodl resume`` continues from
         study.db            Optuna's SQLite storage (Optuna backend)
         kerastuner/         Keras Tuner's project directory (Keras Tuner backend)
@@ -21,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import os
 import re
 import shutil
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autodl.exceptions import RunError
-from autodl.records import TrialRecord, TrialState
+from autodl.records import TrialRecord, best_first
 from autodl.runs.atomic import atomic_write_csv, atomic_write_json
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built, not with the store
@@ -43,9 +43,9 @@ __all__ = ["RunStore", "MIN_FREE_BYTES"]
 MIN_FREE_BYTES = 100 * 1024 * 1024
 
 #: The fixed columns of ``trials.csv``; one column per parameter follows.
-CSV_COLUMNS = ("number", "state", "value", "epochs", "seconds", "n_params", "error", "model_path", "start")
+CSV_COLUMNS = ("number", "state", "value", "epochs", "seconds", "n_params", "error", "model_path", "start",
+               "origin", "flops")
 
-_DIRECTIONS = ("maximize", "minimize")
 _MODEL_FILE = re.compile(r"^trial_(\d+)\.keras$")
 
 
@@ -187,6 +187,11 @@ class RunStore:
     def kerastuner_dir(self) -> Path:
         return self.root / "kerastuner"
 
+    @property
+    def final_model(self) -> Path:
+        """The winner trained again on train + validation: what ``autodl predict`` uses by default."""
+        return self.models_dir / "final.keras"
+
     def model_path(self, number: int) -> Path:
         """Where trial ``number``'s model is kept while it is in the top-k."""
         return self.models_dir / f"trial_{number:04d}.keras"
@@ -274,16 +279,9 @@ class RunStore:
             for the top-k trials whose file exists and cleared for all others. The given
             records are not modified.
         """
-        if direction not in _DIRECTIONS:
-            raise ValueError(f"direction must be one of {_DIRECTIONS}, got {direction!r}")
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}")
-        sign = -1.0 if direction == "maximize" else 1.0
-        ranked = sorted(
-            (r for r in records if r.state == TrialState.COMPLETE and _is_finite(r.value)),
-            key=lambda r: (sign * float(r.value), r.number),  # type: ignore[arg-type]
-        )
-        top = {r.number for r in ranked[:k]}
+        top = {r.number for r in best_first(records, direction)[:k]}
 
         if trial_number in top and save is not None:
             self.models_dir.mkdir(parents=True, exist_ok=True)
@@ -427,10 +425,6 @@ def _read_json(path: Path) -> Any:
             f"{path} is not valid JSON ({exc}). autodl writes it atomically, so it was "
             "probably edited by hand or copied incompletely."
         ) from exc
-
-
-def _is_finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(float(value))
 
 
 def _csv_cell(value: Any) -> Any:

@@ -22,7 +22,7 @@ def evaluate_best(model: Any, splits: Any, path: Any,
 
     metrics = evaluate(model, splits.x_test, splits.y_test, check_stop)
     proba = np.asarray(predict_proba(model, splits.x_test, check_stop), dtype=np.float32)
-    arrays = evaluation_arrays(splits, proba)
+    arrays: dict[str, Any] = evaluation_arrays(splits, proba)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
     atomic_write_bytes(path, buffer.getvalue())
@@ -53,24 +53,51 @@ def evaluation_arrays(splits: Any, proba: np.ndarray) -> dict[str, np.ndarray]:
 def evaluate_ensemble(models: list[Any], numbers: list[int], splits: Any,
                       check_stop: Callable[[], None] | None = None,
                       best_test_proba: np.ndarray | None = None) -> dict[str, Any]:
-    """The kept models' averaged class probabilities against the best model alone (``models[0]``),
-    on the validation split, where choosing between them is fair, and on the test split
-    (``best_test_proba``: the best model's, already computed by ``evaluate_best``).
+    """The kept models as a weighted ensemble against the best model alone (``models[0]``).
 
-    Averaging is what ``autodl predict --ensemble`` does; a few models of different
-    architectures often make fewer mistakes together than the best of them.
+    The weights come from greedy forward selection with replacement on the validation split
+    (Caruana et al. 2004, as auto-sklearn and AutoGluon build theirs): ``ROUNDS`` times, add
+    the model whose addition gives the best validation accuracy (the search's objective;
+    log-loss breaks ties, which small validation splits make common); a model picked k
+    times weighs k / ``ROUNDS``, one never picked weighs nothing. The test split is then
+    evaluated once (``best_test_proba``: the best model's, already computed by
+    ``evaluate_best``). ``autodl predict --ensemble`` averages with these weights.
     """
     from autodl.training import predict_proba
 
-    out: dict[str, Any] = {"trials": list(numbers)}
-    for split, x, y, known in (("val_", splits.x_val, splits.y_val, None),
-                               ("", splits.x_test, splits.y_test, best_test_proba)):
-        probas = [np.asarray(known if i == 0 and known is not None else predict_proba(model, x, check_stop),
-                             dtype=np.float64) for i, model in enumerate(models)]
-        mean = np.mean(probas, axis=0)
+    val = [np.asarray(predict_proba(model, splits.x_val, check_stop), dtype=np.float64) for model in models]
+    weights = greedy_weights(val, splits.y_val)
+    test: list[Any] = [None] * len(models)
+    for i in {0} | {i for i, w in enumerate(weights) if w > 0}:  # the best alone, and every model used
+        known = best_test_proba if i == 0 else None
+        test[i] = np.asarray(predict_proba(models[i], splits.x_test, check_stop) if known is None else known,
+                             dtype=np.float64)
+    out: dict[str, Any] = {"trials": list(numbers), "weights": {str(n): w for n, w in zip(numbers, weights)},
+                           "selection": f"greedy forward selection, {ROUNDS} rounds, on validation accuracy"}
+    for split, probas, y in (("val_", val, splits.y_val), ("", test, splits.y_test)):
+        mean = np.sum([w * probas[i] for i, w in enumerate(weights) if w > 0], axis=0)
         out[f"{split}accuracy"], out[f"{split}loss"] = _accuracy(mean, y), _log_loss(mean, y)
         out[f"best_{split}accuracy"] = _accuracy(probas[0], y)
     return out
+
+
+#: Rounds of greedy ensemble selection: weights are multiples of 1 / ROUNDS.
+ROUNDS = 10
+
+
+def greedy_weights(probas: list[np.ndarray], y: Any, rounds: int = ROUNDS) -> list[float]:
+    """Ensemble weights by greedy forward selection with replacement: accuracy, then log-loss.
+
+    Remaining ties go to the earlier model (``probas[0]`` is the best alone).
+    """
+    total = np.zeros_like(probas[0])
+    counts = [0] * len(probas)
+    for picked in range(1, rounds + 1):
+        scores = [(-_accuracy((total + p) / picked, y), _log_loss((total + p) / picked, y)) for p in probas]
+        choice = min(range(len(probas)), key=lambda i: (scores[i], i))
+        counts[choice] += 1
+        total += probas[choice]
+    return [c / rounds for c in counts]
 
 
 def _accuracy(proba: np.ndarray, y: Any) -> float:

@@ -82,4 +82,8 @@ def _defer_default_handler() -> Callable[[], None]:
         interrupt()
 
     signal.signal(signal.SIGINT, handler)
-    return lambda: signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    return restore

@@ -245,9 +245,13 @@ def _flags(settings: SearchSettings) -> list[str]:
     flags = []
     for field in dataclasses.fields(SearchSettings):
         value = getattr(settings, field.name)
+        flag = field.name.replace("_", "-")
         if field.name == "dataset" or value is None:
             continue
-        flags += [f"--{field.name.replace('_', '-')}", str(value)]
+        if isinstance(value, bool):  # an on/off flag pair: --refit / --no-refit
+            flags.append(f"--{flag}" if value else f"--no-{flag}")
+            continue
+        flags += [f"--{flag}", str(value)]
     return flags
 
 

@@ -44,7 +44,7 @@ class BaseParam(abc.ABC):
         return True
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.to_dict() == other.to_dict()  # type: ignore[union-attr]
+        return isinstance(other, BaseParam) and type(self) is type(other) and self.to_dict() == other.to_dict()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.to_dict()})"

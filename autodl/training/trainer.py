@@ -44,6 +44,7 @@ def fit_model(
     callback_out: Callable[[Any], None] | None = None,
     check_stop: Callable[[], None] | None = None,
     lr_schedule: str = "constant",
+    time_up: Callable[[], bool] | None = None,
 ) -> FitResult:
     """Train on ``splits.x_train``, validate on ``splits.x_val``; patience 0 disables early stop.
 
@@ -51,7 +52,8 @@ def fit_model(
     still has the per-epoch history when a reporter raises mid-fit. ``check_stop`` is called
     before every batch; what it raises ends the fit (a deferred Ctrl-C). A ``lr_schedule``
     other than constant changes the rate between epochs and adds ``learning_rate`` (the rate
-    each epoch trained with) to the history.
+    each epoch trained with) to the history. ``time_up`` is asked after each epoch: once it
+    says yes, the fit ends there and keeps what it trained (the search's time budget).
     """
     import keras
 
@@ -62,6 +64,9 @@ def fit_model(
     # Before the tracker, so the rate they log reaches the history.
     schedule = make_schedule_callbacks(lr_schedule, model, max_epochs, patience, monitor, mode)
     callbacks: list[Any] = [*schedule, tracker, *_stop_callbacks(check_stop)]
+    if time_up is not None:
+        callbacks.append(keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: setattr(model, "stop_training", model.stop_training or time_up())))
     if patience > 0:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=patience, restore_best_weights=True))
@@ -81,6 +86,29 @@ def fit_model(
     best = pick(values) if values else math.nan
     return FitResult(model=model, value=float(best), best_epoch=values.index(best) + 1 if values else 0,
                      epochs=tracker.epochs, seconds=seconds, history=tracker.history)
+
+
+def refit_model(model: Any, splits: Any, *, batch_size: int, epochs: int, lr_schedule: str = "constant",
+                check_stop: Callable[[], None] | None = None) -> float:
+    """Train ``model`` from scratch on train + validation for ``epochs`` (no early stopping:
+    the search's trial already chose how many); return the seconds it took.
+
+    A plateau schedule needs a validation metric, so it trains at the constant rate here.
+    """
+    import keras
+    import numpy as np
+
+    x = np.concatenate([splits.x_train, splits.x_val])
+    y = np.concatenate([splits.y_train, splits.y_val])
+    order = np.random.default_rng(0).permutation(len(y))  # validation images mixed in, not all last
+    schedule = make_schedule_callbacks(lr_schedule if lr_schedule == "cosine" else "constant", model, epochs, 0,
+                                       "loss", "min")
+    n = train_size(len(y), batch_size, keras.backend.backend())
+    start = time.perf_counter()
+    with released_gradient_registrations(), fused_batch_norm(model):
+        model.fit(x[order][:n], y[order][:n], batch_size=batch_size, epochs=epochs, verbose=0,
+                  callbacks=[*schedule, *_stop_callbacks(check_stop)])
+    return time.perf_counter() - start
 
 
 def make_schedule_callbacks(name: str, model: Any, max_epochs: int, patience: int, monitor: str,

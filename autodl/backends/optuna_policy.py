@@ -1,0 +1,133 @@
+"""How the Optuna backend searches: its samplers, its pruners (made fair), and exploitation.
+
+What the measured searches taught (PITFALLS.md, BENCHMARKS.md):
+
+- TPE's default 10 random start-up trials (start networks included) used up a 15-minute CPU
+  budget before its model ever ran: autodl starts it after ``TPE_STARTUP`` trials.
+- A median pruner that judged new trials at epoch 2 against the two start networks killed
+  80% of them there, batch-norm models (slow starters) first. Every pruner is now wrapped
+  in ``FairPruner``: a trial is judged at an epoch only once ``MIN_PEERS`` other trials
+  reported that same epoch, and only against them.
+- The winner was always a start network. After the queued configurations, about half of
+  the trials are neighbours of the best ones (one or two hyperparameters changed, as
+  regularized evolution mutates), alongside TPE's own proposals.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import optuna
+
+from autodl.exceptions import UsageError
+from autodl.records import PRUNERS, SAMPLERS
+from autodl.space import SearchSpace
+from autodl.space.neighbours import neighbour
+
+#: Trials (queued ones included) before TPE's model proposes.
+TPE_STARTUP = 5
+#: Other trials that must have reported an epoch before any trial is judged at it.
+MIN_PEERS = 4
+#: The share of the sampler's trials that are neighbours of the best ones instead.
+EXPLOIT_SHARE = 0.5
+#: Parents are drawn from this many best complete trials (a tournament of ``TOURNAMENT``).
+PARENTS, TOURNAMENT = 5, 2
+ORIGIN_ATTR = "autodl_origin"  # where an enqueued trial's configuration came from
+QUEUED_ATTR = "autodl_queued"  # a warm-start configuration, queued again if its trial does not count
+
+
+def make_sampler(name: str, seed: int | None, *, shared: bool = False) -> Any:
+    """An Optuna sampler by its CLI name."""
+    if name == "tpe":
+        # Univariate, as Optuna's default: multivariate TPE's cached group search space did not
+        # propose the same trials after a resume that had re-run an interrupted slot.
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=TPE_STARTUP, constant_liar=shared)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "gp":
+        try:
+            import torch  # noqa: F401  (GPSampler needs it)
+        except ImportError as exc:
+            raise UsageError("--sampler gp needs PyTorch, which is not installed; run "
+                             "`pip install torch` or pick --sampler tpe|random|cmaes") from exc
+        return optuna.samplers.GPSampler(seed=seed)
+    if name == "cmaes":
+        try:
+            import cmaes  # noqa: F401
+        except ImportError as exc:
+            raise UsageError("--sampler cmaes needs the `cmaes` package; run `pip install cmaes` "
+                             "or pick --sampler tpe|random") from exc
+        return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+    raise UsageError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
+
+
+def make_pruner(name: str, max_epochs: int) -> Any:
+    """An Optuna pruner by its CLI name, wrapped in ``FairPruner``.
+
+    When a trial is first judged is the space's ``training.pruning_warmup``, applied to every
+    pruner by the backend's reporter.
+    """
+    if name == "median":
+        inner = optuna.pruners.MedianPruner(n_startup_trials=MIN_PEERS, n_warmup_steps=0, n_min_trials=MIN_PEERS)
+    elif name == "asha":
+        inner = optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3)
+    elif name == "hyperband":
+        inner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
+    elif name == "none":
+        return optuna.pruners.NopPruner()
+    else:
+        raise UsageError(f"unknown pruner {name!r}; expected one of {', '.join(PRUNERS)}")
+    return FairPruner(inner, MIN_PEERS)
+
+
+class FairPruner(optuna.pruners.BasePruner):
+    """Judges a trial at an epoch only once ``min_peers`` other trials reported that epoch.
+
+    Optuna's successive halving prunes the second trial to reach a rung unless it beats the
+    first, and a median pruner with few finished trials compares against one or two: a noisy
+    bar that cost the measured searches most of their new trials. Below ``min_peers`` peers
+    the trial goes on; from there the wrapped pruner decides.
+    """
+
+    def __init__(self, inner: Any, min_peers: int) -> None:
+        self.inner, self.min_peers = inner, min_peers
+
+    def prune(self, study: Any, trial: Any) -> bool:
+        step = trial.last_step
+        if step is None:
+            return False
+        peers = sum(1 for t in study.get_trials(deepcopy=False)
+                    if t.number != trial.number and step in t.intermediate_values)
+        return peers >= self.min_peers and bool(self.inner.prune(study, trial))
+
+
+def plan_neighbour(study: Any, space: SearchSpace, seed: int | None) -> tuple[dict[str, Any], str] | None:
+    """The configuration the next trial should run instead of the sampler's, if any.
+
+    Once no queued configuration waits and a trial completed, ``EXPLOIT_SHARE`` of the slots
+    go to a neighbour of one of the ``PARENTS`` best complete trials (the better of
+    ``TOURNAMENT`` drawn). The draw is seeded by the slot (the number of trials that count
+    so far), so a resumed search, whose stopped slots run again, proposes what an
+    uninterrupted one would.
+    """
+    from optuna.trial import TrialState
+
+    from autodl.backends.optuna_storage import counts
+
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.WAITING for t in trials):
+        return None
+    counted = [t for t in trials if counts(t) and t.state.is_finished()]
+    complete = [t for t in counted if t.state == TrialState.COMPLETE and t.value is not None]
+    if not complete:
+        return None
+    rng = random.Random(f"{seed}:{len(counted)}") if seed is not None else random.Random()
+    if rng.random() >= EXPLOIT_SHARE:
+        return None
+    maximize = study.direction.name == "MAXIMIZE"
+    top = sorted(complete, key=lambda t: (-t.value if maximize else t.value, t.number))[:PARENTS]
+    parent = min(rng.sample(top, min(TOURNAMENT, len(top))), key=top.index)
+    params = neighbour(space, dict(parent.params), rng, changes=rng.choice((1, 2)),
+                       avoid=[dict(t.params) for t in counted])
+    return None if params is None else (params, f"neighbour of {parent.number}")

@@ -1,0 +1,169 @@
+"""The time budget of a whole ``autodl search``: which trials start, how many epochs they may
+train, which are skipped for cost, and what is kept back for the end.
+
+``--timeout`` bounds the whole command (search, final training, test evaluation and
+report), so the search itself ends early enough for the end to fit: its share is the time
+left minus a reserve, the estimated cost of the final training plus the evaluation and
+report. Nothing starts that cannot finish:
+
+- a candidate's seconds per epoch are estimated before it trains, from its forward-pass
+  FLOPs and the throughput measured on the trials before it (the start networks give the
+  first measurement);
+- one trial may use at most ``MAX_SHARE`` of the search time left: a candidate that could
+  not train ``MIN_USEFUL_EPOCHS`` within it is skipped with the reason (the sampler is told
+  it was pruned, so it learns to stay away from slow configurations), and one that starts
+  gets at most the epochs that fit;
+- a trial still running when the search's share ends is stopped at an epoch boundary and
+  kept.
+
+Without a timeout nothing is skipped and every trial gets its full epochs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+from autodl.exceptions import UsageError
+from autodl.records import TrialRecord, TrialState
+
+#: Seconds kept for the end besides the final training: test evaluation, ensemble, report.
+END_SECONDS = 20.0
+#: A trial that cannot train this many epochs in the time left is not started.
+MIN_USEFUL_EPOCHS = 3
+#: A trial whose full training would take more than this share of the search time left is skipped.
+MAX_SHARE = 0.5
+
+
+_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600}
+
+
+def parse_duration(value: str | float) -> float:
+    """Seconds from ``900``, ``90s``, ``15m``, ``2h`` or ``1h30m`` (``--timeout``).
+
+    Raises:
+        UsageError: not a positive duration in those forms.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        text = str(value).strip().lower()
+        parts = re.findall(r"(\d+(?:\.\d+)?)(h|min|m|s|)", text)
+        joined = "".join(number + unit for number, unit in parts)
+        if not parts or joined != text or sum(1 for _, unit in parts if unit == "") > (len(parts) == 1):
+            seconds = math.nan
+        else:
+            seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError(f"--timeout must be positive: a duration such as 900 (seconds), 90s, 15m, 2h or 1h30m; "
+                         f"got {str(value)[:40]!r}")
+    return seconds
+
+
+@dataclasses.dataclass
+class Admission:
+    """What the planner allows one candidate: ``epochs`` to train, or a ``skip`` reason."""
+
+    epochs: int
+    skip: str | None = None
+    seconds_per_epoch: float | None = None
+
+
+class Planner:
+    """Plans one search's time; ``clock`` is injectable so tests can fake it.
+
+    Args:
+        timeout: Seconds for the whole command, or None for no limit.
+        started: When the command started, on ``clock``'s scale (data loading counts).
+        n_train, n_val: The split sizes: a final training on train + validation costs
+            ``(n_train + n_val) / n_train`` times a search epoch.
+        refit: Whether the search ends by training the winner again on train + validation.
+    """
+
+    def __init__(self, timeout: float | None, *, started: float | None = None, n_train: int = 1, n_val: int = 0,
+                 refit: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.started = clock() if started is None else started
+        self.deadline = None if timeout is None else self.started + timeout
+        self.data_scale = (n_train + n_val) / max(1, n_train)
+        self.refit = refit
+
+    # ------------------------------------------------------------------ time
+    def time_left(self) -> float | None:
+        """Seconds left for the whole command (None: no limit)."""
+        return None if self.deadline is None else self.deadline - self.clock()
+
+    def search_time_left(self, records: Sequence[TrialRecord], metric: str = "val_accuracy",
+                         direction: str = "maximize") -> float | None:
+        """Seconds left for trials: the time left minus what the end needs."""
+        left = self.time_left()
+        return None if left is None else left - self.reserve(records, metric, direction)
+
+    def reserve(self, records: Sequence[TrialRecord], metric: str = "val_accuracy", direction: str = "maximize") -> float:
+        """The end's estimated seconds: the final training of the best trial so far, plus ``END_SECONDS``."""
+        return END_SECONDS + (self.refit_seconds(records, metric, direction) if self.refit else 0.0)
+
+    def refit_seconds(self, records: Sequence[TrialRecord], metric: str = "val_accuracy",
+                      direction: str = "maximize") -> float:
+        """What training the best complete trial again on train + validation should take."""
+        from autodl.records import best_first
+
+        ranked = best_first(records, direction)
+        if not ranked:
+            return 0.0
+        best = ranked[0]
+        return per_epoch(best) * self.data_scale * best_epoch(best, metric, direction)
+
+    # ------------------------------------------------------------------ cost
+    def seconds_per_epoch(self, flops: int | None, records: Sequence[TrialRecord]) -> float | None:
+        """Estimated seconds per epoch of a model of ``flops`` FLOPs per image, from the
+        throughput measured on earlier trials of this search (None before any)."""
+        rates = [per_epoch(r) / r.flops for r in records if _measured(r) and r.flops]
+        if not rates or not flops:
+            return None
+        return float(statistics.median(rates)) * flops
+
+    def admit(self, flops: int | None, max_epochs: int, records: Sequence[TrialRecord],
+              metric: str = "val_accuracy", direction: str = "maximize") -> Admission:
+        """How many epochs a candidate may train, or why it is skipped."""
+        left = self.search_time_left(records, metric, direction)
+        estimate = self.seconds_per_epoch(flops, records)
+        if left is None:
+            return Admission(max_epochs, seconds_per_epoch=estimate)
+        if left <= 0:
+            return Admission(0, "the time budget is spent", estimate)
+        if estimate is None:  # nothing measured yet: the first trials set the rate
+            return Admission(max_epochs, seconds_per_epoch=estimate)
+        fits = int(MAX_SHARE * left // estimate)
+        if fits < MIN_USEFUL_EPOCHS:
+            return Admission(0, f"skipped for cost: ~{estimate:.0f} s per epoch, and {MIN_USEFUL_EPOCHS} epochs would "
+                                f"take more than {MAX_SHARE:.0%} of the {left:.0f} s of search time left", estimate)
+        return Admission(min(max_epochs, fits), seconds_per_epoch=estimate)
+
+    def over(self, records: Sequence[TrialRecord], metric: str = "val_accuracy", direction: str = "maximize") -> bool:
+        """True once the search's share of the time is spent: no new trial, the running one stops."""
+        left = self.search_time_left(records, metric, direction)
+        return left is not None and left <= 0
+
+
+def per_epoch(record: TrialRecord) -> float:
+    """A trial's measured seconds per epoch (its building and compiling included)."""
+    return record.seconds / max(1, record.epochs)
+
+
+def best_epoch(record: TrialRecord, metric: str = "val_accuracy", direction: str = "maximize") -> int:
+    """The epoch (1-based) early stopping kept: the best value of ``metric`` in the history."""
+    values = [v for v in record.history.get(metric, []) if v is not None]
+    if not values:
+        return max(1, record.epochs)
+    pick = max if direction == "maximize" else min
+    return values.index(pick(values)) + 1
+
+
+def _measured(record: TrialRecord) -> bool:
+    return (record.state in (TrialState.COMPLETE, TrialState.PRUNED) and record.epochs > 0
+            and bool(record.flops) and record.seconds > 0)

@@ -1,0 +1,79 @@
+"""The end of a search: the best model (and the kept ones together) on the test split, the
+final training on train + validation, the accounting, then run.json and the HTML report.
+
+The test split is touched here only, after every choice was made on validation.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from autodl.search._accounting import accounting, phase
+from autodl.search._refit import refit_best
+from autodl.search.evaluation import evaluate_best, evaluate_ensemble
+from autodl.search.stop import check_stop, interrupts_deferred
+
+if TYPE_CHECKING:
+    from autodl.search.search import Search
+
+
+def finish_search(search: Search) -> None:
+    """Take in other workers' trials, evaluate on the test split, write run.json and the report."""
+    start = time.perf_counter()
+    ledger = search.ledger
+    ledger.merge_shared(search.shared_records())
+    if search.settings.storage:
+        ledger.refresh_top_models()
+    test = _evaluate(search)
+    search.final = refit_best(search)
+    metric, direction = search.space.objective
+    search.accounting = accounting(search.records, direction, search.settings.epochs or search.space.max_epochs,
+                                   final_seconds=time.perf_counter() - start, test=test)
+    ledger.write_run("finished")
+    ledger.save_state()
+    from autodl.reporting import write_report
+
+    search.callbacks.on_status("writing the HTML report")
+    write_report(search.path)
+    search.callbacks.on_search_end(search)
+
+
+def _evaluate(search: Search) -> dict[int, float]:
+    """The best model, the ensemble, and the best start network and best searched trial on the
+    test split; returns the test accuracy of each trial evaluated."""
+    best = search.best_trial
+    if best is None or not best.model_path or not (search.path / best.model_path).is_file():
+        return {}
+    import keras
+
+    from autodl.training import evaluate
+
+    search.callbacks.on_status(f"evaluating trial {best.number} on the test split")
+    test: dict[int, float] = {}
+    with interrupts_deferred():
+        model = keras.saving.load_model(search.path / best.model_path)
+        search.test_metrics, proba = evaluate_best(model, search.splits, search.store.evaluation_npz,
+                                                   check_stop=check_stop)
+        test[best.number] = float(search.test_metrics.get("accuracy", float("nan")))
+        kept = search.saved()[:search.settings.top_k]
+        loaded: dict[int, Any] = {best.number: model}
+        if len(kept) >= 2 and kept[0].number == best.number:
+            search.callbacks.on_status(f"evaluating the top-{len(kept)} ensemble")
+            loaded.update({r.number: keras.saving.load_model(search.path / str(r.model_path)) for r in kept[1:]})
+            search.ensemble = evaluate_ensemble([loaded[r.number] for r in kept], [r.number for r in kept],
+                                                search.splits, check_stop, best_test_proba=proba)
+        # The best start network against the best searched trial: each one's test accuracy, where kept.
+        for record in _phase_bests(kept):
+            if record.number not in test:
+                found = loaded.get(record.number) or keras.saving.load_model(search.path / str(record.model_path))
+                test[record.number] = float(evaluate(found, search.splits.x_test, search.splits.y_test,
+                                                     check_stop).get("accuracy", float("nan")))
+    return test
+
+
+def _phase_bests(kept: list[Any]) -> list[Any]:
+    """The best kept start network and the best kept searched trial (``kept`` is best first)."""
+    starts = [r for r in kept if phase(r) == "start networks"]
+    searched = [r for r in kept if phase(r) != "start networks"]
+    return [group[0] for group in (starts, searched) if group]

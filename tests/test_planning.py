@@ -1,0 +1,288 @@
+"""The search's planning: the time budget (fake clock, fake costs), neighbours of good trials,
+warm starts from other runs, the final training on train + validation, greedy ensembles and
+the accounting of where the time went. No timed asserts: every clock here is a fake one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autodl.exceptions import UsageError
+from autodl.records import SearchSettings, TrialRecord, TrialState
+from autodl.search._accounting import accounting, phase
+from autodl.search._budget import END_SECONDS, MAX_SHARE, MIN_USEFUL_EPOCHS, Planner, parse_duration
+from autodl.search.evaluation import greedy_weights
+from autodl.space import bundled_spaces, load_space, parse_space
+from autodl.space.neighbours import fitting, neighbour
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTODL_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("AUTODL_OFFLINE", "1")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def trial(number: int, *, value: float | None = 0.9, epochs: int = 10, seconds: float = 100.0,
+          flops: int | None = 1_000_000, state: TrialState = TrialState.COMPLETE, history: list[float] | None = None,
+          **fields) -> TrialRecord:
+    curve = history if history is not None else [0.5] * (epochs - 1) + [value or 0.5]
+    return TrialRecord(number, state, {}, value=value, epochs=epochs, seconds=seconds, flops=flops,
+                       history={"val_accuracy": curve}, **fields)
+
+
+# ---------------------------------------------------------------------------- the budget
+def test_without_a_timeout_every_trial_gets_its_epochs_and_nothing_is_skipped():
+    planner = Planner(None, clock=Clock())
+    admitted = planner.admit(10**12, 15, [trial(0)])
+    assert (admitted.epochs, admitted.skip) == (15, None) and not planner.over([trial(0)])
+
+
+def test_the_first_trials_train_in_full_and_set_the_rate():
+    clock = Clock()
+    planner = Planner(900, clock=clock)
+    assert planner.admit(10**9, 15, []).epochs == 15, "nothing measured yet: no estimate, no cut"
+    measured = [trial(0, flops=1_000_000, seconds=100.0, epochs=10)]  # 10 s per epoch
+    assert planner.seconds_per_epoch(3_000_000, measured) == pytest.approx(30.0)
+
+
+def test_a_candidate_too_slow_for_the_time_left_is_skipped_and_one_that_fits_gets_the_epochs_that_fit():
+    clock = Clock()
+    planner = Planner(900, refit=False, clock=clock)
+    measured = [trial(0, flops=1_000_000, seconds=100.0, epochs=10)]  # 10 s per epoch
+    clock.now += 500  # 400 s left, minus the end's reserve
+    left = 400 - END_SECONDS
+    same = planner.admit(1_000_000, 30, measured)
+    assert same.skip is None and same.epochs == int(MAX_SHARE * left // 10)
+    assert planner.admit(1_000_000, 5, measured).epochs == 5, "never more than the trial asks for"
+    slow = planner.admit(20_000_000, 15, measured)  # 200 s per epoch: 3 epochs would take 600 s
+    assert slow.epochs == 0 and slow.skip.startswith("skipped for cost") and "200 s per epoch" in slow.skip
+    assert MIN_USEFUL_EPOCHS * 200 > MAX_SHARE * left
+
+
+def test_the_end_is_reserved_so_the_search_stops_early_enough_for_the_final_training():
+    clock = Clock()
+    best = trial(0, flops=1_000_000, seconds=100.0, epochs=10, history=[0.5, 0.6, 0.9, 0.8, 0.7, 0.7, 0.7, 0.7, 0.7,
+                                                                      0.7])
+    planner = Planner(600, n_train=1000, n_val=500, clock=clock)  # refit on 1.5x the data, to epoch 3
+    assert planner.refit_seconds([best]) == pytest.approx(10.0 * 1.5 * 3)
+    assert planner.reserve([best]) == pytest.approx(45.0 + END_SECONDS)
+    assert Planner(600, refit=False, clock=clock).reserve([best]) == END_SECONDS
+    clock.now += 600 - 45 - END_SECONDS - 1
+    assert not planner.over([best])
+    clock.now += 2
+    assert planner.over([best]), "the search's share is spent: no new trial, the running one stops"
+    assert planner.admit(1_000_000, 15, [best]).skip == "the time budget is spent"
+
+
+@pytest.mark.parametrize("text, seconds", [("900", 900), ("90s", 90), ("15m", 900), ("2h", 7200), ("1h30m", 5400),
+                                           (" 15m ", 900), ("1.5h", 5400), (45.5, 45.5)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "15x", "m", "-5", "0", "inf", "nan", "10 10", "1h30", "1e3"])
+def test_bad_durations_say_the_forms(text):
+    with pytest.raises(UsageError, match="900.*15m"):
+        parse_duration(text)
+
+
+# ---------------------------------------------------------------------------- neighbours
+@pytest.mark.parametrize("name", sorted(bundled_spaces()))
+def test_a_neighbour_is_a_valid_configuration_one_or_two_values_away(name):
+    space = load_space(name)
+    rng = random.Random(0)
+    from autodl.space import RandomSuggester
+
+    for seed in range(15):
+        suggester = RandomSuggester(seed)
+        space.sample(suggester)
+        parent = suggester.params
+        if not parent:
+            continue
+        for changes in (1, 2):
+            child = neighbour(space, parent, rng, changes=changes)
+            assert child is not None and child != parent
+            assert fitting(space, child) == child, "every value the space asks for, within its domain"
+            moved = {k for k in parent if k in child and child[k] != parent[k]}
+            assert 1 <= len(moved) <= changes or set(child) != set(parent)
+
+
+def test_fitting_keeps_what_the_space_asks_for_and_refuses_what_it_does_not_allow():
+    space = load_space("cnn")
+    start = dict(space.start[0])
+    assert fitting(space, {**start, "unused.key": 3}) == start
+    assert fitting(space, {**start, "conv_blocks.filters": 512}) is None, "outside 16..64"
+    missing = dict(start)
+    del missing["optimizer.adam.learning_rate"]
+    assert fitting(space, missing) is None
+
+
+def test_exploitation_plans_a_neighbour_of_a_top_trial_the_same_way_for_the_same_slot():
+    import optuna
+
+    from autodl.backends import optuna_policy
+    from autodl.backends.optuna import OptunaSuggester
+    from autodl.backends.optuna_storage import RECORD_ATTR
+
+    space = load_space("cnn")
+    study = optuna.create_study(direction="maximize")
+    for value in (0.8, 0.9):
+        study.enqueue_trial(space.start[0])
+        t = study.ask()
+        space.sample(OptunaSuggester(t))
+        t.set_user_attr(RECORD_ATTR, {"number": t.number})  # as the backend's tell leaves a counted trial
+        study.tell(t, value)
+    plans = [optuna_policy.plan_neighbour(study, space, seed) for seed in range(40)]
+    made = [p for p in plans if p is not None]
+    assert 0 < len(made) < 40, "about half of the slots exploit"
+    assert all(origin.startswith("neighbour of ") and fitting(space, params) == params for params, origin in made)
+    assert optuna_policy.plan_neighbour(study, space, 7) == optuna_policy.plan_neighbour(study, space, 7)
+    study.enqueue_trial(space.start[1])
+    assert optuna_policy.plan_neighbour(study, space, 7) is None, "a queued configuration goes first"
+
+
+# ---------------------------------------------------------------------------- ensembles, accounting
+def test_greedy_selection_weighs_models_by_what_they_add_on_validation():
+    y = np.array([0, 1, 0, 1, 0, 1])
+    right = np.eye(2)[y] * 0.8 + 0.1
+    wrong_half = right.copy()
+    wrong_half[:3] = right[:3][:, ::-1]
+    assert greedy_weights([right, wrong_half], y) == [1.0, 0.0]
+    assert greedy_weights([wrong_half, right], y) == [0.0, 1.0], "the better one, wherever it stands"
+    a, b = right.copy(), right.copy()
+    a[0], b[1] = [0.45, 0.55], [0.55, 0.45]  # each gets one wrong that the other gets right
+    weights = greedy_weights([a, b], y)
+    assert weights[0] > 0 and weights[1] > 0 and sum(weights) == pytest.approx(1.0)
+
+
+def test_the_accounting_puts_the_best_start_against_the_best_searched_trial():
+    records = [trial(0, value=0.90, start=0, origin="start", seconds=50), trial(1, value=0.88, start=1, seconds=40),
+               trial(2, value=0.92, origin="neighbour of 0", seconds=30), trial(3, value=0.85, seconds=20),
+               trial(4, value=None, epochs=0, seconds=1, state=TrialState.PRUNED, history=[],
+                     error="skipped for cost: ~200 s per epoch ..."),
+               trial(5, value=None, epochs=2, seconds=5, state=TrialState.PRUNED, history=[0.1, 0.2],
+                     origin="warm-start fm1 trial 3")]
+    assert [phase(r) for r in records] == ["start networks", "start networks", "exploitation", "exploration",
+                                           "exploration", "warm start"]
+    result = accounting(records, "maximize", 15, final_seconds=12.0, test={0: 0.89, 2: 0.91})
+    assert result["best_start"] == {"trial": 0, "value": 0.90, "phase": "start networks", "test_accuracy": 0.89}
+    assert result["best_searched"]["trial"] == 2 and result["best_searched"]["test_accuracy"] == 0.91
+    assert result["searched_beats_start"] is True
+    assert result["seconds"] == {"start networks": 90.0, "warm start": 5.0, "exploration": 21.0,
+                                 "exploitation": 30.0, "final training and evaluation": 12.0}
+    assert result["epochs"] == {"trained": 42, "saved_by_early_stopping": 4 * 5, "saved_by_pruning": 13}
+    assert [s["trial"] for s in result["skipped_for_cost"]] == [4]
+
+
+# ---------------------------------------------------------------------------- whole searches
+MLP = textwrap.dedent("""\
+    name: mlp-small
+    dense:
+      layers: {type: int, min: 1, max: 2}
+      units: {type: int, min: 16, max: 64, step: 16}
+    optimizer:
+      adam: {learning_rate: {type: float, min: 1.0e-3, max: 1.0e-2, log: true}}
+    training: {batch_size: 64, max_epochs: 2, patience: 0}
+    """)
+
+
+def settings(tmp_path: Path, name: str, space: Path | str, **overrides) -> SearchSettings:
+    base = SearchSettings(dataset="digits", space=str(space), trials=3, subset=300, seed=0, out=str(tmp_path),
+                          name=name, pruner="none")
+    return dataclasses.replace(base, **overrides)
+
+
+def test_warm_start_queues_only_the_configurations_that_fit_this_space(tmp_path):
+    from autodl.search import run_search
+
+    first_space = tmp_path / "first.yaml"
+    first_space.write_text(MLP)
+    first = run_search(settings(tmp_path, "first", first_space, trials=4))
+    ranked = [r for r in first.ranked()]
+    # The second space allows 16 and 32 units only: configurations with 48 or 64 do not fit.
+    narrow = tmp_path / "narrow.yaml"
+    narrow.write_text(MLP.replace("units: {type: int, min: 16, max: 64, step: 16}",
+                                  "units: {type: int, min: 16, max: 32, step: 16}").replace("mlp-small", "narrow"))
+    space = load_space(narrow)
+    fits = [r.number for r in ranked if fitting(space, r.params) is not None][:3]
+    second = run_search(settings(tmp_path, "second", narrow, warm_start=str(tmp_path / "first"), trials=len(fits) + 1))
+    warm = [r for r in second.records if (r.origin or "").startswith("warm-start")]
+    assert [r.origin for r in warm] == [f"warm-start first trial {n}" for n in fits]
+    assert [r.params for r in warm] == [fitting(space, first.trial(n).params) for n in fits]
+    assert [r.number for r in warm] == list(range(len(fits))), "queued first"
+
+
+def test_warm_start_from_nowhere_or_with_keras_tuner_is_refused_before_anything_runs(tmp_path):
+    from autodl.search import run_search
+
+    with pytest.raises(UsageError, match="no such run folder"):
+        run_search(settings(tmp_path, "w", "mlp", warm_start=str(tmp_path / "missing")))
+    with pytest.raises(UsageError, match="--backend optuna"):
+        run_search(settings(tmp_path, "w", "mlp", warm_start=str(tmp_path), backend="kerastuner"))
+    assert not (tmp_path / "w").exists()
+
+
+def test_refit_trains_on_train_and_the_npz_validation_split_and_predict_uses_it(tmp_path):
+    import keras
+
+    from autodl.search import run_search
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (160, 6, 6, 1), dtype=np.uint8)
+    y = (x.reshape(160, -1).mean(axis=1) > 127).astype(np.int64)
+    np.savez(tmp_path / "own.npz", x_train=x[:80], y_train=y[:80], x_val=x[80:120], y_val=y[80:120],
+             x_test=x[120:], y_test=y[120:])
+    space = tmp_path / "s.yaml"
+    space.write_text(MLP)
+    search = run_search(settings(tmp_path, "refit", space, dataset=str(tmp_path / "own.npz"), subset=None))
+    final = search.final
+    best = search.best_trial
+    assert final["trial"] == best.number and final["n_train"] == 120, "80 train + the npz's own 40 validation"
+    assert final["epochs"] == max(range(best.epochs), key=lambda e: (best.history["val_accuracy"][e], -e)) + 1
+    stored = json.loads((tmp_path / "refit" / "run.json").read_text())
+    assert stored["final"] == final and stored["test_metrics"]["accuracy"] is not None
+    assert search.model_files() == [(search.store.final_model, 1.0)]
+    model = keras.saving.load_model(search.store.final_model)
+    images = tmp_path / "img"
+    images.mkdir()
+    from PIL import Image
+
+    Image.fromarray(x[120, :, :, 0]).save(images / "a.png")
+    predicted = search.predict([images])
+    expected = model.predict(x[120:121].astype("float32") / 255.0, verbose=0)[0]
+    assert predicted["probability"][0] == pytest.approx(float(expected.max()), rel=1e-5)
+    skipped = run_search(settings(tmp_path, "norefit", space, dataset=str(tmp_path / "own.npz"), subset=None,
+                                  refit=False))
+    assert skipped.final is None and not skipped.store.final_model.exists()
+    assert skipped.model_files() == [(skipped.path / str(skipped.best_trial.model_path), 1.0)]
+
+
+def test_the_final_training_is_skipped_when_the_budget_has_no_room_for_it(tmp_path):
+    from autodl.search._refit import refit_best
+
+    class FakeSearch:
+        best_trial = trial(3, seconds=100.0, epochs=10)
+        settings = SearchSettings(refit=True)
+        space = load_space("mlp")
+        clock = Clock()
+        planner = Planner(60, n_train=1000, n_val=0, clock=clock)
+
+    result = refit_best(FakeSearch())  # ~100 s needed, 60 s left
+    assert result["trial"] == 3 and "needs ~100 s" in result["skipped"]
+    FakeSearch.settings = SearchSettings(refit=False)
+    assert refit_best(FakeSearch()) is None
