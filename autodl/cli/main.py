@@ -394,6 +394,43 @@ def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | 
 
 
 @cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--format", "format_", default="keras", show_default=True,
+              type=click.Choice(["keras", "tf_saved_model", "onnx", "litert"]),
+              help="Artifact format (Keras 3's model.export formats; all but keras need TensorFlow).")
+@click.option("--trial", type=int, help="Export this trial's saved model (default: the best).")
+@click.option("--ensemble", is_flag=True, help="Export the kept models as one model that averages them.")
+@click.option("--out", "dest", type=click.Path(file_okay=False),
+              help="Folder to write (default: RUN/exports/FORMAT[-trialN|-ensemble]).")
+@click.option("--runs", default=DEFAULT_OUT, show_default=True, help="Output root, when RUN is a bare name.")
+@click.option("--no-latency", is_flag=True, help="Skip timing the artifact (batch 1 and 256) for the model card.")
+@click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key.")
+@_handle_errors
+def export(run: str, format_: str, trial: int | None, ensemble: bool, dest: str | None, runs: str,
+           no_latency: bool, trust: bool) -> None:
+    """Export RUN's best model (or --trial N, or --ensemble) for serving: raw uint8 images in, the
+    run's preprocessing inside, class probabilities out; metadata.json and MODEL_CARD.md beside it."""
+    from autodl.cli.console import console
+    from autodl.cli.quiet import import_keras_quietly
+
+    import_keras_quietly()
+    from autodl.export import export_run
+    from autodl.search import load
+
+    with console.status(f"exporting to {format_}"):
+        result = export_run(load(_run_path(run, runs), trust=trust), format_, trial=trial, ensemble=ensemble,
+                            out=dest, latency=not no_latency)
+    info = result.info
+    metrics = info.get("test_metrics") or {}
+    console.print(f"exported [cyan]{result.artifact}[/] ({info['size_bytes'] / 1e6:.2f} MB, "
+                  f"{len(info['classes'])} classes; test accuracy {metrics.get('accuracy', float('nan')):.4f})",
+                  soft_wrap=True)
+    if info.get("latency_text"):
+        console.print(f"latency: {info['latency_text']}", soft_wrap=True)
+    console.print(f"model card: [cyan]{result.path / 'MODEL_CARD.md'}[/]", soft_wrap=True)
+
+
+@cli.command()
 @click.argument("run", type=click.Path(), required=False)
 @click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root, when RUN is a bare name.")
 @click.option("--storage", help="Build the report of a shared study from this Optuna storage URL.")
