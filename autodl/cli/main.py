@@ -395,6 +395,35 @@ def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | 
 
 @cli.command()
 @click.argument("run", type=click.Path())
+@click.argument("dataset", required=False)
+@click.option("--trial", type=int, help="Train this trial's configuration (default: the best).")
+@click.option("--ensemble", is_flag=True, help="Train each of the kept models' configurations (the top-k).")
+@click.option("--epochs", type=int, help="Max epochs (default: the run's).")
+@click.option("--out", default=None, help="Output root for the new run folder (default: RUN's own).")
+@click.option("--name", help="The new run's name (default: RUN-on-DATASET).")
+@click.option("--subset", type=int, help="Use only N training examples of DATASET, for quick runs.")
+@click.option("--data-dir", envvar="AUTODL_DATA_DIR", help="Folder with dataset files (AUTODL_DATA_DIR).")
+@click.option("--runs", default=DEFAULT_OUT, show_default=True, help="Output root, when RUN is a bare name.")
+@click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key.")
+@_display_options
+@_handle_errors
+def train(run: str, dataset: str | None, trial: int | None, ensemble: bool, epochs: int | None, out: str | None,
+          name: str | None, subset: int | None, data_dir: str | None, runs: str, trust: bool, quiet: bool) -> None:
+    """Train RUN's best configuration (or --trial N's, or the --ensemble's) from scratch on DATASET, or
+    without DATASET on RUN's own train + validation data, as a run folder of its own."""
+    from autodl.cli.quiet import import_keras_quietly
+
+    import_keras_quietly()
+    from autodl.search import load
+    from autodl.search.retrain import train_run
+
+    source = load(_run_path(run, runs), trust=trust)
+    _run_with_display(lambda cb: train_run(source, dataset, trial=trial, ensemble=ensemble, epochs=epochs, out=out,
+                                           name=name, subset=subset, data_dir=data_dir, callbacks=cb), quiet)
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
 @click.option("--format", "format_", default="keras", show_default=True,
               type=click.Choice(["keras", "tf_saved_model", "onnx", "litert"]),
               help="Artifact format (Keras 3's model.export formats; all but keras need TensorFlow).")
