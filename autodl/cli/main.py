@@ -114,6 +114,24 @@ def _display_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _tracking_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--tensorboard", is_flag=True,
+                        help="Write per-trial TensorBoard logs with hyperparameters to RUN/tensorboard.")(func)
+    return click.option("--mlflow", "mlflow_uri", is_flag=False, flag_value="", default=None, metavar="[URI]",
+                        help="Log each trial as an MLflow run under one parent run (URI: a tracking URI; "
+                             "without one, MLflow's default). Needs autodl[mlflow].")(func)
+
+
+def _trackers(mlflow_uri: str | None, tensorboard: bool) -> list[Any]:
+    """The callbacks --mlflow and --tensorboard ask for (none by default)."""
+    if mlflow_uri is None and not tensorboard:
+        return []
+    from autodl.tracking import MLflowCallback, TensorBoardCallback
+
+    return ([MLflowCallback(mlflow_uri or None)] if mlflow_uri is not None else []) + (
+        [TensorBoardCallback()] if tensorboard else [])
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="autodl", prog_name="autodl")
 def cli() -> None:
@@ -152,26 +170,29 @@ def cli() -> None:
                    "under TensorFlow, mixed_float16 on older GPUs, float32 elsewhere.")
 @_worker_options
 @click.option("--no-finish", is_flag=True, hidden=True, help="Leave the test evaluation and report to the caller.")
+@_tracking_options
 @_display_options
 @_handle_errors
-def search(dataset: str, quiet: bool, gpus: str | None, workers: int, no_finish: bool, **flags: Any) -> None:
+def search(dataset: str, quiet: bool, gpus: str | None, workers: int, no_finish: bool, mlflow_uri: str | None,
+           tensorboard: bool, **flags: Any) -> None:
     """Search DATASET (default: digits) and save the best models under --out."""
     from autodl.records import SearchSettings
 
     settings = SearchSettings(dataset=dataset, **flags)
+    trackers = _trackers(mlflow_uri, tensorboard)
     slots = _worker_slots(gpus, workers)
     from autodl.cli.quiet import import_keras_quietly
 
     if len(slots) > 1:
         from autodl.search import run_in_workers
 
-        _run_with_display(lambda cb: run_in_workers(settings, slots, callbacks=cb, before_finish=import_keras_quietly),
-                          quiet)
+        _run_with_display(lambda cb: run_in_workers(settings, slots, callbacks=[cb, *trackers],
+                                                    before_finish=import_keras_quietly), quiet)
         return
     import_keras_quietly()
     from autodl.search import run_search
 
-    _run_with_display(lambda cb: run_search(settings, callbacks=cb, finish=not no_finish), quiet,
+    _run_with_display(lambda cb: run_search(settings, callbacks=[cb, *trackers], finish=not no_finish), quiet,
                       summary=not no_finish)
 
 
