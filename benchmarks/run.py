@@ -20,7 +20,8 @@ import sys
 import time
 from typing import Any
 
-SUITES = ("overhead", "precision", "batchnorm", "augmentation", "schedule", "pruning", "memory", "quality", "workers", "gpu")
+SUITES = ("overhead", "precision", "batchnorm", "augmentation", "schedule", "pruning", "memory", "quality", "workers",
+          "gpu", "export")
 
 
 def run_suite(name: str, quick: bool) -> dict[str, Any]:
