@@ -1,7 +1,7 @@
 """Which pruner by default: each one replayed over the same recorded learning curves.
 
 One search records full learning curves (``--pruner none``, random sampler for a varied
-population, Fashion-MNIST 4,000 train / 2,000 validation, 10 epochs, the space's early
+population, Fashion-MNIST 3,000 train / 1,500 validation, 8 epochs, the space's early
 stopping). Then every pruner is replayed over those curves in ``ORDERS`` random trial
 orders, in an in-memory Optuna study that receives each epoch's value exactly as autodl's
 reporter sends it (judged from the 2nd epoch, the space's ``pruning_warmup``). Per pruner:
@@ -21,7 +21,7 @@ from benchmarks.common import fashion_npz, fmt, scratch
 
 ORDERS = 200
 WARMUP = 1  # the cnn space's pruning_warmup: judged from the 2nd epoch
-DURATION = "about 15 minutes on 2 quiet cores (one search of 24 unpruned trials; the replay takes seconds)"
+DURATION = "about 10 minutes on 2 quiet cores (one search of 20 unpruned trials; the replay takes seconds)"
 TITLE = "Pruner replay: epochs saved against the best trial lost, on recorded learning curves"
 TARGET_TEXT = "picks the default pruner: the lowest regret among pruners that save >= 25% of epochs"
 
@@ -29,7 +29,7 @@ TARGET_TEXT = "picks the default pruner: the lowest regret among pruners that sa
 def record_curves(quick: bool) -> tuple[list[list[float]], dict[str, Any]]:
     import autodl
 
-    settings: dict[str, Any] = {"dataset": str(fashion_npz(4000, 2000)), "trials": 24, "epochs": 10,
+    settings: dict[str, Any] = {"dataset": str(fashion_npz(3000, 1500)), "trials": 20, "epochs": 8,
                                 "sampler": "random", "pruner": "none", "refit": False, "seed": 0, "top_k": 1}
     if quick:
         settings.update(dataset="digits", trials=6, epochs=3)
@@ -54,7 +54,7 @@ def pruners() -> dict[str, Any]:
         f"ASHA, {MIN_PEERS} peers (fair)": lambda: FairPruner(optuna.pruners.SuccessiveHalvingPruner(
             min_resource=2, reduction_factor=3), MIN_PEERS),
         f"Hyperband, {MIN_PEERS} peers (fair)": lambda: FairPruner(optuna.pruners.HyperbandPruner(
-            min_resource=1, max_resource=10, reduction_factor=3), MIN_PEERS),
+            min_resource=1, max_resource=8, reduction_factor=3), MIN_PEERS),
     }
 
 

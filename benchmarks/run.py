@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 SUITES = ("overhead", "precision", "batchnorm", "augmentation", "schedule", "pruning", "pruner_replay", "memory", "quality",
-          "workers", "gpu")
+          "workers", "gpu", "export")
 
 
 def run_suite(name: str, quick: bool) -> dict[str, Any]:

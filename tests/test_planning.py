@@ -256,7 +256,7 @@ def test_refit_trains_on_train_and_the_npz_validation_split_and_predict_uses_it(
     assert final["epochs"] == max(range(best.epochs), key=lambda e: (best.history["val_accuracy"][e], -e)) + 1
     stored = json.loads((tmp_path / "refit" / "run.json").read_text())
     assert stored["final"] == final and stored["test_metrics"]["accuracy"] is not None
-    assert search.model_files() == [(search.store.final_model, 1.0)]
+    assert [(f.path, f.weight, f.final) for f in search.model_files()] == [(search.store.final_model, 1.0, True)]
     model = keras.saving.load_model(search.store.final_model)
     images = tmp_path / "img"
     images.mkdir()
@@ -269,7 +269,8 @@ def test_refit_trains_on_train_and_the_npz_validation_split_and_predict_uses_it(
     skipped = run_search(settings(tmp_path, "norefit", space, dataset=str(tmp_path / "own.npz"), subset=None,
                                   refit=False))
     assert skipped.final is None and not skipped.store.final_model.exists()
-    assert skipped.model_files() == [(skipped.path / str(skipped.best_trial.model_path), 1.0)]
+    assert [(f.path, f.final) for f in skipped.model_files()] == [(skipped.path / str(skipped.best_trial.model_path),
+                                                                   False)]
 
 
 def test_the_final_training_is_skipped_when_the_budget_has_no_room_for_it(tmp_path):

@@ -22,7 +22,7 @@ XSS_NAME = "<script>window.__xss = 1</script>"
 XSS_CLASS = "<img src=x onerror=\"window.__xss = 2\">"
 XSS_PARAM = "<svg onload=window.__xss=3>"
 CLASS_NAMES = ["cat & dog", XSS_CLASS, "bird", "plane"]
-PLOTLY_MARKER = "* plotly.js v"
+PLOTLY_MARKER = "/* plotly.js, packed"
 
 
 def _history(rng: np.random.Generator, epochs: int, quality: float) -> dict[str, list[float]]:
@@ -240,7 +240,40 @@ def test_self_contained_with_plotly_once(full_run: tuple[Path, str]) -> None:
                     r"url\(\s*['\"]?(https?:)?//", r"@import"):
         assert not re.search(pattern, outside_scripts, re.I), pattern
     assert "<script src" not in page and "<link" not in page
-    assert 1_000_000 < path.stat().st_size < 6_000_000
+    # plotly.js is packed (autodl/reporting/plotlyjs.py): the issue's bound is 1.5 MB.
+    assert 1_000_000 < path.stat().st_size < 1_500_000
+
+
+def test_packed_plotly_round_trips() -> None:
+    """Every byte value survives packing, and the text holds nothing an HTML script can't."""
+    from autodl.reporting.plotlyjs import pack, unpack
+
+    data = bytes(range(256)) * 40 + np.random.default_rng(0).bytes(5000)
+    packed = pack(data)
+    assert unpack(packed) == data
+    assert not set(packed) & set('\x00\n\r"<\\')
+
+
+def test_packed_plotly_runs_in_node(tmp_path: Path) -> None:
+    """The inline decoder (JavaScript) gives back plotly.js byte for byte (needs node)."""
+    import shutil
+    import subprocess
+
+    from plotly.offline import get_plotlyjs
+
+    from autodl.reporting.plotlyjs import plotly_loader
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed; the browser test runs the decoder in chromium")
+    script = plotly_loader().removeprefix('<script type="text/javascript">').removesuffix("</script>")
+    harness = tmp_path / "harness.js"
+    harness.write_text("var out = null; var document = {createElement: function () { return {}; }, "
+                       "head: {appendChild: function (s) { out = s.text; }}};\n" + script
+                       + f"\nrequire('fs').writeFileSync({json.dumps(str(tmp_path / 'out.js'))}, out);\n",
+                       encoding="utf-8")
+    subprocess.run([node, str(harness)], check=True, timeout=120)
+    assert (tmp_path / "out.js").read_text(encoding="utf-8") == get_plotlyjs()
 
 
 def test_index_lists_runs_newest_first(tmp_path: Path) -> None:

@@ -216,7 +216,8 @@ def work(backend: Any, run_trial: Callable[..., Any], *, budget_spent: Callable[
     _reconnect_fast(client)
     told_to_stop = False
     try:
-        _check_space(backend, TIMEOUT)
+        timeout = backend.settings.timeout  # a worker waits for its chief no longer than its own budget
+        _check_space(backend, TIMEOUT if timeout is None else max(1.0, min(TIMEOUT, timeout)))
         while not budget_spent():
             with _rpc("asking the chief for a trial"):
                 trial = client.create_trial(me)

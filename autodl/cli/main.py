@@ -132,6 +132,24 @@ def _display_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def _tracking_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--tensorboard", is_flag=True,
+                        help="Write per-trial TensorBoard logs with hyperparameters to RUN/tensorboard.")(func)
+    return click.option("--mlflow", "mlflow_uri", is_flag=False, flag_value="", default=None, metavar="[URI]",
+                        help="Log each trial as an MLflow run under one parent run (URI: a tracking URI; "
+                             "without one, MLflow's default). Needs autodl[mlflow].")(func)
+
+
+def _trackers(mlflow_uri: str | None, tensorboard: bool) -> list[Any]:
+    """The callbacks --mlflow and --tensorboard ask for (none by default)."""
+    if mlflow_uri is None and not tensorboard:
+        return []
+    from autodl.tracking import MLflowCallback, TensorBoardCallback
+
+    return ([MLflowCallback(mlflow_uri or None)] if mlflow_uri is not None else []) + (
+        [TensorBoardCallback()] if tensorboard else [])
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="autodl", prog_name="autodl")
 def cli() -> None:
@@ -176,26 +194,29 @@ def cli() -> None:
                    "under TensorFlow, mixed_float16 on older GPUs, float32 elsewhere.")
 @_worker_options
 @click.option("--no-finish", is_flag=True, hidden=True, help="Leave the test evaluation and report to the caller.")
+@_tracking_options
 @_display_options
 @_handle_errors
-def search(dataset: str, quiet: bool, gpus: str | None, workers: int, no_finish: bool, **flags: Any) -> None:
+def search(dataset: str, quiet: bool, gpus: str | None, workers: int, no_finish: bool, mlflow_uri: str | None,
+           tensorboard: bool, **flags: Any) -> None:
     """Search DATASET (default: digits) and save the best models under --out."""
     from autodl.records import SearchSettings
 
     settings = SearchSettings(dataset=dataset, **flags)
+    trackers = _trackers(mlflow_uri, tensorboard)
     slots = _worker_slots(gpus, workers)
     from autodl.cli.quiet import import_keras_quietly
 
     if len(slots) > 1:
         from autodl.search import run_in_workers
 
-        _run_with_display(lambda cb: run_in_workers(settings, slots, callbacks=cb, before_finish=import_keras_quietly),
-                          quiet)
+        _run_with_display(lambda cb: run_in_workers(settings, slots, callbacks=[cb, *trackers],
+                                                    before_finish=import_keras_quietly), quiet)
         return
     import_keras_quietly()
     from autodl.search import run_search
 
-    _run_with_display(lambda cb: run_search(settings, callbacks=cb, finish=not no_finish), quiet,
+    _run_with_display(lambda cb: run_search(settings, callbacks=[cb, *trackers], finish=not no_finish), quiet,
                       summary=not no_finish)
 
 
@@ -416,6 +437,72 @@ def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | 
     counts = frame["class"].value_counts()
     console.print(f"{len(frame)} predictions written to {csv_path} ("
                   + ", ".join(f"{name}: {count}" for name, count in counts.items()) + ")", soft_wrap=True)
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.argument("dataset", required=False)
+@click.option("--trial", type=int, help="Train this trial's configuration (default: the best).")
+@click.option("--ensemble", is_flag=True, help="Train each of the kept models' configurations (the top-k).")
+@click.option("--epochs", type=int, help="Max epochs (default: the run's).")
+@click.option("--out", default=None, help="Output root for the new run folder (default: RUN's own).")
+@click.option("--name", help="The new run's name (default: RUN-on-DATASET).")
+@click.option("--subset", type=int, help="Use only N training examples of DATASET, for quick runs.")
+@click.option("--data-dir", envvar="AUTODL_DATA_DIR", help="Folder with dataset files (AUTODL_DATA_DIR).")
+@click.option("--runs", default=DEFAULT_OUT, show_default=True, help="Output root, when RUN is a bare name.")
+@click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key.")
+@_display_options
+@_handle_errors
+def train(run: str, dataset: str | None, trial: int | None, ensemble: bool, epochs: int | None, out: str | None,
+          name: str | None, subset: int | None, data_dir: str | None, runs: str, trust: bool, quiet: bool) -> None:
+    """Train RUN's best configuration (or --trial N's, or the --ensemble's) from scratch on DATASET, or
+    without DATASET on RUN's own train + validation data, as a run folder of its own."""
+    from autodl.cli.quiet import import_keras_quietly
+
+    import_keras_quietly()
+    from autodl.search import load
+    from autodl.search.retrain import train_run
+
+    source = load(_run_path(run, runs), trust=trust)
+    _run_with_display(lambda cb: train_run(source, dataset, trial=trial, ensemble=ensemble, epochs=epochs, out=out,
+                                           name=name, subset=subset, data_dir=data_dir, callbacks=cb), quiet)
+
+
+@cli.command()
+@click.argument("run", type=click.Path())
+@click.option("--format", "format_", default="keras", show_default=True,
+              type=click.Choice(["keras", "tf_saved_model", "onnx", "litert"]),
+              help="Artifact format (Keras 3's model.export formats; all but keras need TensorFlow).")
+@click.option("--trial", type=int, help="Export this trial's saved model (default: the best).")
+@click.option("--ensemble", is_flag=True, help="Export the kept models as one model that averages them.")
+@click.option("--out", "dest", type=click.Path(file_okay=False),
+              help="Folder to write (default: RUN/exports/FORMAT[-trialN|-ensemble]).")
+@click.option("--runs", default=DEFAULT_OUT, show_default=True, help="Output root, when RUN is a bare name.")
+@click.option("--no-latency", is_flag=True, help="Skip timing the artifact (batch 1 and 256) for the model card.")
+@click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key.")
+@_handle_errors
+def export(run: str, format_: str, trial: int | None, ensemble: bool, dest: str | None, runs: str,
+           no_latency: bool, trust: bool) -> None:
+    """Export RUN's best model (or --trial N, or --ensemble) for serving: raw uint8 images in, the
+    run's preprocessing inside, class probabilities out; metadata.json and MODEL_CARD.md beside it."""
+    from autodl.cli.console import console
+    from autodl.cli.quiet import import_keras_quietly
+
+    import_keras_quietly()
+    from autodl.export import export_run
+    from autodl.search import load
+
+    with console.status(f"exporting to {format_}"):
+        result = export_run(load(_run_path(run, runs), trust=trust), format_, trial=trial, ensemble=ensemble,
+                            out=dest, latency=not no_latency)
+    info = result.info
+    metrics = info.get("test_metrics") or {}
+    console.print(f"exported [cyan]{result.artifact}[/] ({info['size_bytes'] / 1e6:.2f} MB, "
+                  f"{len(info['classes'])} classes; test accuracy {metrics.get('accuracy', float('nan')):.4f})",
+                  soft_wrap=True)
+    if info.get("latency_text"):
+        console.print(f"latency: {info['latency_text']}", soft_wrap=True)
+    console.print(f"model card: [cyan]{result.path / 'MODEL_CARD.md'}[/]", soft_wrap=True)
 
 
 @cli.command()

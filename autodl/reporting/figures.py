@@ -45,7 +45,7 @@ _STATE_STYLE = {
 
 
 class FigureRenderer:
-    """Turns figures into HTML fragments, embedding plotly.js with the first one only.
+    """Turns figures into HTML fragments, embedding plotly.js (packed) with the first one only.
 
     ``renderer(fig)`` returns a placeholder whose HTML is produced when the template writes
     it (Jinja calls ``__html__``), so "the first figure" is the first one in the page, even
@@ -62,11 +62,14 @@ class FigureRenderer:
     def render(self, figure: go.Figure) -> str:
         import plotly.io as pio
 
+        from autodl.reporting.plotlyjs import plotly_loader
+
         fragment = pio.to_html(
-            sanitize_figure(figure), full_html=False, validate=False,
-            include_plotlyjs=not self.plotlyjs_included,
+            sanitize_figure(figure), full_html=False, validate=False, include_plotlyjs=False,
             config={"displaylogo": False, "responsive": True},
         )
+        if not self.plotlyjs_included:  # packed: the report stays under 1.5 MB (plotlyjs.py)
+            fragment = plotly_loader() + fragment
         self.plotlyjs_included = True
         self.rendered += 1
         return fragment

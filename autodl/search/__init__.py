@@ -1,6 +1,7 @@
 """Search orchestration: run, load and resume searches over a run folder."""
 
 from autodl.search._budget import parse_duration
+from autodl.search._data import load_data
 from autodl.search.api import (
            check_settings,
            join_search,
@@ -14,4 +15,4 @@ from autodl.search.search import Search, SearchInterrupted
 from autodl.search.workers import WorkerSlot, plan_workers
 
 __all__ = ["CallbackList", "Search", "SearchCallback", "SearchInterrupted", "WorkerSlot", "check_settings",
-           "join_search", "load", "parse_duration", "plan_workers", "resume_in_workers", "resume_search", "run_in_workers", "run_search"]
+           "join_search", "load", "load_data", "parse_duration", "plan_workers", "resume_in_workers", "resume_search", "run_in_workers", "run_search"]

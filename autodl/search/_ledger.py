@@ -186,6 +186,8 @@ class Ledger:
             "final": search.final,
             "accounting": search.accounting,
         }
+        if search.origin is not None:  # a run trained from another run's configurations (autodl train)
+            info["origin"] = search.origin
         self._store.write_run(info)
 
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -17,6 +18,16 @@ if TYPE_CHECKING:
 
     from autodl.runs import RunStore
     from autodl.space import SearchSpace
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFile:
+    """One saved model that ``predict`` (and ``export``) use, with its weight in the mix."""
+
+    path: Path
+    weight: float
+    record: TrialRecord
+    final: bool = False  # the trial trained again on train + validation (models/final.keras)
 
 
 class SearchResults:
@@ -119,8 +130,7 @@ class SearchResults:
 
         from autodl.data.files import image_files, read_image_files
 
-        weighted = self.model_files(trial, ensemble=ensemble)
-        models = [(keras.saving.load_model(path), weight) for path, weight in weighted]
+        models = [(keras.saving.load_model(f.path), f.weight) for f in self.model_files(trial, ensemble=ensemble)]
         paths = image_files(images)
         x = read_image_files(paths, tuple((self.dataset or {}).get("input_shape") or models[0][0].input_shape[1:]),
                              progress, upright=bool((self.dataset or {}).get("exif_orientation")))
@@ -136,8 +146,10 @@ class SearchResults:
             rows.append(row)
         return pd.DataFrame(rows)
 
-    def model_files(self, trial: int | None = None, *, ensemble: bool = False) -> list[tuple[Path, float]]:
-        """The model files ``predict`` uses, each with its weight (they sum to 1).
+    def model_files(self, trial: int | None = None, *, ensemble: bool = False) -> list[ModelFile]:
+        """The saved models ``predict`` and ``export`` use, with their weights (summing to 1):
+        the final model, else the best saved one; ``trial``'s; or the ensemble's members with
+        the weights greedy selection gave them on validation.
 
         Raises:
             RunError: no saved model (or none for ``trial``; fewer than 2 for ``ensemble``).
@@ -145,13 +157,14 @@ class SearchResults:
         if ensemble:
             kept = self._ensemble_models(trial)
             weights = (self.ensemble or {}).get("weights") or {}
-            chosen = [(r, float(weights.get(str(r.number), 0.0))) for r in kept] if weights else \
-                [(r, 1.0 / len(kept)) for r in kept]
-            return [(self.path / str(r.model_path), w) for r, w in chosen if w > 0]
-        final = (self.final or {}).get("model_path")
-        if trial is None and final and (self.path / final).is_file():
-            return [(self.path / final, 1.0)]
-        return [(self.path / str(self._saved_model(trial).model_path), 1.0)]
+            chosen = [(r, float(weights.get(str(r.number), 0.0)) if weights else 1.0 / len(kept)) for r in kept]
+            return [ModelFile(self.path / str(r.model_path), w, r) for r, w in chosen if w > 0]
+        final = self.final or {}
+        if trial is None and final.get("model_path") and (self.path / final["model_path"]).is_file():
+            record = self.trial(int(final["trial"]))
+            return [ModelFile(self.path / final["model_path"], 1.0, record, final=True)]
+        record = self._saved_model(trial)
+        return [ModelFile(self.path / str(record.model_path), 1.0, record)]
 
     def saved(self) -> list[TrialRecord]:
         """The trials whose model is on disk, best first."""

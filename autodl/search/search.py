@@ -12,13 +12,14 @@ import contextlib
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from autodl.backends import BaseBackend, get_backend
-from autodl.exceptions import RunError, SearchInterrupted, UsageError
+from autodl.exceptions import SearchInterrupted, UsageError
 from autodl.records import SearchSettings, TrialRecord
 from autodl.runs import RunStore
 from autodl.search._budget import Planner
+from autodl.search._data import load_data
 from autodl.search._finish import finish_search
 from autodl.search._ledger import STATE_FORMAT, WORKER, Ledger, now
 from autodl.search._results import SearchResults
@@ -54,6 +55,7 @@ class Search(SearchResults):
         self.policy: str | None = None  # the Keras dtype policy ``settings.precision`` resolved to
         self.final: dict[str, Any] | None = None  # the winner trained again on train + validation (_refit)
         self.accounting: dict[str, Any] | None = None  # where the time went (_accounting)
+        self.origin: dict[str, Any] | None = None  # a run trained from another run's trials (retrain)
         self.planner = Planner(None)
         self._backend: BaseBackend | None = None
         self.callbacks: SearchCallback = SearchCallback()
@@ -102,7 +104,7 @@ class Search(SearchResults):
         if self.splits is None:
             self.callbacks.on_status(f"loading {self.settings.dataset}")
             self.splits = self._load_data()
-        with self._precision():
+        with self.precision_policy():
             yield
 
     def _run_engine(self, finish: bool = True) -> None:
@@ -174,7 +176,7 @@ class Search(SearchResults):
         return splits
 
     @contextlib.contextmanager
-    def _precision(self) -> Iterator[None]:
+    def precision_policy(self) -> Iterator[None]:
         """Train under ``settings.precision`` (``auto`` resolved here), then restore the policy."""
         import keras
 
@@ -216,27 +218,14 @@ class Search(SearchResults):
 
         return study_records(self.settings.storage, self.settings.name or self.path.name)
 
+    def train(self, dataset: str | None = None, **options: Any) -> Search:
+        """Train this run's best configuration (or ``trial=N``'s, or ``ensemble=True``'s members)
+        again, on ``dataset`` or on this run's own train + validation data; returns the new run
+        (``autodl train``; ``retrain.train_run`` documents the options)."""
+        from autodl.search.retrain import train_run
+
+        return train_run(self, dataset, **options)
+
     def write_run(self, status: str) -> None:
         """Rewrite run.json with ``status`` (``running``, ``interrupted``, ``finished``)."""
         self.ledger.write_run(status)
-
-
-def load_data(settings: SearchSettings, expected: dict[str, Any] | None = None,
-              progress: Callable[[int, int], None] | None = None) -> Any:
-    """Load and split the dataset once per search; refuse data that differs from ``expected``.
-
-    ``progress`` gets (files read, files) while an image folder is read.
-    """
-    from autodl.data import load_splits
-
-    # A run started before autodl applied EXIF orientation read image files as stored: it goes on so.
-    upright = expected is None or bool(expected.get("exif_orientation"))
-    splits = load_splits(settings.dataset, data_dir=settings.data_dir, val_fraction=settings.val_fraction,
-                         seed=settings.seed or 0, subset=settings.subset, image_size=settings.image_size,
-                         progress=progress, upright=upright)
-    if expected and expected.get("fingerprint") != splits.fingerprint:
-        raise RunError(
-            f"the dataset {settings.dataset!r} is not the one this run was started with (its contents "
-            f"differ: fingerprint {splits.fingerprint[:12]} != {str(expected.get('fingerprint'))[:12]}). "
-            "Resuming on other data would mix incomparable trials; start a new search instead")
-    return splits
