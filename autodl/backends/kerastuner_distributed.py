@@ -1,5 +1,9 @@
 """Keras Tuner's own distributed mode: a chief serves the oracle over gRPC, workers train.
 
+Longer than 300 lines: the chief's server, its worker protocol and the workers' loop speak
+one gRPC protocol through Keras Tuner's private modules, and are kept together so that the
+one place using them is easy to check against a new Keras Tuner release.
+
 Every process runs the same ``autodl search ... --backend kerastuner`` command; KT's
 environment variables pick its role (``keras_tuner.src.distribute.utils``):
 

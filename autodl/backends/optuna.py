@@ -2,6 +2,11 @@
 
 ask/tell (rather than ``study.optimize``) lets the search own Ctrl-C, the shared trial
 budget across workers and the exact record of every trial.
+
+Longer than 300 lines: one study's whole life (open or create it, queue configurations, ask,
+tell, give a stopped trial's draws back, recover after a crash) is one protocol whose steps
+share the study's state; how it searches (samplers, pruners, exploitation) is apart, in
+``optuna_policy``, and the storage plumbing in ``optuna_storage``.
 """
 
 from __future__ import annotations

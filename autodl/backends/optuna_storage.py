@@ -5,6 +5,10 @@ configures it: stale trials of a dead worker are failed and marked so their slot
 and the study carries the settings a joining worker needs. Optuna's journal file (several
 processes on one host) has no heartbeats: there a trial names its process, and a trial whose
 process on this host is gone is a dead worker's.
+
+Longer than 300 lines: the storage's every concern (URLs and their redaction, heartbeats,
+stale trials, the study's stored settings, the read-only views of a shared study) is kept in
+one place so that no other module touches Optuna's storage API.
 """
 
 from __future__ import annotations
