@@ -121,7 +121,7 @@ def test_param_errors_name_the_field(raw, key, words):
     ("""
      training:
        batch_size: sixty-four
-     """, "training.batch_size", "expected a number"),
+     """, "training.batch_size", "expected an integer, got 'sixty-four'"),
     ("""
      objective: {metric: val_loss, direction: maximize}
      """, "objective.direction", "should be minimized"),
