@@ -442,3 +442,31 @@ def test_help_does_not_import_tensorflow():
     code = "import sys; from autodl.cli.main import cli; import autodl; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_messages_with_square_brackets_print_as_written(tmp_path):
+    """A message is text, not rich markup: `[/x]` once crashed the printing, `[final]` vanished."""
+    space = tmp_path / "brackets.yaml"
+    space.write_text('normalization: "[/x]"\n')
+    result = CliRunner().invoke(cli, ["search", "digits", "--space", str(space), "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "normalization: expected one of none, batch, layer, got '[/x]'" \
+        in result.output
+    result = CliRunner().invoke(cli, ["search", str(tmp_path / "data[final].npz"), "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "data[final].npz" in result.output
+
+
+def test_table_cells_and_progress_lines_show_brackets_as_written():
+    import io
+
+    from rich.console import Console
+
+    from autodl.cli.console import fmt, runs_table
+
+    table, _ = runs_table([{"run": "try[final]", "status": "[bold]done", "dataset": "d[/x]", "best": 0.5}], 200)
+    screen = Console(width=200, file=io.StringIO())
+    screen.print(table)
+    text = screen.file.getvalue()
+    assert "try[final]" in text and "[bold]done" in text and "d[/x]" in text
+    assert fmt("[red]x") != "[red]x" and fmt(0.5) == "0.5000"

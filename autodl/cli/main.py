@@ -46,12 +46,12 @@ def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Library errors become one clean paragraph and an exit code; never a traceback."""
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from autodl.cli.console import error_console
+        from autodl.cli.console import error_console, literal
 
         try:
             return func(*args, **kwargs)
         except AutoDLError as exc:
-            error_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            error_console.print(f"[bold red]error:[/] {literal(exc)}", soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             _exit_at_next_signal()
@@ -252,7 +252,7 @@ def resume(path: str, trials: int | None, timeout: float | None, trust: bool, sp
 def _run_with_display(start: Callable[[Any], Any], quiet: bool, *, summary: bool = True) -> None:
     """Run ``start(progress)`` under the Ctrl-C rules; ``summary=False`` (a worker whose parent
     reports for it) prints neither the summary nor the resume hint."""
-    from autodl.cli.console import RichProgress, console, print_summary
+    from autodl.cli.console import RichProgress, console, literal, print_summary
     from autodl.search import SearchInterrupted
 
     progress = RichProgress(quiet=quiet)
@@ -266,7 +266,7 @@ def _run_with_display(start: Callable[[Any], Any], quiet: bool, *, summary: bool
     except SearchInterrupted as exc:
         _exit_at_next_signal()
         if summary:
-            console.print(f"[yellow]{exc}[/]", soft_wrap=True)  # unwrapped: the command is copied
+            console.print(f"[yellow]{literal(exc)}[/]", soft_wrap=True)  # unwrapped: the command is copied
         sys.exit(exc.exit_code)
     if summary:
         print_summary(result)
@@ -325,7 +325,7 @@ def runs(out: str) -> None:
 
     rows = list_runs(out)
     if not rows:
-        console.print(f"no runs under {out}/ yet: start one with `autodl search`")
+        console.print(f"no runs under {out}/ yet: start one with `autodl search`", markup=False)
         return
     table, hidden = runs_table(rows)
     console.print(table)
@@ -390,7 +390,7 @@ def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | 
                          "that exists and that you can write to.") from error
     counts = frame["class"].value_counts()
     console.print(f"{len(frame)} predictions written to {csv_path} ("
-                  + ", ".join(f"{name}: {count}" for name, count in counts.items()) + ")", soft_wrap=True)
+                  + ", ".join(f"{name}: {count}" for name, count in counts.items()) + ")", soft_wrap=True, markup=False)
 
 
 @cli.command()
@@ -402,7 +402,7 @@ def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | 
 @_handle_errors
 def report(run: str | None, out: str, storage: str | None, name: str | None, open_browser: bool) -> None:
     """(Re)build RUN's self-contained HTML report, or a shared study's (--storage, --name)."""
-    from autodl.cli.console import console
+    from autodl.cli.console import console, literal
     from autodl.cli.quiet import import_keras_quietly
 
     import_keras_quietly()
@@ -418,7 +418,7 @@ def report(run: str | None, out: str, storage: str | None, name: str | None, ope
         path = write_report(_run_path(run, out))
     else:
         raise click.UsageError("give RUN (a run folder or name), or --storage and --name")
-    console.print(f"report: [cyan]{path}[/]")
+    console.print(f"report: [cyan]{literal(path)}[/]")
     if open_browser:
         import webbrowser
 
