@@ -163,7 +163,7 @@ def test_create_refuses_an_existing_run(tmp_path):
     assert RunStore.create(tmp_path, "empty").root == tmp_path / "empty"
 
 
-@pytest.mark.parametrize("name", ["", "..", "a/b"])
+@pytest.mark.parametrize("name", ["", "..", "a/b", ".", "/tmp/abs", "../victim", "x" * 256, "a\\b"])
 def test_create_refuses_bad_names(tmp_path, name):
     with pytest.raises(RunError, match="run name"):
         RunStore.create(tmp_path, name)
@@ -236,6 +236,43 @@ def test_read_trials_before_the_first_trial_and_when_corrupt(tmp_path):
     run.trials_json.write_text("{not json")
     with pytest.raises(RunError, match="not valid JSON"):
         run.read_trials()
+
+
+def test_model_paths_from_trials_json_stay_in_the_models_folder(tmp_path, caplog):
+    """trials.json is not signed: a path edited to lead out of the run is dropped, never followed."""
+    outside = tmp_path / "secret.keras"
+    outside.write_text("not yours")
+    run = RunStore.create(tmp_path, "r")
+    run.models_dir.mkdir()
+    (run.models_dir / "trial_0000.keras").write_text("model")
+    (run.models_dir / "trial_0001.keras").symlink_to(outside)
+    paths = ["models/trial_0000.keras", "models/trial_0001.keras", "../secret.keras", str(outside),
+             "models/../../secret.keras", "run.json", 7, ["models/trial_0000.keras"]]
+    run.write_trials([TrialRecord(i, TrialState.COMPLETE, {}, value=0.5, model_path=p) for i, p in enumerate(paths)])
+    back = run.read_trials()
+    assert [r.model_path for r in back] == ["models/trial_0000.keras"] + [None] * (len(paths) - 1)
+    assert "is not in the run's models/ folder" in caplog.text
+    assert outside.read_text() == "not yours"
+
+
+def test_a_name_that_leads_out_of_out_is_refused_with_a_storage_too(tmp_path):
+    """With --storage, an existing folder was joined without checking the name: ../victim
+    wrote run.json, search.pkl and the report into a folder outside --out."""
+    from click.testing import CliRunner
+
+    from autodl.cli.main import cli
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    (tmp_path / "out").mkdir()
+    for name in ("../victim", "..", str(victim), "."):
+        result = CliRunner().invoke(cli, ["search", "digits", "--storage", f"sqlite:///{tmp_path}/s.db",
+                                          "--name", name, "--out", str(tmp_path / "out"), "--trials", "1"])
+        assert result.exit_code == 2, result.output
+        assert "Invalid run name" in result.output
+    assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "victim"]
 
 
 # ---------------------------------------------------------------------------- top-k

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from autodl.exceptions import RunError, UsageError
 from autodl.records import SearchSettings
-from autodl.runs import RunStore, load_signed
+from autodl.runs import RunStore, check_run_name, load_signed
 from autodl.search.callbacks import SearchCallback, as_callback
 from autodl.search.search import STATE_FORMAT, Search, load_data
 from autodl.search.workers import WorkerSlot, describe, run_workers
@@ -45,6 +45,8 @@ def check_settings(settings: SearchSettings) -> None:
     for ok, message in checks:
         if not ok:
             raise UsageError(message)
+    if settings.name is not None:  # before any folder is joined or made: `..`, `/abs` or `a/b` lead out of --out
+        check_run_name(settings.name)
     if settings.image_size is not None:
         from autodl.data import parse_image_size
 
@@ -253,6 +255,7 @@ def report_study(storage: str, name: str, *, out: str = "reports") -> Path:
     from autodl.backends.optuna_storage import load_study_settings, study_records
     from autodl.reporting import write_report
 
+    check_run_name(name)
     stored = load_study_settings(storage, name)
     records = study_records(storage, name)
     folder = Path(out) / name
