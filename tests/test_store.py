@@ -435,6 +435,61 @@ def test_env_key_wins_over_the_key_file(tmp_path, monkeypatch):
     assert signing.get_key() == file_key
 
 
+@pytest.mark.parametrize("value, words", [
+    ("   ", "is empty"), ("x", "is 1 bytes long"), ("abcd" * 7, "is 14 bytes long"), ("ab" * 15, "is 15 bytes long"),
+])
+def test_a_blank_or_short_env_key_is_refused(monkeypatch, value, words):
+    monkeypatch.setenv("AUTODL_SIGNING_KEY", value)
+    with pytest.raises(RunError, match="at least 16 bytes") as info:
+        signing.get_key()
+    assert words in str(info.value) and "AUTODL_SIGNING_KEY" in str(info.value)
+    monkeypatch.setenv("AUTODL_SIGNING_KEY", "ab" * 16)  # 16 bytes: accepted
+    assert len(signing.get_key()) == 16
+    monkeypatch.setenv("AUTODL_SIGNING_KEY", "")  # an empty value is unset: the key file
+    assert len(signing.get_key()) == 32
+
+
+def test_a_file_forged_with_an_empty_key_does_not_load(tmp_path, monkeypatch):
+    path = tmp_path / "search.pkl"
+    payload = pickle.dumps({"forged": True})
+    path.write_bytes(signing.MAGIC + hmac.new(b"", payload, hashlib.sha256).hexdigest().encode() + b"\n" + payload)
+    monkeypatch.setenv("AUTODL_SIGNING_KEY", "   ")
+    with pytest.raises(RunError, match="is empty"):
+        load_signed(path)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_an_unsafe_empty_or_short_key_file_is_refused_at_once(tmp_path):
+    key_file = signing.key_path()
+    signing.get_key()
+    key_file.chmod(0o644)
+    with pytest.raises(RunError, match="chmod 600") as info:
+        signing.get_key()
+    assert "mode 644" in str(info.value)
+    key_file.chmod(0o600)
+    key_file.write_text("ab\n")
+    with pytest.raises(RunError, match="1 bytes long"):
+        signing.get_key()
+    key_file.write_text("")
+    old = time.time() - 60
+    os.utime(key_file, (old, old))
+    start = time.monotonic()
+    with pytest.raises(RunError, match="is empty"):
+        signing.get_key()
+    assert time.monotonic() - start < 0.3  # no seconds of retries for a file nobody is writing
+
+
+def test_a_search_with_an_unsafe_key_is_refused_before_anything_starts(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from autodl.cli.main import cli
+
+    monkeypatch.setenv("AUTODL_SIGNING_KEY", "short")
+    result = CliRunner().invoke(cli, ["search", "digits", "--out", str(tmp_path / "out"), "--trials", "1"])
+    assert result.exit_code == 2 and "at least 16 bytes" in result.output, result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_concurrent_processes_agree_on_one_key(tmp_path):
     go = tmp_path / "go"
     script = textwrap.dedent(f"""

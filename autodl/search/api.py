@@ -11,6 +11,7 @@ from typing import Any, Callable
 from autodl.exceptions import RunError, UsageError
 from autodl.records import SearchSettings
 from autodl.runs import RunStore, check_run_name, load_signed
+from autodl.runs.signing import get_key
 from autodl.search.callbacks import SearchCallback, as_callback
 from autodl.search.search import STATE_FORMAT, Search, load_data
 from autodl.search.workers import WorkerSlot, describe, run_workers
@@ -47,6 +48,7 @@ def check_settings(settings: SearchSettings) -> None:
             raise UsageError(message)
     if settings.name is not None:  # before any folder is joined or made: `..`, `/abs` or `a/b` lead out of --out
         check_run_name(settings.name)
+    get_key()  # a short, empty or shared signing key refuses before anything trains, not at the first save
     if settings.image_size is not None:
         from autodl.data import parse_image_size
 
