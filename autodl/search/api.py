@@ -31,6 +31,8 @@ def check_settings(settings: SearchSettings) -> None:
          f"--max-params must be a number of parameters (0: no limit), got {settings.max_params}"),
         (settings.timeout is None or settings.timeout > 0, f"--timeout must be positive seconds, got {settings.timeout}"),
         (settings.subset is None or settings.subset >= 1, f"--subset must be at least 1, got {settings.subset}"),
+        (settings.seed is None or (type(settings.seed) is int and 0 <= settings.seed < 2**32),
+         f"--seed must be a whole number from 0 to {2**32 - 1}, got {settings.seed}"),
         (0 < settings.val_fraction < 1, f"the validation fraction must be in (0, 1), got {settings.val_fraction}"),
         (settings.backend in BACKENDS, f"unknown backend {settings.backend!r}; expected one of {', '.join(BACKENDS)}"),
         (settings.precision in POLICIES, f"unknown precision {settings.precision!r}; expected one of {', '.join(POLICIES)}"),
