@@ -13,6 +13,7 @@ from autodl.records import SearchSettings
 from autodl.runs import RunStore, check_run_name, load_signed
 from autodl.runs.signing import get_key
 from autodl.search.callbacks import SearchCallback, as_callback
+from autodl.search.orphans import settle_orphans
 from autodl.search.search import STATE_FORMAT, Search, load_data
 from autodl.search.workers import WorkerSlot, describe, run_workers
 from autodl.space import SearchSpace, load_space, space_from_dict
@@ -308,7 +309,12 @@ def resume_search(path: str | Path, *, trials: int | None = None, timeout: float
     ``space``, if given, must be the space the run started with (see ``Search.resume``).
     ``finish=False``: as for ``run_search`` (the first of ``resume --workers``' processes).
     """
-    return load(path, trust=trust).resume(trials, callbacks, timeout=timeout, space=space, finish=finish)
+    search = load(path, trust=trust)
+    search.check_resume(trials, timeout, space)
+    # Every process of the stopped session has ended: a trial one of them left running holds
+    # no slot (resume --workers runs this in its first worker, before the others start).
+    settle_orphans(search.settings.storage, search.settings.name or search.path.name)
+    return search.resume(trials, callbacks, timeout=timeout, space=space, finish=finish)
 
 
 def _own_journal(settings: SearchSettings, store: RunStore) -> SearchSettings:
