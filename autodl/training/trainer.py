@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from autodl.exceptions import TrialFailed
@@ -68,7 +70,7 @@ def fit_model(
     n = train_size(len(splits.y_train), batch_size, keras.backend.backend())
     start = time.perf_counter()
     # TensorFlow would keep every trial's graphs, and run batch norm unfused.
-    with released_gradient_registrations(), fused_batch_norm(model):
+    with released_gradient_registrations(), fused_batch_norm(model), _out_of_memory_fails(batch_size):
         model.fit(
             splits.x_train[:n], splits.y_train[:n],
             validation_data=(splits.x_val, splits.y_val),
@@ -81,6 +83,30 @@ def fit_model(
     best = pick(values) if values else math.nan
     return FitResult(model=model, value=float(best), best_epoch=values.index(best) + 1 if values else 0,
                      epochs=tracker.epochs, seconds=seconds, history=tracker.history)
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """``"host"`` or ``"GPU"`` if ``exc`` says memory ran out (Python, TensorFlow or JAX), else None."""
+    if isinstance(exc, MemoryError):
+        return "host"
+    text = f"{type(exc).__name__}: {exc}"[:4000]
+    if type(exc).__name__ == "ResourceExhaustedError" or "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower():
+        return "GPU" if any(word in text for word in ("GPU", "gpu", "CUDA", "cuda", "device")) else "host"
+    return None
+
+
+@contextlib.contextmanager
+def _out_of_memory_fails(batch_size: int) -> Iterator[None]:
+    """A trial that runs out of memory fails with that reason; the search goes on."""
+    try:
+        yield
+    except Exception as exc:
+        where = out_of_memory(exc)
+        if where is None:
+            raise
+        raise TrialFailed(
+            f"out of {where} memory while training (batch size {batch_size}): {str(exc)[:300]}; a smaller "
+            "batch_size, fewer filters or units, or --max-params keeps trials within memory") from exc
 
 
 def make_schedule_callbacks(name: str, model: Any, max_epochs: int, patience: int, monitor: str,
