@@ -10,7 +10,11 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 from autodl.exceptions import TrialFailed
-from autodl.training.callbacks import EpochReporter, make_stop_callback, make_trial_callback
+from autodl.training.callbacks import (
+    EpochReporter,
+    make_stop_callback,
+    make_trial_callback,
+)
 from autodl.training.tf_batchnorm import fused_batch_norm
 from autodl.training.tf_graphs import released_gradient_registrations
 
