@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-SUITES = ("overhead", "precision", "batchnorm", "augmentation", "schedule", "pruning", "memory", "quality", "workers", "gpu")
+SUITES = ("overhead", "precision", "batchnorm", "augmentation", "schedule", "pruning", "memory", "memory_cli", "quality", "workers", "gpu")
 
 
 def run_suite(name: str, quick: bool) -> dict[str, Any]:

@@ -171,8 +171,9 @@ def search(dataset: str, quiet: bool, gpus: str | None, workers: int, no_finish:
     import_keras_quietly()
     from autodl.search import run_search
 
-    _run_with_display(lambda cb: run_search(settings, callbacks=cb, finish=not no_finish), quiet,
-                      summary=not no_finish)
+    guard = _memory_guard(no_finish)
+    _run_with_display(lambda cb: run_search(settings, callbacks=[cb, *guard], finish=not no_finish), quiet,
+                      summary=not no_finish, guard=guard)
 
 
 def _worker_slots(gpus_spec: str | None, workers: int) -> list[WorkerSlot]:
@@ -245,13 +246,27 @@ def resume(path: str, trials: int | None, timeout: float | None, trust: bool, sp
     import_keras_quietly()
     from autodl.search import resume_search
 
+    guard = _memory_guard(no_finish)
     _run_with_display(lambda cb: resume_search(path, trials=trials, timeout=timeout, trust=trust, space=space,
-                                               callbacks=cb, finish=not no_finish), quiet, summary=not no_finish)
+                                               callbacks=[cb, *guard], finish=not no_finish), quiet,
+                      summary=not no_finish, guard=guard)
 
 
-def _run_with_display(start: Callable[[Any], Any], quiet: bool, *, summary: bool = True) -> None:
+def _memory_guard(no_finish: bool) -> list[Any]:
+    """A long single-process search run by the console script continues in a fresh process
+    before its memory grows too far (autodl.search.recycle); none in a Python caller's process."""
+    if not _OWN_PROCESS or no_finish:
+        return []
+    from autodl.search.recycle import MemoryGuard
+
+    return [MemoryGuard()]
+
+
+def _run_with_display(start: Callable[[Any], Any], quiet: bool, *, summary: bool = True,
+                      guard: list[Any] | None = None) -> None:
     """Run ``start(progress)`` under the Ctrl-C rules; ``summary=False`` (a worker whose parent
-    reports for it) prints neither the summary nor the resume hint."""
+    reports for it) prints neither the summary nor the resume hint. A ``guard`` that stopped
+    the search to free memory has it continue in a fresh process."""
     from autodl.cli.console import RichProgress, console, literal, print_summary
     from autodl.search import SearchInterrupted
 
@@ -264,12 +279,27 @@ def _run_with_display(start: Callable[[Any], Any], quiet: bool, *, summary: bool
             progress.close()
             restore()
     except SearchInterrupted as exc:
+        if guard and guard[0].triggered:
+            _continue_in_a_fresh_process(guard[0], quiet)
         _exit_at_next_signal()
         if summary:
             console.print(f"[yellow]{literal(exc)}[/]", soft_wrap=True)  # unwrapped: the command is copied
         sys.exit(exc.exit_code)
     if summary:
         print_summary(result)
+
+
+def _continue_in_a_fresh_process(guard: Any, quiet: bool) -> None:
+    """Replace this process with ``autodl resume RUN`` (same pid and terminal, fresh memory)."""
+    from autodl.cli.console import console
+    from autodl.search.recycle import BASE_ENV
+
+    if not quiet:
+        console.print(guard.note(), markup=False, soft_wrap=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.environ[BASE_ENV] = f"{guard.base:.1f}"
+    os.execv(sys.executable, [sys.executable, "-m", "autodl", *guard.command(quiet=quiet)])
 
 
 @cli.group(invoke_without_command=True)
