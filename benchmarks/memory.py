@@ -18,7 +18,7 @@ from benchmarks.common import fmt, rss_mb, scratch
 
 MAX_GROWTH, BASE_TRIAL = 0.10, 5
 TRIALS = 200
-DURATION = "about 25 minutes on 2 quiet cores"
+DURATION = "about 13 minutes on 2 quiet cores"
 TITLE = f"Memory: resident memory over {TRIALS} trials"
 TARGET_TEXT = f"no growth beyond {MAX_GROWTH:.0%} after trial {BASE_TRIAL} (resident memory, {TRIALS} trials)"
 MARKS = (1, 2, 5, 10, 20, 30, 50, 75, 100, 125, 150, 175, 200)

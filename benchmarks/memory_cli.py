@@ -21,7 +21,7 @@ from typing import Any
 from benchmarks.common import ROOT, scratch
 from benchmarks.memory import BASE_TRIAL, MAX_GROWTH, TRIALS, analyse
 
-DURATION = "about 20 minutes on 2 quiet cores"
+DURATION = "about 14 minutes on 2 quiet cores"
 TITLE = f"Memory: the command line over {TRIALS} trials"
 TARGET_TEXT = (f"no growth beyond {MAX_GROWTH:.0%} after trial {BASE_TRIAL} (resident memory of `autodl search`, "
                f"{TRIALS} trials)")
