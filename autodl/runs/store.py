@@ -237,7 +237,7 @@ class RunStore:
             return []
         data = _read_json(self.trials_json)
         try:
-            return [self._contained(TrialRecord.from_dict(item)) for item in data["trials"]]
+            return [self._contained(TrialRecord.from_dict(_checked_record(item))) for item in data["trials"]]
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RunError(
                 f"{self.trials_json} is not a valid trials file ({type(exc).__name__}: {exc}). "
@@ -455,6 +455,38 @@ def _read_json(path: Path) -> Any:
             f"{path} is not valid JSON ({exc}). autodl writes it atomically, so it was "
             "probably edited by hand or copied incompletely."
         ) from exc
+
+
+_NUMBER = (int, float)
+#: What each field of a trial in trials.json holds (None allowed where the record allows it).
+_RECORD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    "number": ((int,), False), "state": ((str,), False), "params": ((dict,), False), "value": (_NUMBER, True),
+    "epochs": ((int,), False), "seconds": (_NUMBER, False), "n_params": ((int,), True), "history": ((dict,), False),
+    "error": ((str,), True), "worker": ((str,), True), "start": ((int,), True),
+}
+
+
+def _checked_record(item: Any) -> dict[str, Any]:
+    """``item`` if its fields hold what a TrialRecord's do; trials.json is not signed and may be edited.
+
+    The model path is left to ``_contained``, which drops one that is not in models/.
+
+    Raises:
+        ValueError: a field of another type (named in the message), or not a JSON object.
+    """
+    if not isinstance(item, dict):
+        raise ValueError(f"a trial is {type(item).__name__} {brief(item, 40)}, not an object")
+    for key, (types, optional) in _RECORD_TYPES.items():
+        value = item.get(key)
+        if value is None and (optional or key not in ("number", "state")):
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise ValueError(f"trial {brief(item.get('number'), 20)}: {key} is {brief(value, 40)}")
+    history = item.get("history") or {}
+    if not all(isinstance(v, list) and all(x is None or (isinstance(x, _NUMBER) and not isinstance(x, bool))
+                                           for x in v) for v in history.values()):
+        raise ValueError(f"trial {brief(item.get('number'), 20)}: history holds other than lists of numbers")
+    return item
 
 
 def _is_finite(value: float | None) -> bool:

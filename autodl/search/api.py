@@ -297,8 +297,24 @@ def load(path: str | Path, *, trust: bool = False) -> Search:
                     backend_state=state.get("backend_state"), dataset=state.get("dataset"),
                     created=state.get("created"), elapsed=state.get("elapsed", 0.0))
     run = store.read_run()
-    search.test_metrics, search.ensemble = run.get("test_metrics"), run.get("ensemble")
+    search.test_metrics, search.ensemble = _numbers(run.get("test_metrics")), _ensemble(run.get("ensemble"))
     return search
+
+
+def _numbers(value: Any) -> dict[str, float] | None:
+    """run.json's test metrics if they are what autodl writes (it is not signed: an edit may hold anything)."""
+    if isinstance(value, dict) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                 for v in value.values()):
+        return value
+    return None
+
+
+def _ensemble(value: Any) -> dict[str, Any] | None:
+    scores = ("val_accuracy", "best_val_accuracy", "accuracy", "best_accuracy")
+    if (isinstance(value, dict) and _numbers({k: value.get(k) for k in scores}) is not None
+            and isinstance(value.get("trials"), list) and all(type(t) is int for t in value["trials"])):
+        return value
+    return None
 
 
 def resume_search(path: str | Path, *, trials: int | None = None, timeout: float | None = None,
