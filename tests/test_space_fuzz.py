@@ -31,7 +31,7 @@ from autodl.space import (
 BUNDLED = ["cnn", "cnn-augmented", "digit-recognition", "lenet", "mlp"]
 TEXTS = {name: bundled_text(name) for name in BUNDLED}
 DICTS = {name: yaml.safe_load(text) for name, text in TEXTS.items()}
-MESSAGE_LIMIT = 4000  # a few lines per problem; never the file's contents
+MESSAGE_LIMIT = 8000  # at most 20 problems of a few hundred characters; never the file's contents
 
 # CI runs a fixed sample (derandomized: no flaky failures); AUTODL_FUZZ_EXAMPLES=5000 runs a
 # longer, random fuzzing pass.
@@ -186,6 +186,9 @@ def aliases(depth: int) -> str:
     ("optimizer: {adam: {learning_rate: " + "9" * 400 + "}}\n", "a number of a sane size"),
     ("optimizer: {adam: {learning_rate: {type: float, min: 0.001, max: " + "9" * 400 + "}}}\n", "sane size"),
     ("conv_blocks: {count: " + "9" * 5000 + "}\n", "a value cannot be read"),
+    ("dense: {layers: [1, 2]}\nstart: [{dense.layers: " + "9" * 400 + "}]\n", "start.0.dense.layers: expected one of 1, 2"),
+    ("dense: {layers: {type: int, min: 1, max: 2}}\nstart: [{dense.layers: " + "9" * 400 + "}]\n",
+     "start.0.dense.layers: expected an integer in [1, 2], got 99999"),
     ("conv_blocks: {count: 2.0}\n", "conv_blocks.count: expected an integer, got 2.0; write 2"),
     ("conv_blocks: {kernel_size: 3.0}\n", "conv_blocks.kernel_size: expected an integer, got 3.0; write 3"),
     ("conv_blocks: {kernel_size: [3, 5.0]}\n", "conv_blocks.kernel_size.values: expected an integer, got 5.0"),
@@ -228,3 +231,12 @@ def test_a_file_larger_than_a_megabyte_is_refused_before_parsing(tmp_path):
     big.write_text("# " + "x" * 1_100_000 + "\nconv_blocks: {count: 1}\n")
     with pytest.raises(SpaceError, match="larger than 1,000,000 bytes"):
         load_space(big)
+
+
+def test_a_file_of_many_problems_lists_twenty_and_counts_the_rest():
+    text = "dense:\n" + "".join(f"  unknown{i}: 1\n" for i in range(30))
+    with pytest.raises(SpaceError) as info:
+        parse_space(text, source="my.yaml")
+    lines = str(info.value).splitlines()
+    assert lines[0] == "my.yaml: 30 problems, fix each:" and lines[-1] == "  - ... and 10 more" and len(lines) == 22
+    assert "(6 in all)" not in lines[1] and "allowed keys here: global_pooling, layers" in lines[1]

@@ -26,6 +26,7 @@ BUNDLED_PACKAGE = "autodl.searchspaces"
 MAX_BYTES = 1_000_000
 MAX_VALUES = 20_000
 MAX_DEPTH = 20
+MAX_PROBLEMS = 20  # a message lists this many problems of a file, then counts the rest
 
 
 def bundled_spaces() -> dict[str, str]:
@@ -195,7 +196,10 @@ class _Validator:
         lines = [f"{path}: {reason}" if path else reason for path, reason in self.problems]
         if len(lines) == 1:
             raise SpaceError(f"{self.label}: {lines[0]}")
-        raise SpaceError(f"{self.label}: {len(lines)} problems, fix each:\n" + "\n".join(f"  - {line}" for line in lines))
+        shown = [f"  - {line}" for line in lines[:MAX_PROBLEMS]]
+        if len(lines) > MAX_PROBLEMS:
+            shown.append(f"  - ... and {len(lines) - MAX_PROBLEMS} more")
+        raise SpaceError(f"{self.label}: {len(lines)} problems, fix each:\n" + "\n".join(shown))
 
     def keys(self, path: str, data: dict[str, Any], allowed: Any, *, unknown: str = "unknown key",
              listing: str = "allowed keys here") -> None:
@@ -203,7 +207,7 @@ class _Validator:
             if key not in allowed:
                 close = difflib.get_close_matches(key[:100], list(allowed), n=1) if isinstance(key, str) else []
                 hint = f"did you mean {close[0]!r}? " if close else ""
-                self.note(_join(path, _key(key)), f"{unknown}; {hint}{listing}: {', '.join(allowed) or 'none'}")
+                self.note(_join(path, _key(key)), f"{unknown}; {hint}{listing}: {_listing(list(allowed))}")
 
     def param(self, path: str, raw: Any, field: Field) -> BaseParam:
         try:
@@ -327,6 +331,14 @@ def _loader_class() -> Any:
                     |\.(?:nan|NaN|NAN))$""", re.X),
         list("-+0123456789."))
     return Loader
+
+
+def _listing(names: list[str], most: int = 8) -> str:
+    """``a, b, c`` of at most ``most`` names, and how many more (a per-layer space has thousands)."""
+    if not names:
+        return "none"
+    more = f", ... ({len(names)} in all)" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
 
 
 def _article(word: str) -> str:

@@ -167,7 +167,7 @@ class Domain:
             return wrong
         if isinstance(value, float) and not math.isfinite(value):  # ints of any size compare exactly
             return wrong
-        if self.kind == "int" and not float(value).is_integer():
+        if self.kind == "int" and not (isinstance(value, int) or value.is_integer()):
             return wrong
         assert self.low is not None and self.high is not None
         if not self.low <= value <= self.high:
