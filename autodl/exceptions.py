@@ -16,6 +16,9 @@ Messages say what happened, what was expected and how to fix it, in one paragrap
 
 from __future__ import annotations
 
+import reprlib
+from typing import Any
+
 
 class AutoDLError(Exception):
     """Base of every error autodl raises on purpose."""
@@ -65,3 +68,22 @@ class TrialPruned(TrialError):
 
 class TrialFailed(TrialError):
     """The trial crashed; ``str(exc)`` is the reason recorded in the run."""
+
+
+def brief(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for quoting a value in a message.
+
+    Bounded work whatever the value holds (a YAML file of nested aliases is gigabytes when
+    written out): containers show their first items to a small depth, numbers of hundreds of
+    digits their first ones.
+    """
+    short = reprlib.Repr()
+    short.maxlevel = 3
+    short.maxlist = short.maxtuple = short.maxdict = short.maxset = short.maxfrozenset = 6
+    short.maxstring = short.maxother = limit
+    short.maxlong = 40
+    try:
+        text = short.repr(value)
+    except (ValueError, RecursionError):  # an int too long for str(), a deeply recursive __repr__
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -20,8 +20,8 @@ import sys
 import time
 from typing import Any
 
-SUITES = ("overhead", "precision", "batchnorm", "augmentation", "schedule", "pruning", "pruner_replay", "memory", "quality",
-          "workers", "gpu", "export")
+SUITES = ("overhead", "precision", "batchnorm", "augmentation", "schedule", "pruning", "pruner_replay", "memory", "memory_cli",
+          "quality", "workers", "gpu", "export")
 
 
 def run_suite(name: str, quick: bool) -> dict[str, Any]:

@@ -393,6 +393,8 @@ def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
     (["search", "digits", "--image-size", "16"], ["--image-size resizes", "'digits' is stored as arrays"]),
     (["search", "digits", "--image-size", "16x0"], ["--image-size must be WIDTHxHEIGHT", "'16x0'"]),
     (["search", "digits", "--max-params", "1.5"], ["--max-params", "100000, 100k or 1.5M, got '1.5'"]),
+    (["search", "digits", "--seed", "-1"], ["--seed must be a whole number from 0 to 4294967295, got -1"]),
+    (["search", "digits", "--image-size", "60000"], ["--image-size 60000x60000", "at most 1024 pixels a side"]),
 ])
 def test_bad_input_is_one_clean_error_with_exit_2(tmp_path, args, words):
     bad = tmp_path / "bad.yaml"
@@ -449,3 +451,41 @@ def test_help_does_not_import_tensorflow():
     code = "import sys; from autodl.cli.main import cli; import autodl; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_messages_with_square_brackets_print_as_written(tmp_path):
+    """A message is text, not rich markup: `[/x]` once crashed the printing, `[final]` vanished."""
+    space = tmp_path / "brackets.yaml"
+    space.write_text('normalization: "[/x]"\n')
+    result = CliRunner().invoke(cli, ["search", "digits", "--space", str(space), "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "normalization: expected one of none, batch, layer, got '[/x]'" \
+        in result.output
+    result = CliRunner().invoke(cli, ["search", str(tmp_path / "data[final].npz"), "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert "data[final].npz" in result.output
+
+
+def test_table_cells_and_progress_lines_show_brackets_as_written():
+    import io
+
+    from rich.console import Console
+
+    from autodl.cli.console import fmt, runs_table
+
+    table, _ = runs_table([{"run": "try[final]", "status": "[bold]done", "dataset": "d[/x]", "best": 0.5}], 200)
+    screen = Console(width=200, file=io.StringIO())
+    screen.print(table)
+    text = screen.file.getvalue()
+    assert "try[final]" in text and "[bold]done" in text and "d[/x]" in text
+    assert fmt("[red]x") != "[red]x" and fmt(0.5) == "0.5000"
+
+
+def test_runs_lists_the_good_runs_when_a_run_json_is_not_autodl_s(tmp_path):
+    for name, text in (("list", "[]"), ("number", "0"), ("odd", '{"settings": 5, "counts": {"complete": "x"}}'),
+                       ("good", '{"status": "finished", "created": "2026-01-01T00:00:00+00:00"}')):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(text)
+    result = CliRunner().invoke(cli, ["runs", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output and "good" in result.output and "odd" in result.output

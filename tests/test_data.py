@@ -240,9 +240,44 @@ def test_subset_is_stratified_and_caps_test():
     assert load_splits("digits", subset=100, seed=1).fingerprint == splits.fingerprint
 
 
-def test_subset_larger_than_the_data_keeps_everything(tmp_path):
-    splits = load_splits(str(write_npz(tmp_path / "a.npz")), subset=10_000)
+def test_subset_larger_than_the_data_keeps_everything(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="autodl"):
+        splits = load_splits(str(write_npz(tmp_path / "a.npz")), subset=10_000)
     assert len(splits.y_train) + len(splits.y_val) == 60 and len(splits.y_test) == 20
+    assert "subset=10000 keeps all of the 60 training images" in caplog.text  # not without a word
+
+
+def test_a_class_with_a_single_training_image_is_warned_of(tmp_path, caplog):
+    data = arrays(classes=3)
+    data["y_train"] = np.where(np.arange(60) == 5, 3, data["y_train"])  # class 3: one image
+    data["y_test"] = data["y_test"] % 3
+    with caplog.at_level(logging.WARNING, logger="autodl"):
+        load_splits(str(write_npz(tmp_path / "one.npz", **data)))
+    assert "class 3 has a single training image" in caplog.text and "Add images" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="autodl"):
+        load_splits(str(write_npz(tmp_path / "fine.npz")))
+    assert "single training image" not in caplog.text
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, True, 1.5])
+def test_a_seed_out_of_range_says_so_rather_than_a_failed_split(seed):
+    message = error_of(load_splits, "digits", seed=seed)
+    assert "seed must be a whole number from 0 to 4294967295" in message and "Cannot split" not in message
+
+
+def test_a_csv_with_only_a_header_row_says_so(tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text("label,a,b,c,d\n")
+    message = error_of(load_splits, str(path))
+    assert "has a header row but no data rows" in message and "non-numeric" not in message
+
+
+@pytest.mark.parametrize("value", ["60000", "2048x32", "99999999999999999999"])
+def test_an_image_size_beyond_1024_a_side_is_refused_before_any_image_is_read(tmp_path, value):
+    root = write_images(tmp_path / "photos", n=2)
+    message = error_of(load_splits, str(root), image_size=value)
+    assert ("at most 1024 pixels a side" in message) or ("--image-size must be WIDTHxHEIGHT" in message)
 
 
 @pytest.mark.parametrize("subset", [19, 0, 2.5])

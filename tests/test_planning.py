@@ -19,7 +19,7 @@ from autodl.records import SearchSettings, TrialRecord, TrialState
 from autodl.search._accounting import accounting, phase
 from autodl.search._budget import END_SECONDS, MAX_SHARE, MIN_USEFUL_EPOCHS, Planner, parse_duration
 from autodl.search.evaluation import greedy_weights
-from autodl.space import bundled_spaces, load_space, parse_space
+from autodl.space import bundled_spaces, load_space
 from autodl.space.neighbours import fitting, neighbour
 
 

@@ -163,7 +163,7 @@ def test_create_refuses_an_existing_run(tmp_path):
     assert RunStore.create(tmp_path, "empty").root == tmp_path / "empty"
 
 
-@pytest.mark.parametrize("name", ["", "..", "a/b"])
+@pytest.mark.parametrize("name", ["", "..", "a/b", ".", "/tmp/abs", "../victim", "x" * 256, "a\\b"])
 def test_create_refuses_bad_names(tmp_path, name):
     with pytest.raises(RunError, match="run name"):
         RunStore.create(tmp_path, name)
@@ -236,6 +236,43 @@ def test_read_trials_before_the_first_trial_and_when_corrupt(tmp_path):
     run.trials_json.write_text("{not json")
     with pytest.raises(RunError, match="not valid JSON"):
         run.read_trials()
+
+
+def test_model_paths_from_trials_json_stay_in_the_models_folder(tmp_path, caplog):
+    """trials.json is not signed: a path edited to lead out of the run is dropped, never followed."""
+    outside = tmp_path / "secret.keras"
+    outside.write_text("not yours")
+    run = RunStore.create(tmp_path, "r")
+    run.models_dir.mkdir()
+    (run.models_dir / "trial_0000.keras").write_text("model")
+    (run.models_dir / "trial_0001.keras").symlink_to(outside)
+    paths = ["models/trial_0000.keras", "models/trial_0001.keras", "../secret.keras", str(outside),
+             "models/../../secret.keras", "run.json", 7, ["models/trial_0000.keras"]]
+    run.write_trials([TrialRecord(i, TrialState.COMPLETE, {}, value=0.5, model_path=p) for i, p in enumerate(paths)])
+    back = run.read_trials()
+    assert [r.model_path for r in back] == ["models/trial_0000.keras"] + [None] * (len(paths) - 1)
+    assert "is not in the run's models/ folder" in caplog.text
+    assert outside.read_text() == "not yours"
+
+
+def test_a_name_that_leads_out_of_out_is_refused_with_a_storage_too(tmp_path):
+    """With --storage, an existing folder was joined without checking the name: ../victim
+    wrote run.json, search.pkl and the report into a folder outside --out."""
+    from click.testing import CliRunner
+
+    from autodl.cli.main import cli
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    (tmp_path / "out").mkdir()
+    for name in ("../victim", "..", str(victim), "."):
+        result = CliRunner().invoke(cli, ["search", "digits", "--storage", f"sqlite:///{tmp_path}/s.db",
+                                          "--name", name, "--out", str(tmp_path / "out"), "--trials", "1"])
+        assert result.exit_code == 2, result.output
+        assert "Invalid run name" in result.output
+    assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "victim"]
 
 
 # ---------------------------------------------------------------------------- top-k
@@ -396,6 +433,61 @@ def test_env_key_wins_over_the_key_file(tmp_path, monkeypatch):
     assert signing.get_key() == b"not hex: a passphrase"
     monkeypatch.delenv("AUTODL_SIGNING_KEY")
     assert signing.get_key() == file_key
+
+
+@pytest.mark.parametrize("value, words", [
+    ("   ", "is empty"), ("x", "is 1 bytes long"), ("abcd" * 7, "is 14 bytes long"), ("ab" * 15, "is 15 bytes long"),
+])
+def test_a_blank_or_short_env_key_is_refused(monkeypatch, value, words):
+    monkeypatch.setenv("AUTODL_SIGNING_KEY", value)
+    with pytest.raises(RunError, match="at least 16 bytes") as info:
+        signing.get_key()
+    assert words in str(info.value) and "AUTODL_SIGNING_KEY" in str(info.value)
+    monkeypatch.setenv("AUTODL_SIGNING_KEY", "ab" * 16)  # 16 bytes: accepted
+    assert len(signing.get_key()) == 16
+    monkeypatch.setenv("AUTODL_SIGNING_KEY", "")  # an empty value is unset: the key file
+    assert len(signing.get_key()) == 32
+
+
+def test_a_file_forged_with_an_empty_key_does_not_load(tmp_path, monkeypatch):
+    path = tmp_path / "search.pkl"
+    payload = pickle.dumps({"forged": True})
+    path.write_bytes(signing.MAGIC + hmac.new(b"", payload, hashlib.sha256).hexdigest().encode() + b"\n" + payload)
+    monkeypatch.setenv("AUTODL_SIGNING_KEY", "   ")
+    with pytest.raises(RunError, match="is empty"):
+        load_signed(path)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_an_unsafe_empty_or_short_key_file_is_refused_at_once(tmp_path):
+    key_file = signing.key_path()
+    signing.get_key()
+    key_file.chmod(0o644)
+    with pytest.raises(RunError, match="chmod 600") as info:
+        signing.get_key()
+    assert "mode 644" in str(info.value)
+    key_file.chmod(0o600)
+    key_file.write_text("ab\n")
+    with pytest.raises(RunError, match="1 bytes long"):
+        signing.get_key()
+    key_file.write_text("")
+    old = time.time() - 60
+    os.utime(key_file, (old, old))
+    start = time.monotonic()
+    with pytest.raises(RunError, match="is empty"):
+        signing.get_key()
+    assert time.monotonic() - start < 0.3  # no seconds of retries for a file nobody is writing
+
+
+def test_a_search_with_an_unsafe_key_is_refused_before_anything_starts(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from autodl.cli.main import cli
+
+    monkeypatch.setenv("AUTODL_SIGNING_KEY", "short")
+    result = CliRunner().invoke(cli, ["search", "digits", "--out", str(tmp_path / "out"), "--trials", "1"])
+    assert result.exit_code == 2 and "at least 16 bytes" in result.output, result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_concurrent_processes_agree_on_one_key(tmp_path):

@@ -170,3 +170,27 @@ def test_a_constant_rate_logs_no_learning_rate_and_trains_as_before():
 
     fit = fit_model(_small_model(), _splits(), batch_size=32, max_epochs=2, patience=0)
     assert "learning_rate" not in fit.history and fit.epochs == 2
+
+
+@pytest.mark.parametrize("error, where", [
+    (MemoryError(), "host"),
+    (type("ResourceExhaustedError", (Exception,), {})("OOM when allocating tensor with shape[4096,4096] on "
+                                                      "/job:localhost/device:GPU:0"), "GPU"),
+    (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.2GiB."), "host"),
+])
+def test_a_trial_out_of_memory_fails_with_the_reason(monkeypatch, error, where):
+    """Recorded as a failed trial (TrialFailed), and the search goes on."""
+    from autodl.exceptions import TrialFailed
+    from autodl.training import fit_model
+
+    model = _small_model()
+
+    def fit(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(model, "fit", fit)
+    with pytest.raises(TrialFailed, match=f"out of {where} memory while training \\(batch size 32\\)"):
+        fit_model(model, _splits(), batch_size=32, max_epochs=1, patience=0)
+    monkeypatch.setattr(model, "fit", lambda *a, **k: (_ for _ in ()).throw(ValueError("shapes differ")))
+    with pytest.raises(ValueError, match="shapes differ"):  # other errors are left as they are
+        fit_model(model, _splits(), batch_size=32, max_epochs=1, patience=0)

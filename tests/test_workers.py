@@ -269,3 +269,30 @@ def test_ctrl_c_stops_every_worker_and_resume_finishes(tmp_path):
     counted = [r for r in json.loads(trials_json.read_text())["trials"] if r["state"] == "complete"]
     assert len({r["number"] for r in counted}) == 2
     assert {r["n_params"] for r in counted} == {64 * 32 + 32 + 32 * 10 + 10}, "every worker searched the saved space"
+
+
+def test_a_trial_left_running_without_an_owner_is_settled_by_a_resume_at_once(tmp_path):
+    """The race behind a flaky resume: a Ctrl-C between Optuna's ask() and the worker naming
+    itself left a RUNNING trial nobody owns, which held a budget slot for a minute; a resume
+    within that minute ran one trial too few. A resume settles it (no other worker of the
+    stopped session runs), and leaves a live worker's trial and a just-asked one alone."""
+    import optuna
+
+    from autodl.backends.optuna_storage import INTERRUPTED_ATTR, OWNER_ATTR, counts, make_storage, name_owner
+    from autodl.search.orphans import settle_orphans
+
+    url = f"journal://{tmp_path / 'study.log'}"
+    study = optuna.create_study(study_name="s", storage=make_storage(url, shared=True))
+    orphan = study.ask()  # its worker was stopped before it named itself
+    live = study.ask()
+    name_owner(study, live)  # this process: alive
+    dead = study.ask()
+    study._storage.set_trial_user_attr(dead._trial_id, OWNER_ATTR, {"host": os.uname().nodename, "pid": 2**22 + 7})
+    start = time.monotonic()
+    assert settle_orphans(url, "s", grace=0.5) == [orphan.number, dead.number]
+    assert time.monotonic() - start >= 0.4, "an unowned trial younger than the grace is looked at again"
+    trials = {t.number: t for t in optuna.load_study(study_name="s", storage=make_storage(url, shared=True)).trials}
+    assert trials[orphan.number].state.name == "FAIL" and trials[orphan.number].user_attrs[INTERRUPTED_ATTR]
+    assert not counts(trials[orphan.number]) and not counts(trials[dead.number])
+    assert trials[live.number].state.name == "RUNNING" and counts(trials[live.number])
+    assert settle_orphans(None, "s") == [] and settle_orphans("sqlite:///x.db", "s") == []

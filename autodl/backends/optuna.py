@@ -164,8 +164,13 @@ class OptunaBackend(BaseBackend):
                 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
                 trial = self.study.ask()
             self._current = trial.number
-            name_owner(self.study, trial)
-            if self._over_budget(trial.number, n_trials):  # another worker took the last slot
+            try:  # a Ctrl-C before the trial's own try below must not leave it RUNNING: it would hold a slot
+                name_owner(self.study, trial)
+                over = self._over_budget(trial.number, n_trials)
+            except BaseException:
+                self._tell_interrupted(trial)
+                raise
+            if over:  # another worker took the last slot
                 self.study._storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
                 self.study.tell(trial, state=self._fail_state())
                 break

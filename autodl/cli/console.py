@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -21,11 +22,18 @@ STATE_STYLE = {"complete": "green", "pruned": "yellow", "failed": "red", "interr
 
 
 def fmt(value: Any, digits: int = 4) -> str:
+    """A value as a cell or a line shows it; text comes out literally (a run named
+    ``[final]`` is not rich markup)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     if isinstance(value, float):
         return f"{value:.{digits}g}" if 0 < abs(value) < 1e-3 else f"{value:.{digits}f}"
-    return str(value)
+    return escape(str(value))
+
+
+def literal(value: Any) -> str:
+    """Text from outside (a message, a path, a name) for a markup string: its brackets shown as written."""
+    return escape(str(value))
 
 
 class RichProgress(SearchCallback):
@@ -68,15 +76,15 @@ class RichProgress(SearchCallback):
             return
         s, d = search.settings, search.dataset or {}
         engine = f"optuna/{s.sampler}, pruner {s.pruner}" if s.backend == "optuna" else f"kerastuner/{s.tuner}"
-        console.print(f"[bold]autodl[/] {d.get('name', s.dataset)} "
+        console.print(f"[bold]autodl[/] {literal(d.get('name', s.dataset))} "
                       f"({d.get('n_train')} train / {d.get('n_val')} val / {d.get('n_test')} test, "
                       f"{d.get('num_classes')} classes, {tuple(d.get('input_shape') or ())}) · "
-                      f"space {search.space.name} · {engine} · {search.policy} · "
-                      f"run [cyan]{search.path}[/]")
+                      f"space {literal(search.space.name)} · {engine} · {literal(search.policy)} · "
+                      f"run [cyan]{literal(search.path)}[/]")
         self.progress = Progress(
             TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             TextColumn("eta"), TimeRemainingColumn(), TextColumn("best {task.fields[best]}"),
-            TextColumn("{task.fields[line]}", style="dim"), console=console, transient=False)
+            TextColumn("{task.fields[line]}", style="dim", markup=False), console=console, transient=False)
         self.progress.start()
         self.task = self.progress.add_task("search", total=s.trials, completed=len(search.finished),
                                            best=fmt(self.best), line="")
@@ -99,7 +107,7 @@ class RichProgress(SearchCallback):
         self.progress.update(self.task, completed=done, best=fmt(self.best), line="")
         style = STATE_STYLE.get(record.state.value, "")
         # A failure says why; a pruned trial's state and epochs already say what happened.
-        note = f" [dim]{record.error}[/]" if record.error and record.state not in (
+        note = f" [dim]{literal(record.error)}[/]" if record.error and record.state not in (
             TrialState.COMPLETE, TrialState.PRUNED) else ""
         self.progress.console.print(  # one line each, also in logs and pipes (rich wraps at 80 there)
             f"  trial {record.number:>3} [{style}]{record.state.value:<9}[/] value {fmt(record.value):>7} "
@@ -108,7 +116,7 @@ class RichProgress(SearchCallback):
 
     def on_status(self, message: str) -> None:
         if self.progress is None and message and not self.quiet:  # before the bar: a line of its own
-            console.print(message, soft_wrap=True)
+            console.print(message, soft_wrap=True, markup=False)
         self._line(message)
 
     def on_search_end(self, search: Any) -> None:
@@ -143,7 +151,7 @@ def params_table(record: TrialRecord, best: bool = True) -> Table:
     table.add_column("parameter")
     table.add_column("value", justify="right")
     for key, value in record.params.items():
-        table.add_row(key, fmt(value))
+        table.add_row(literal(key), fmt(value))
     return table
 
 
@@ -184,8 +192,8 @@ def print_summary(search: Any, *, front: bool = False) -> None:
             console.print(front_table(search))
     elif first := next((r for r in search.records if r.state not in (TrialState.INTERRUPTED, TrialState.RUNNING)),
                        None):
-        console.print(f"[yellow]no trial completed[/]: `autodl show {search.path} --trial {first.number}` "
-                      f"says why (trial {first.number}: {first.error or first.state.value})",
+        console.print(f"[yellow]no trial completed[/]: `autodl show {literal(search.path)} --trial {first.number}` "
+                      f"says why (trial {first.number}: {literal(first.error or first.state.value)})",
                       highlight=False, soft_wrap=True)
     if search.best_trial is not None:
         if search.best_trial.params:
@@ -205,9 +213,9 @@ def print_summary(search: Any, *, front: bool = False) -> None:
         console.print(ensemble_line(search.ensemble), highlight=False)
     for line in accounting_lines(search.accounting):
         console.print(line, highlight=False, markup=False)
-    console.print(f"run folder: [cyan]{search.path}[/]")
+    console.print(f"run folder: [cyan]{literal(search.path)}[/]")
     if search.store.report_html.is_file():
-        console.print(f"report: [cyan]{search.store.report_html}[/]")
+        console.print(f"report: [cyan]{literal(search.store.report_html)}[/]")
 
 
 def final_line(final: dict[str, Any], test_metrics: dict[str, float] | None) -> str:
@@ -276,7 +284,7 @@ def print_trial(search: Any, record: TrialRecord) -> None:
     if record.error:
         console.print(f"why: {record.error}", highlight=False, markup=False)
     if record.model_path and (search.path / record.model_path).is_file():
-        console.print(f"model: [cyan]{search.path / record.model_path}[/]", soft_wrap=True)  # whole, to copy
+        console.print(f"model: [cyan]{literal(search.path / record.model_path)}[/]", soft_wrap=True)  # whole, to copy
     elif record.state != TrialState.COMPLETE:
         console.print("model: none (only complete trials keep one)")
     else:
@@ -354,8 +362,8 @@ def predictions_table(frame: Any) -> Table:
     if others:
         table.add_column("then")
     for row in frame.to_dict("records"):
-        rest = " · ".join(f"{row[c]} {row[c.replace('class', 'probability')]:.3f}" for c in others)
-        table.add_row(row["file"], str(row["class"]), f"{row['probability']:.3f}", *([rest] if others else []))
+        rest = " · ".join(f"{literal(row[c])} {row[c.replace('class', 'probability')]:.3f}" for c in others)
+        table.add_row(literal(row["file"]), literal(row["class"]), f"{row['probability']:.3f}", *([rest] if others else []))
     return table
 
 

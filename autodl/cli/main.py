@@ -64,12 +64,12 @@ def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Library errors become one clean paragraph and an exit code; never a traceback."""
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from autodl.cli.console import error_console
+        from autodl.cli.console import error_console, literal
 
         try:
             return func(*args, **kwargs)
         except AutoDLError as exc:
-            error_console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            error_console.print(f"[bold red]error:[/] {literal(exc)}", soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             _exit_at_next_signal()
@@ -216,8 +216,9 @@ def search(dataset: str, quiet: bool, gpus: str | None, workers: int, no_finish:
     import_keras_quietly()
     from autodl.search import run_search
 
-    _run_with_display(lambda cb: run_search(settings, callbacks=[cb, *trackers], finish=not no_finish), quiet,
-                      summary=not no_finish)
+    guard = _memory_guard(no_finish)
+    _run_with_display(lambda cb: run_search(settings, callbacks=[cb, *trackers, *guard], finish=not no_finish), quiet,
+                      summary=not no_finish, guard=guard)
 
 
 def _worker_slots(gpus_spec: str | None, workers: int) -> list[WorkerSlot]:
@@ -291,14 +292,28 @@ def resume(path: str, trials: int | None, timeout: float | None, trust: bool, sp
     import_keras_quietly()
     from autodl.search import resume_search
 
+    guard = _memory_guard(no_finish)
     _run_with_display(lambda cb: resume_search(path, trials=trials, timeout=timeout, trust=trust, space=space,
-                                               callbacks=cb, finish=not no_finish), quiet, summary=not no_finish)
+                                               callbacks=[cb, *guard], finish=not no_finish), quiet,
+                      summary=not no_finish, guard=guard)
 
 
-def _run_with_display(start: Callable[[Any], Any], quiet: bool, *, summary: bool = True) -> None:
+def _memory_guard(no_finish: bool) -> list[Any]:
+    """A long single-process search run by the console script continues in a fresh process
+    before its memory grows too far (autodl.search.recycle); none in a Python caller's process."""
+    if not _OWN_PROCESS or no_finish:
+        return []
+    from autodl.search.recycle import MemoryGuard
+
+    return [MemoryGuard()]
+
+
+def _run_with_display(start: Callable[[Any], Any], quiet: bool, *, summary: bool = True,
+                      guard: list[Any] | None = None) -> None:
     """Run ``start(progress)`` under the Ctrl-C rules; ``summary=False`` (a worker whose parent
-    reports for it) prints neither the summary nor the resume hint."""
-    from autodl.cli.console import RichProgress, console, print_summary
+    reports for it) prints neither the summary nor the resume hint. A ``guard`` that stopped
+    the search to free memory has it continue in a fresh process."""
+    from autodl.cli.console import RichProgress, console, literal, print_summary
     from autodl.search import SearchInterrupted
 
     progress = RichProgress(quiet=quiet)
@@ -310,12 +325,27 @@ def _run_with_display(start: Callable[[Any], Any], quiet: bool, *, summary: bool
             progress.close()
             restore()
     except SearchInterrupted as exc:
+        if guard and guard[0].triggered:
+            _continue_in_a_fresh_process(guard[0], quiet)
         _exit_at_next_signal()
         if summary:
-            console.print(f"[yellow]{exc}[/]", soft_wrap=True)  # unwrapped: the command is copied
+            console.print(f"[yellow]{literal(exc)}[/]", soft_wrap=True)  # unwrapped: the command is copied
         sys.exit(exc.exit_code)
     if summary:
         print_summary(result)
+
+
+def _continue_in_a_fresh_process(guard: Any, quiet: bool) -> None:
+    """Replace this process with ``autodl resume RUN`` (same pid and terminal, fresh memory)."""
+    from autodl.cli.console import console
+    from autodl.search.recycle import BASE_ENV
+
+    if not quiet:
+        console.print(guard.note(), markup=False, soft_wrap=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.environ[BASE_ENV] = f"{guard.base:.1f}"
+    os.execv(sys.executable, [sys.executable, "-m", "autodl", *guard.command(quiet=quiet)])
 
 
 @cli.group(invoke_without_command=True)
@@ -371,7 +401,7 @@ def runs(out: str) -> None:
 
     rows = list_runs(out)
     if not rows:
-        console.print(f"no runs under {out}/ yet: start one with `autodl search`")
+        console.print(f"no runs under {out}/ yet: start one with `autodl search`", markup=False)
         return
     table, hidden = runs_table(rows)
     console.print(table)
@@ -436,7 +466,7 @@ def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | 
                          "that exists and that you can write to.") from error
     counts = frame["class"].value_counts()
     console.print(f"{len(frame)} predictions written to {csv_path} ("
-                  + ", ".join(f"{name}: {count}" for name, count in counts.items()) + ")", soft_wrap=True)
+                  + ", ".join(f"{name}: {count}" for name, count in counts.items()) + ")", soft_wrap=True, markup=False)
 
 
 @cli.command()
@@ -514,7 +544,7 @@ def export(run: str, format_: str, trial: int | None, ensemble: bool, dest: str 
 @_handle_errors
 def report(run: str | None, out: str, storage: str | None, name: str | None, open_browser: bool) -> None:
     """(Re)build RUN's self-contained HTML report, or a shared study's (--storage, --name)."""
-    from autodl.cli.console import console
+    from autodl.cli.console import console, literal
     from autodl.cli.quiet import import_keras_quietly
 
     import_keras_quietly()
@@ -530,7 +560,7 @@ def report(run: str | None, out: str, storage: str | None, name: str | None, ope
         path = write_report(_run_path(run, out))
     else:
         raise click.UsageError("give RUN (a run folder or name), or --storage and --name")
-    console.print(f"report: [cyan]{path}[/]")
+    console.print(f"report: [cyan]{literal(path)}[/]")
     if open_browser:
         import webbrowser
 

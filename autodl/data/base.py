@@ -100,6 +100,10 @@ class BaseDataset(abc.ABC):
         return f"{type(self).__name__}(name={self.name!r})"
 
 
+#: The largest side --image-size resizes to; larger images do not fit a search's memory.
+MAX_IMAGE_SIDE = 1024
+
+
 def parse_image_size(value: str | int) -> tuple[int, int]:
     """``"64x48"`` -> (64, 48) as (width, height), the order image tools write; ``"32"`` -> (32, 32).
 
@@ -107,9 +111,17 @@ def parse_image_size(value: str | int) -> tuple[int, int]:
         DatasetError: not one or two positive whole numbers.
     """
     parts = str(value).strip().lower().split("x")
-    if len(parts) in (1, 2) and all(part.strip().isdecimal() and int(part) > 0 for part in parts):
+    if len(parts) in (1, 2) and all(part.strip().isdecimal() and len(part.strip()) < 10 and int(part) > 0
+                                    for part in parts):
         sides = [int(part) for part in parts]
         width, height = sides if len(sides) == 2 else sides * 2
+        if max(width, height) > MAX_IMAGE_SIDE:
+            raise DatasetError(
+                f"--image-size {width}x{height} is larger than autodl resizes to: at most {MAX_IMAGE_SIDE} pixels a "
+                f"side (one {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} colour image is {MAX_IMAGE_SIDE ** 2 * 12 // 2 ** 20} MB "
+                "as the floats a network trains on, and a search holds every image in memory). Small-image "
+                "classifiers train on 32x32 to 224x224; give a size in that range."
+            )
         return width, height
     raise DatasetError(
         f"--image-size must be WIDTHxHEIGHT in pixels, like 64x48, or one number "

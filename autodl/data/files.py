@@ -217,6 +217,11 @@ class CsvDataset(_PathDataset):
                 f"{', '.join(map(str, frame.columns[:5]))}). Rename the column that holds "
                 f"the class to 'label'; the other columns must be the pixels."
             )
+        if frame.empty:  # a header and no rows: every column reads as text, which is not the problem
+            raise DatasetError(
+                f"CSV '{self.path}' has a header row but no data rows. Each image is one row: its "
+                f"label, then its pixels; check that the file was written completely."
+            )
         pixels = frame.drop(columns="label")
         numeric = pd.api.types.is_numeric_dtype
         bad = [str(c) for c in pixels.columns if not numeric(pixels[c].dtype)]

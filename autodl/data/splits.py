@@ -114,6 +114,10 @@ def load_splits(
             f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}. "
             f"Use e.g. 0.1 to hold out 10% of the training data for validation."
         )
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or not 0 <= seed < 2**32):
+        raise DatasetError(f"seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}: it seeds the "
+                           "subset and the validation split (the same seed, the same splits).")
     dataset = get_dataset(name_or_path, image_size)
     if not upright:
         dataset = dataset.as_stored()
@@ -132,9 +136,13 @@ def load_splits(
     num_classes = len(class_names)
     scale = _scaler(x["train"], raw.max_value, raw.source)
 
+    _warn_small_classes(y["train"], class_names, raw.source)
     index = {part: np.arange(len(y[part])) for part in x}
     if subset is not None:
         _check_subset(subset, num_classes, raw.source)
+        if subset >= len(y["train"]):
+            logger.warning("subset=%d keeps all of the %d training images of '%s': the subset is not smaller "
+                           "than the data, so the search uses them all", subset, len(y["train"]), raw.source)
         for part in index:
             if subset < len(y[part]):
                 index[part], _ = stratified_indices(y[part], len(y[part]) - subset, seed)
@@ -219,6 +227,18 @@ def _check_shapes(x: dict[str, np.ndarray], y: dict[str, Any], source: str) -> N
                 f"of shape {images.shape[1:]}. All splits must use one image size and channel "
                 f"count."
             )
+
+
+def _warn_small_classes(y: np.ndarray, class_names: list[str], source: str) -> None:
+    """A class of one training image trains from one example and may be missing from validation."""
+    counts = np.bincount(y, minlength=len(class_names))
+    single = [str(class_names[i]) for i in np.flatnonzero(counts == 1)]
+    if single:
+        logger.warning("'%s': class%s %s %s a single training image: the model learns %s from one example and "
+                       "the validation split may not hold %s at all. Add images, or remove the class",
+                       source, "es" if len(single) > 1 else "", ", ".join(single[:10]),
+                       "have" if len(single) > 1 else "has", "them" if len(single) > 1 else "it",
+                       "them" if len(single) > 1 else "it")
 
 
 def _check_subset(subset: object, num_classes: int, source: str) -> None:

@@ -9,7 +9,7 @@ from autodl.runs.atomic import (
     atomic_write_text,
 )
 from autodl.runs.signing import dump_signed, load_signed
-from autodl.runs.store import RunStore
+from autodl.runs.store import RunStore, check_run_name
 
 __all__ = [
     "RunStore",
@@ -18,6 +18,7 @@ __all__ = [
     "atomic_write_csv",
     "atomic_write_json",
     "atomic_write_text",
+    "check_run_name",
     "dump_signed",
     "load_signed",
 ]

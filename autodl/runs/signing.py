@@ -6,7 +6,9 @@ A signed file is::
 
 The key is per user: ``$AUTODL_SIGNING_KEY`` if set (hex, or any other string used as
 is), else the file ``signing.key`` in autodl's config folder, created on first use with
-32 random bytes (stored as hex, mode 0o600). A run folder copied from another machine or
+32 random bytes (stored as hex, mode 0o600). A key has at least ``MIN_KEY_BYTES`` bytes,
+and its file is the user's own and readable by no one else: anyone who can read the key
+can forge a search state that runs code when it is resumed. A run folder copied from another machine or
 user therefore fails verification until that machine's key is supplied, or ``--trust`` is
 passed for a file the user trusts.
 """
@@ -29,7 +31,7 @@ from typing import Any
 from autodl.exceptions import RunError, SignatureError
 from autodl.runs.atomic import atomic_write_bytes
 
-__all__ = ["key_path", "get_key", "dump_signed", "load_signed", "MAGIC"]
+__all__ = ["key_path", "get_key", "dump_signed", "load_signed", "MAGIC", "MIN_KEY_BYTES"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,11 @@ MAGIC = b"AUTODL-PKL1\n"
 _MAC_HEX_LEN = 64
 _HEADER_LEN = len(MAGIC) + _MAC_HEX_LEN + 1
 _KEY_BYTES = 32
+#: The shortest key accepted (128 bits): a shorter one is guessed.
+MIN_KEY_BYTES = 16
+#: An empty key file younger than this may be one another process is still writing.
+_PUBLISHING_SECONDS = 2.0
+_NEW_KEY = "python -c 'import secrets; print(secrets.token_hex(32))'"
 _FIX = (
     "If you trust this file, load it anyway with --trust; if it was written by another "
     "user or machine, set AUTODL_SIGNING_KEY to the key that wrote it (the contents of "
@@ -66,8 +73,10 @@ def get_key() -> bytes:
         RunError: the key file cannot be read or created.
     """
     env = os.environ.get("AUTODL_SIGNING_KEY")
-    if env:
-        return _decode_key(env.strip())
+    if env:  # set and not empty (an empty value, `AUTODL_SIGNING_KEY= autodl ...`, means unset)
+        return _checked(_decode_key(env.strip()), "AUTODL_SIGNING_KEY",
+                        "set it to a longer one (e.g. the output of " + _NEW_KEY + "), or unset it to use "
+                        f"the key file {key_path()}")
     path = key_path()
     try:
         return _read_key_file(path)
@@ -193,26 +202,43 @@ def _decode_key(text: str) -> bytes:
     return text.encode("utf-8")
 
 
-def _read_key_file(path: Path) -> bytes:
-    """Read the key; a file still empty (another process is publishing it) is retried."""
-    for attempt in range(50):
-        text = path.read_text(encoding="utf-8").strip()
-        if text:
-            break
-        time.sleep(0.02 * (attempt + 1) ** 0.5)
-    else:
+def _checked(key: bytes, source: str, fix: str) -> bytes:
+    if len(key) < MIN_KEY_BYTES:
         raise RunError(
-            f"The signing key file {path} is empty. Delete it to create a new key (search "
-            "states signed with the old one then need --trust), or set AUTODL_SIGNING_KEY."
+            f"The signing key in {source} is {'empty' if not key else f'{len(key)} bytes long'}; autodl needs at "
+            f"least {MIN_KEY_BYTES} bytes (32 hex digits), or anyone could forge a search state that runs code "
+            f"when resumed: {fix}."
         )
-    if os.name == "posix" and stat.S_IMODE(path.stat().st_mode) & 0o077:
-        logger.warning(
-            "The signing key %s can be read by other users, who could forge search states; "
-            "run `chmod 600 %s`.",
-            path,
-            path,
-        )
-    return _decode_key(text)
+    return key
+
+
+def _read_key_file(path: Path) -> bytes:
+    """Read the key; a file just created empty (another process is publishing it) is retried
+    briefly, an older empty one is refused at once."""
+    deadline = time.monotonic() + 0.5
+    while True:
+        text = path.read_text(encoding="utf-8").strip()
+        if text or time.monotonic() > deadline or time.time() - path.stat().st_mtime > _PUBLISHING_SECONDS:
+            break
+        time.sleep(0.02)
+    fix = ("delete it to have a new key made (search states signed with the old one then need --trust), "
+           "or set AUTODL_SIGNING_KEY")
+    if not text:
+        raise RunError(f"The signing key file {path} is empty: {fix}.")
+    if os.name == "posix":
+        info = path.stat()
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            raise RunError(
+                f"The signing key {path} can be read or written by other users (mode "
+                f"{stat.S_IMODE(info.st_mode):03o}), who could forge a search state that runs code when it is "
+                f"resumed: run `chmod 600 {path}`, then make a new key if others may have copied it ({fix})."
+            )
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            raise RunError(
+                f"The signing key {path} belongs to another user (uid {info.st_uid}), who could forge search "
+                f"states: {fix}."
+            )
+    return _checked(_decode_key(text), str(path), fix)
 
 
 def _create_key_file(path: Path) -> None:

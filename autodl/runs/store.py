@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import re
 import shutil
@@ -30,14 +31,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autodl.exceptions import RunError
+from autodl.exceptions import RunError, brief
 from autodl.records import TrialRecord, best_first
 from autodl.runs.atomic import atomic_write_csv, atomic_write_json
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built, not with the store
     import pandas as pd
 
-__all__ = ["RunStore", "MIN_FREE_BYTES"]
+__all__ = ["RunStore", "MIN_FREE_BYTES", "check_run_name"]
+
+logger = logging.getLogger(__name__)
 
 #: A search refuses to start with less free space than this in its output folder.
 MIN_FREE_BYTES = 100 * 1024 * 1024
@@ -82,7 +85,7 @@ class RunStore:
         if name is None:
             root = _unused_folder(out_dir, time.strftime("%Y%m%d-%H%M%S"))
         else:
-            _check_run_name(name)
+            check_run_name(name)
             root = out_dir / name
             if root.is_dir() and any(root.iterdir()):
                 raise RunError(
@@ -239,12 +242,31 @@ class RunStore:
             return []
         data = _read_json(self.trials_json)
         try:
-            return [TrialRecord.from_dict(item) for item in data["trials"]]
-        except (KeyError, TypeError, ValueError) as exc:
+            return [self._contained(TrialRecord.from_dict(_checked_record(item))) for item in data["trials"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RunError(
                 f"{self.trials_json} is not a valid trials file ({type(exc).__name__}: {exc}). "
                 "It may come from another version of autodl; it is rewritten after every trial."
             ) from exc
+
+    def _contained(self, record: TrialRecord) -> TrialRecord:
+        """``record`` with its model path dropped unless it names a file in ``models/``.
+
+        trials.json is not signed: a path edited to ``../../elsewhere`` (or a link in
+        models/ that leads out) must not make autodl read, load or delete a file outside the
+        run folder.
+        """
+        path = record.model_path
+        if path is None:
+            return record
+        inside = isinstance(path, str) and "\0" not in path and \
+            (self.root / path).resolve().is_relative_to(self.models_dir.resolve())
+        if not inside:
+            logger.warning("%s: trial %s's model path %s is not in the run's models/ folder; it is ignored "
+                           "(trials.json was edited by hand or comes from elsewhere)",
+                           self.trials_json, record.number, brief(path))
+            return dataclasses.replace(record, model_path=None)
+        return record
 
     # ------------------------------------------------------------------ top-k models
 
@@ -369,11 +391,17 @@ def trials_frame(records: list[TrialRecord]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*CSV_COLUMNS, *param_names.values()], dtype=object)
 
 
-def _check_run_name(name: str) -> None:
-    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+def check_run_name(name: str) -> None:
+    """Refuse a run name that is not one plain folder name (``..``, ``a/b``, an absolute path).
+
+    Raises:
+        RunError: the name would put the run folder outside the output folder, or is no name.
+    """
+    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name \
+            or "\0" in name or len(name.encode("utf-8", "surrogateescape")) > 255:
         raise RunError(
-            f"Invalid run name {name!r}: expected a plain folder name such as 'cnn-fashion' "
-            "(no slashes; use --out to choose the parent folder)."
+            f"Invalid run name {brief(name)}: expected a plain folder name such as 'cnn-fashion' "
+            "(no slashes, at most 255 bytes; use --out to choose the parent folder)."
         )
 
 
@@ -425,6 +453,39 @@ def _read_json(path: Path) -> Any:
             f"{path} is not valid JSON ({exc}). autodl writes it atomically, so it was "
             "probably edited by hand or copied incompletely."
         ) from exc
+
+
+_NUMBER = (int, float)
+#: What each field of a trial in trials.json holds (None allowed where the record allows it).
+_RECORD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    "number": ((int,), False), "state": ((str,), False), "params": ((dict,), False), "value": (_NUMBER, True),
+    "epochs": ((int,), False), "seconds": (_NUMBER, False), "n_params": ((int,), True), "history": ((dict,), False),
+    "error": ((str,), True), "worker": ((str,), True), "start": ((int,), True), "origin": ((str,), True),
+    "flops": ((int,), True),
+}
+
+
+def _checked_record(item: Any) -> dict[str, Any]:
+    """``item`` if its fields hold what a TrialRecord's do; trials.json is not signed and may be edited.
+
+    The model path is left to ``_contained``, which drops one that is not in models/.
+
+    Raises:
+        ValueError: a field of another type (named in the message), or not a JSON object.
+    """
+    if not isinstance(item, dict):
+        raise ValueError(f"a trial is {type(item).__name__} {brief(item, 40)}, not an object")
+    for key, (types, optional) in _RECORD_TYPES.items():
+        value = item.get(key)
+        if value is None and (optional or key not in ("number", "state")):
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise ValueError(f"trial {brief(item.get('number'), 20)}: {key} is {brief(value, 40)}")
+    history = item.get("history") or {}
+    if not all(isinstance(v, list) and all(x is None or (isinstance(x, _NUMBER) and not isinstance(x, bool))
+                                           for x in v) for v in history.values()):
+        raise ValueError(f"trial {brief(item.get('number'), 20)}: history holds other than lists of numbers")
+    return item
 
 
 def _csv_cell(value: Any) -> Any:

@@ -159,10 +159,9 @@ class SearchResults:
             weights = (self.ensemble or {}).get("weights") or {}
             chosen = [(r, float(weights.get(str(r.number), 0.0)) if weights else 1.0 / len(kept)) for r in kept]
             return [ModelFile(self.path / str(r.model_path), w, r) for r, w in chosen if w > 0]
-        final = self.final or {}
-        if trial is None and final.get("model_path") and (self.path / final["model_path"]).is_file():
-            record = self.trial(int(final["trial"]))
-            return [ModelFile(self.path / final["model_path"], 1.0, record, final=True)]
+        number = (self.final or {}).get("trial")  # the file is always the store's: run.json is not signed
+        if trial is None and type(number) is int and not (self.final or {}).get("skipped") and self.store.final_model.is_file():
+            return [ModelFile(self.store.final_model, 1.0, self.trial(number), final=True)]
         record = self._saved_model(trial)
         return [ModelFile(self.path / str(record.model_path), 1.0, record)]
 

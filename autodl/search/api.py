@@ -10,10 +10,12 @@ from typing import Any
 
 from autodl.exceptions import RunError, UsageError
 from autodl.records import BACKENDS, PRUNERS, SAMPLERS, TUNERS, SearchSettings
-from autodl.runs import RunStore, load_signed
+from autodl.runs import RunStore, check_run_name, load_signed
+from autodl.runs.signing import get_key
 from autodl.search._budget import parse_duration
 from autodl.search._warm_start import check_warm_start
 from autodl.search.callbacks import SearchCallback, as_callback
+from autodl.search.orphans import settle_orphans
 from autodl.search.search import STATE_FORMAT, Search, load_data
 from autodl.space import SearchSpace, load_space, space_from_dict
 
@@ -33,6 +35,8 @@ def check_settings(settings: SearchSettings) -> None:
          f"--max-params must be a number of parameters (0: no limit), got {settings.max_params}"),
         (settings.timeout is None or settings.timeout > 0, f"--timeout must be positive seconds, got {settings.timeout}"),
         (settings.subset is None or settings.subset >= 1, f"--subset must be at least 1, got {settings.subset}"),
+        (settings.seed is None or (type(settings.seed) is int and 0 <= settings.seed < 2**32),
+         f"--seed must be a whole number from 0 to {2**32 - 1}, got {settings.seed}"),
         (0 < settings.val_fraction < 1, f"the validation fraction must be in (0, 1), got {settings.val_fraction}"),
         one_of("backend", settings.backend, BACKENDS),
         one_of("precision", settings.precision, POLICIES),
@@ -45,6 +49,9 @@ def check_settings(settings: SearchSettings) -> None:
         if not ok:
             raise UsageError(message)
     check_warm_start(settings)
+    if settings.name is not None:  # before any folder is joined or made: `..`, `/abs` or `a/b` lead out of --out
+        check_run_name(settings.name)
+    get_key()  # a short, empty or shared signing key refuses before anything trains, not at the first save
     if settings.image_size is not None:
         from autodl.data import parse_image_size
 
@@ -117,6 +124,7 @@ def report_study(storage: str, name: str, *, out: str = "reports") -> Path:
     from autodl.backends.optuna_storage import load_study_settings, study_records
     from autodl.reporting import write_report
 
+    check_run_name(name)
     stored = load_study_settings(storage, name)
     records = study_records(storage, name)
     folder = Path(out) / name
@@ -153,9 +161,32 @@ def load(path: str | Path, *, trust: bool = False) -> Search:
                     backend_state=state.get("backend_state"), dataset=state.get("dataset"),
                     created=state.get("created"), elapsed=state.get("elapsed", 0.0))
     run = store.read_run()
-    search.test_metrics, search.ensemble = run.get("test_metrics"), run.get("ensemble")
-    search.final, search.accounting = run.get("final"), run.get("accounting")
+    search.test_metrics, search.ensemble = _numbers(run.get("test_metrics")), _ensemble(run.get("ensemble"))
+    search.final, search.accounting = _object(run.get("final")), _object(run.get("accounting"))
     return search
+
+
+def _numbers(value: Any) -> dict[str, float] | None:
+    """run.json's test metrics if they are what autodl writes (it is not signed: an edit may hold anything)."""
+    if isinstance(value, dict) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                 for v in value.values()):
+        return value
+    return None
+
+
+def _ensemble(value: Any) -> dict[str, Any] | None:
+    scores = ("val_accuracy", "best_val_accuracy", "accuracy", "best_accuracy")
+    weights = value.get("weights", {}) if isinstance(value, dict) else None
+    if (isinstance(value, dict) and _numbers({k: value.get(k) for k in scores}) is not None
+            and isinstance(value.get("trials"), list) and all(type(t) is int for t in value["trials"])
+            and isinstance(weights, dict) and (not weights or _numbers(weights) is not None)):
+        return value
+    return None
+
+
+def _object(value: Any) -> dict[str, Any] | None:
+    """run.json's final model or accounting if it is an object (what autodl writes); None otherwise."""
+    return value if isinstance(value, dict) else None
 
 
 def resume_search(path: str | Path, *, trials: int | None = None, timeout: float | None = None,
@@ -166,7 +197,12 @@ def resume_search(path: str | Path, *, trials: int | None = None, timeout: float
     ``space``, if given, must be the space the run started with (see ``Search.resume``).
     ``finish=False``: as for ``run_search`` (the first of ``resume --workers``' processes).
     """
-    return load(path, trust=trust).resume(trials, callbacks, timeout=timeout, space=space, finish=finish)
+    search = load(path, trust=trust)
+    search.check_resume(trials, timeout, space)
+    # Every process of the stopped session has ended: a trial one of them left running holds
+    # no slot (resume --workers runs this in its first worker, before the others start).
+    settle_orphans(search.settings.storage, search.settings.name or search.path.name)
+    return search.resume(trials, callbacks, timeout=timeout, space=space, finish=finish)
 
 
 def _own_journal(settings: SearchSettings, store: RunStore) -> SearchSettings:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from autodl.exceptions import brief
 from autodl.space.space import SearchSpace
 
 
@@ -31,5 +32,4 @@ def first_difference(saved: Any, other: Any, path: str = "", *, labels: tuple[st
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return brief(value, limit)

@@ -10,8 +10,15 @@ import abc
 import math
 from typing import TYPE_CHECKING, Any
 
+from autodl.exceptions import brief
+
 if TYPE_CHECKING:
     from autodl.space.suggest import BaseSuggester
+
+
+# A choice lists a few values; a longer list is a range (``type: int``) or a mistake, and every
+# value costs a walk of the space when the loader checks it.
+MAX_CHOICES = 64
 
 
 class ParamError(ValueError):
@@ -63,17 +70,17 @@ class BaseParam(abc.ABC):
                 "a parameter mapping needs a 'type' (one of int, float, choice, bool, fixed)",
                 key="type",
             )
-        cls = _KINDS.get(kind)
+        cls = _KINDS.get(kind) if isinstance(kind, str) else None
         if cls is None:
             raise ParamError(
-                f"unknown parameter type {kind!r}; expected one of {', '.join(_KINDS)}", key="type"
+                f"unknown parameter type {brief(kind)}; expected one of {', '.join(_KINDS)}", key="type"
             )
         allowed = cls.keys
         for key in data:
             if key not in allowed:
                 raise ParamError(
-                    f"unknown key {key!r} for a {kind} parameter; allowed: {', '.join(allowed)}",
-                    key=key,
+                    f"unknown key {brief(key)} for a {kind} parameter; allowed: {', '.join(allowed) or 'none'}",
+                    key=str(key) if isinstance(key, str) and len(key) <= 40 else brief(key, 40),
                 )
         return cls._from_fields(data)
 
@@ -86,7 +93,7 @@ class FixedParam(BaseParam):
 
     def __init__(self, value: Any) -> None:
         if isinstance(value, (dict, list)):
-            raise ParamError(f"a fixed value must be a scalar, got {value!r}", key="value")
+            raise ParamError(f"a fixed value must be a scalar, got {brief(value)}", key="value")
         self.value = value
 
     @classmethod
@@ -114,16 +121,18 @@ class _RangeParam(BaseParam):
     _number: type = float
 
     def __init__(self, low: Any, high: Any, step: Any = None, log: bool = False) -> None:
+        integer = self._number is int
         for key, value in (("min", low), ("max", high)):
-            if not _is_number(value) or (self._number is int and not _is_int(value)):
-                raise ParamError(f"expected {'an integer' if self._number is int else 'a number'}, got {value!r}", key=key)
+            reason = number_problem(value, integer=integer)
+            if reason:
+                raise ParamError(reason, key=key)
         if not isinstance(log, bool):
-            raise ParamError(f"expected true or false, got {log!r}", key="log")
+            raise ParamError(f"expected true or false, got {brief(log)}", key="log")
         if low > high:
             raise ParamError(f"min ({low}) is greater than max ({high})", key="max")
         if step is not None:
-            if not _is_number(step) or step <= 0 or (self._number is int and not _is_int(step)):
-                raise ParamError(f"expected a positive {'integer' if self._number is int else 'number'}, got {step!r}", key="step")
+            if number_problem(step, integer=integer) or step <= 0:
+                raise ParamError(f"expected a positive {'integer' if integer else 'number'}, got {brief(step)}", key="step")
             if log:
                 raise ParamError("'step' and 'log: true' cannot be combined; drop one", key="log")
         if log and low <= 0:
@@ -183,12 +192,18 @@ class ChoiceParam(BaseParam):
 
     def __init__(self, values: Any) -> None:
         if not isinstance(values, (list, tuple)) or not values:
-            raise ParamError(f"expected a non-empty list of values, got {values!r}", key="values")
+            raise ParamError(f"expected a non-empty list of values, got {brief(values)}", key="values")
+        if len(values) > MAX_CHOICES:
+            raise ParamError(f"expected at most {MAX_CHOICES} values, got {len(values)}; search a range of numbers "
+                             "with `type: int` or `type: float` instead", key="values")
         for value in values:
             if not (value is None or isinstance(value, (bool, int, float, str))):
-                raise ParamError(f"choices must be scalars (number, string, bool), got {value!r}", key="values")
+                raise ParamError(f"choices must be scalars (number, string, bool), got {brief(value)}", key="values")
+            problem = number_problem(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            if problem:
+                raise ParamError(f"choices must be {problem.removeprefix('expected ')}", key="values")
         if len(set(map(repr, values))) != len(values):
-            raise ParamError(f"choices repeat a value: {list(values)!r}", key="values")
+            raise ParamError(f"choices repeat a value: {brief(list(values))}", key="values")
         self.values = list(values)
 
     @classmethod
@@ -242,9 +257,22 @@ _KINDS: dict[str, Any] = {
 }
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def number_problem(value: Any, *, integer: bool = False) -> str | None:
+    """Why ``value`` is not a usable number (an integer if ``integer``), or None.
 
-
-def _is_int(value: Any) -> bool:
-    return _is_number(value) and float(value).is_integer()
+    Usable: an int or a finite float, of a size a float holds (a 400-digit integer is not:
+    every engine converts bounds to floats at some point).
+    """
+    wanted = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"expected {wanted}, got {brief(value)}"
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:
+        digits = int(int(value).bit_length() * math.log10(2)) + 1
+        return f"expected {wanted} of a sane size (at most about 1e308), got an integer of about {digits} digits"
+    if not finite:
+        return f"expected a finite number, got {brief(value)}"
+    if integer and not float(value).is_integer():
+        return f"expected an integer, got {brief(value)}"
+    return None

@@ -8,6 +8,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from autodl.exceptions import brief
+from autodl.space.params import number_problem
+
 ACTIVATIONS = ("relu", "gelu", "swish", "silu", "elu", "selu", "tanh", "leaky_relu", "mish")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 # constant: the optimizer's rate throughout. cosine: decays per epoch along half a cosine from
@@ -32,21 +35,34 @@ class Field:
     def check(self, value: Any) -> str | None:
         """Return why ``value`` does not fit, or None."""
         if self.kind == "bool":
-            return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
+            return None if isinstance(value, bool) else f"expected true or false, got {brief(value)}"
         if self.kind == "str":
-            if value not in (self.values or ()):
-                return f"expected one of {', '.join(map(str, self.values or ()))}, got {value!r}"
+            if not isinstance(value, str) or value not in (self.values or ()):
+                return f"expected one of {', '.join(map(str, self.values or ()))}, got {brief(value)}"
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"expected a number, got {value!r}"
-        if self.kind == "int" and not float(value).is_integer():
-            return f"expected an integer, got {value!r}"
+        problem = number_problem(value, integer=self.kind == "int")
+        if problem:
+            return problem
+        if self.kind == "int" and not isinstance(value, int):  # 2.0 is a float: write 2
+            return f"expected an integer, got {brief(value)}; write {int(value)}"
         if self.low is not None and value < self.low:
-            return f"expected a value >= {self.low:g}, got {value!r}"
+            return f"expected a value >= {self.low:g}, got {brief(value)}"
         if self.high is not None and (value >= self.high if self.high_open else value > self.high):
             bracket = ")" if self.high_open else "]"
-            return f"expected a value in [{self.low:g}, {self.high:g}{bracket}, got {value!r}"
+            return f"expected a value in [{self.low:g}, {self.high:g}{bracket}, got {brief(value)}"
         return None
+
+
+# Upper bounds on sizes: far beyond any network autodl searches, they stop a typo (an extra
+# zero or six) from building a model no machine holds, and the loader from walking a network
+# of a billion blocks to check the file.
+MAX_FILTERS = 16384
+MAX_UNITS = 65536
+MAX_KERNEL = 128
+MAX_BLOCKS = 64
+MAX_LAYERS = 16
+MAX_STEM = 64
+MAX_EPOCHS = 100_000
 
 
 def _dropout(doc: str) -> Field:
@@ -54,22 +70,22 @@ def _dropout(doc: str) -> Field:
 
 
 STEM_LAYER = {
-    "filters": Field("int", 32, low=1, doc="filters of this fixed leading conv layer"),
-    "kernel_size": Field("int", 3, low=1, doc="kernel size"),
+    "filters": Field("int", 32, low=1, high=MAX_FILTERS, doc="filters of this fixed leading conv layer"),
+    "kernel_size": Field("int", 3, low=1, high=MAX_KERNEL, doc="kernel size"),
     "activation": Field("str", "relu", values=ACTIVATIONS, doc="activation"),
 }
 
 CONV_BLOCKS = {
-    "count": Field("int", 1, low=0, doc="number of conv blocks"),
+    "count": Field("int", 1, low=0, high=MAX_BLOCKS, doc="number of conv blocks"),
     "sampling": Field(
         "str", "shared", values=("shared", "per_block", "per_layer"), searchable=False,
         doc="shared: one value for all blocks; per_block: block params per block; "
         "per_layer: also filters/kernel/activation per conv layer",
     ),
-    "layers": Field("int", 1, low=1, doc="conv layers per block"),
-    "filters": Field("int", 32, low=1, doc="filters of the first block"),
-    "filters_growth": Field("float", 1.0, low=1.0, doc="filters of block i = filters * growth**i"),
-    "kernel_size": Field("int", 3, low=1, doc="kernel size"),
+    "layers": Field("int", 1, low=1, high=MAX_LAYERS, doc="conv layers per block"),
+    "filters": Field("int", 32, low=1, high=MAX_FILTERS, doc="filters of the first block"),
+    "filters_growth": Field("float", 1.0, low=1.0, high=4.0, doc="filters of block i = filters * growth**i"),
+    "kernel_size": Field("int", 3, low=1, high=MAX_KERNEL, doc="kernel size"),
     "activation": Field("str", "relu", values=ACTIVATIONS, doc="activation"),
     "pooling": Field("str", "max", values=("max", "avg", "none"), doc="pooling after each block"),
     "residual": Field("bool", False, doc="add a (projected) shortcut around each block"),
@@ -80,12 +96,12 @@ DENSE = {
     "global_pooling": Field(
         "str", "flatten", values=("flatten", "avg", "max"), doc="how feature maps become a vector"
     ),
-    "layers": Field("int", 0, low=0, doc="hidden dense layers before the classifier"),
+    "layers": Field("int", 0, low=0, high=MAX_LAYERS, doc="hidden dense layers before the classifier"),
     "sampling": Field(
         "str", "per_layer", values=("shared", "per_layer"), searchable=False,
         doc="shared: all dense layers alike; per_layer: units/activation/dropout per layer",
     ),
-    "units": Field("int", 128, low=1, doc="units per dense layer"),
+    "units": Field("int", 128, low=1, high=MAX_UNITS, doc="units per dense layer"),
     "activation": Field("str", "relu", values=ACTIVATIONS, doc="activation"),
     "dropout": _dropout("dropout after each dense layer (before the classifier)"),
 }
@@ -106,14 +122,14 @@ OPTIMIZER_PARAMS = {
 }
 
 TRAINING = {
-    "batch_size": Field("int", 128, low=1, doc="batch size"),
-    "max_epochs": Field("int", 10, low=1, searchable=False, doc="epochs at most (--epochs overrides)"),
-    "patience": Field("int", 3, low=0, searchable=False, doc="early-stopping patience in epochs"),
-    "pruning_warmup": Field("int", 1, low=0, searchable=False,
+    "batch_size": Field("int", 128, low=1, high=65536, doc="batch size"),
+    "max_epochs": Field("int", 10, low=1, high=MAX_EPOCHS, searchable=False, doc="epochs at most (--epochs overrides)"),
+    "patience": Field("int", 3, low=0, high=MAX_EPOCHS, searchable=False, doc="early-stopping patience in epochs"),
+    "pruning_warmup": Field("int", 1, low=0, high=MAX_EPOCHS, searchable=False,
                             doc="epochs every trial trains before Optuna's pruner may stop it"),
     "lr_schedule": Field("str", "constant", values=LR_SCHEDULES,
                          doc="how the learning rate changes over a trial's epochs"),
-    "max_params": Field("int", 0, low=0, searchable=False,
+    "max_params": Field("int", 0, low=0, high=10**12, searchable=False,
                         doc="largest model a trial may build (0: no limit); larger ones are pruned untrained"),
 }
 

@@ -13,7 +13,7 @@ import math
 import random
 from typing import Any, Iterator
 
-from autodl.exceptions import SpaceError
+from autodl.exceptions import SpaceError, brief
 
 
 class BaseSuggester(abc.ABC):
@@ -163,9 +163,11 @@ class Domain:
                 elif same_kind and type(choice) is type(value) and choice == value:
                     return choice, None
             return wrong
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             return wrong
-        if self.kind == "int" and not float(value).is_integer():
+        if isinstance(value, float) and not math.isfinite(value):  # ints of any size compare exactly
+            return wrong
+        if self.kind == "int" and not (isinstance(value, int) or value.is_integer()):
             return wrong
         assert self.low is not None and self.high is not None
         if not self.low <= value <= self.high:
@@ -202,4 +204,6 @@ class DomainSuggester(WidestSuggester):
 def _yaml_scalar(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return value if isinstance(value, str) and len(value) <= 40 else brief(value, 40)

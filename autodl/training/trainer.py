@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from autodl.exceptions import TrialFailed
-from autodl.training.callbacks import EpochReporter, make_stop_callback, make_trial_callback
+from autodl.training.callbacks import (
+    EpochReporter,
+    make_stop_callback,
+    make_trial_callback,
+)
 from autodl.training.tf_batchnorm import fused_batch_norm
 from autodl.training.tf_graphs import released_gradient_registrations
 
@@ -73,7 +79,7 @@ def fit_model(
     n = train_size(len(splits.y_train), batch_size, keras.backend.backend())
     start = time.perf_counter()
     # TensorFlow would keep every trial's graphs, and run batch norm unfused.
-    with released_gradient_registrations(), fused_batch_norm(model):
+    with released_gradient_registrations(), fused_batch_norm(model), _out_of_memory_fails(batch_size):
         model.fit(
             splits.x_train[:n], splits.y_train[:n],
             validation_data=(splits.x_val, splits.y_val),
@@ -109,6 +115,30 @@ def refit_model(model: Any, splits: Any, *, batch_size: int, epochs: int, lr_sch
         model.fit(x[order][:n], y[order][:n], batch_size=batch_size, epochs=epochs, verbose=0,
                   callbacks=[*schedule, *_stop_callbacks(check_stop)])
     return time.perf_counter() - start
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """``"host"`` or ``"GPU"`` if ``exc`` says memory ran out (Python, TensorFlow or JAX), else None."""
+    if isinstance(exc, MemoryError):
+        return "host"
+    text = f"{type(exc).__name__}: {exc}"[:4000]
+    if type(exc).__name__ == "ResourceExhaustedError" or "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower():
+        return "GPU" if any(word in text for word in ("GPU", "gpu", "CUDA", "cuda", "device")) else "host"
+    return None
+
+
+@contextlib.contextmanager
+def _out_of_memory_fails(batch_size: int) -> Iterator[None]:
+    """A trial that runs out of memory fails with that reason; the search goes on."""
+    try:
+        yield
+    except Exception as exc:
+        where = out_of_memory(exc)
+        if where is None:
+            raise
+        raise TrialFailed(
+            f"out of {where} memory while training (batch size {batch_size}): {str(exc)[:300]}; a smaller "
+            "batch_size, fewer filters or units, or --max-params keeps trials within memory") from exc
 
 
 def make_schedule_callbacks(name: str, model: Any, max_epochs: int, patience: int, monitor: str,
