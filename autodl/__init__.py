@@ -41,8 +41,19 @@ _LAZY = {
     "write_report": ("autodl.reporting", "write_report"),
 }
 
-__all__ = ["AutoDLError", "DatasetError", "RunError", "SearchInterrupted", "SignatureError", "SpaceError", "TrialFailed",
-           "TrialPruned", "UsageError", "__version__", *_LAZY]
+__all__ = [
+    "AutoDLError",
+    "DatasetError",
+    "RunError",
+    "SearchInterrupted",
+    "SignatureError",
+    "SpaceError",
+    "TrialFailed",
+    "TrialPruned",
+    "UsageError",
+    "__version__",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str) -> Any:

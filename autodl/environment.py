@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import os
-import shutil
 import platform
+import shutil
 from typing import Any
 
 __version__ = "0.1.0"
@@ -15,8 +15,14 @@ __version__ = "0.1.0"
 def versions() -> dict[str, str | None]:
     """Installed versions of what a run's numbers depend on (None when absent)."""
     out: dict[str, str | None] = {"python": platform.python_version(), "autodl": __version__}
-    for key, dist in (("keras", "keras"), ("tensorflow", "tensorflow"), ("jax", "jax"),
-                      ("optuna", "optuna"), ("keras_tuner", "keras-tuner"), ("numpy", "numpy")):
+    for key, dist in (
+        ("keras", "keras"),
+        ("tensorflow", "tensorflow"),
+        ("jax", "jax"),
+        ("optuna", "optuna"),
+        ("keras_tuner", "keras-tuner"),
+        ("numpy", "numpy"),
+    ):
         try:
             out[key] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:

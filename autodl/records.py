@@ -8,7 +8,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 #: The one list of each engine's names: the CLI's choices, the settings' checks and the
 #: backends' factories all read these.
@@ -62,7 +63,7 @@ class TrialRecord:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrialRecord":
+    def from_dict(cls, data: dict[str, Any]) -> TrialRecord:
         fields = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in fields}
         kwargs["state"] = TrialState(kwargs["state"])
@@ -97,30 +98,30 @@ class SearchSettings:
     dataset: str = "digits"
     space: str = "cnn"
     backend: str = "optuna"
-    sampler: str = "tpe"          # optuna: one of SAMPLERS
-    pruner: str = "median"        # optuna: one of PRUNERS
-    tuner: str = "random"         # kerastuner: one of TUNERS
+    sampler: str = "tpe"  # optuna: one of SAMPLERS
+    pruner: str = "median"  # optuna: one of PRUNERS
+    tuner: str = "random"  # kerastuner: one of TUNERS
     trials: int = 20
     timeout: float | None = None  # seconds, for the whole search
-    epochs: int | None = None     # overrides the space's training.max_epochs
+    epochs: int | None = None  # overrides the space's training.max_epochs
     max_params: int | None = None  # overrides the space's training.max_params (0: no limit)
     seed: int | None = 0
     name: str | None = None
     out: str = "reports"
-    storage: str | None = None    # an Optuna storage URL; default: sqlite in the run folder
+    storage: str | None = None  # an Optuna storage URL; default: sqlite in the run folder
     subset: int | None = None
     val_fraction: float = 0.1
     top_k: int = 3
     data_dir: str | None = None
     image_size: str | None = None  # "WIDTHxHEIGHT": an image folder's images are resized on load
-    precision: str = "auto"       # resolved per process: autodl.training.precision
-    refit: bool = True            # train the winner again on train + validation at the end, if the budget allows
+    precision: str = "auto"  # resolved per process: autodl.training.precision
+    refit: bool = True  # train the winner again on train + validation at the end, if the budget allows
     warm_start: str | None = None  # a run folder (or a study in --storage) whose best configurations go first
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SearchSettings":
+    def from_dict(cls, data: dict[str, Any]) -> SearchSettings:
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in fields})

@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from benchmarks.common import fmt, scratch, write_space
 from benchmarks.precision import fixed_space, one_policy
 
-CASES = (("none", "float32", None), ("batch", "float32", False), ("batch", "float32", True),
-         ("none", "mixed_bfloat16", None), ("batch", "mixed_bfloat16", False), ("batch", "mixed_bfloat16", True))
+CASES = (
+    ("none", "float32", None),
+    ("batch", "float32", False),
+    ("batch", "float32", True),
+    ("none", "mixed_bfloat16", None),
+    ("batch", "mixed_bfloat16", False),
+    ("batch", "mixed_bfloat16", True),
+)
 MIN_SPEEDUP, MAX_ACC_DROP = 1.25, 1.0  # fused vs Keras under mixed_bfloat16; accuracy in points
 DURATION = "about 6 minutes on 2 quiet cores"
 TITLE = "Batch norm: Keras' layer vs TensorFlow's fused kernel"
@@ -27,8 +34,10 @@ STATIC_NOTES = [
     "fused 0.89x under mixed_bfloat16 and 1.44x in float32, while a per-epoch check in between gave "
     "5.2-5.3 s fused vs 8.5-10.4 s Keras for most epochs, with single epochs of either up to 10.7 s.",
 ]
-TARGET_TEXT = (f"fused batch norm at least {MIN_SPEEDUP}x Keras' speed under mixed_bfloat16, test accuracy "
-               f"within {MAX_ACC_DROP} point")
+TARGET_TEXT = (
+    f"fused batch norm at least {MIN_SPEEDUP}x Keras' speed under mixed_bfloat16, test accuracy "
+    f"within {MAX_ACC_DROP} point"
+)
 
 
 @contextlib.contextmanager
@@ -65,19 +74,38 @@ def run(quick: bool) -> dict[str, Any]:
         r = results[f"{norm}-{precision}-{fused}"]
         keras_bn = results[f"batch-{precision}-False"]
         speedup = keras_bn["epoch_s"] / r["epoch_s"] if fused and r["epoch_s"] else None
-        rows.append([norm, precision, {None: "-", False: "Keras' layer", True: "fused (default)"}[fused],
-                     fmt(r["epoch_s"], 2), fmt(r["first_epoch_s"], 2), fmt(speedup, 2), fmt(r["val"], 4),
-                     fmt(r["test"], 4)])
+        rows.append(
+            [
+                norm,
+                precision,
+                {None: "-", False: "Keras' layer", True: "fused (default)"}[fused],
+                fmt(r["epoch_s"], 2),
+                fmt(r["first_epoch_s"], 2),
+                fmt(speedup, 2),
+                fmt(r["val"], 4),
+                fmt(r["test"], 4),
+            ]
+        )
     fast, slow = results["batch-mixed_bfloat16-True"], results["batch-mixed_bfloat16-False"]
     speedup = slow["epoch_s"] / fast["epoch_s"] if fast["epoch_s"] else None
     delta = (fast["test"] - slow["test"]) * 100 if fast["test"] is not None and slow["test"] is not None else None
     passed = bool(speedup is not None and speedup >= MIN_SPEEDUP and delta is not None and delta >= -MAX_ACC_DROP)
     plain = results["none-mixed_bfloat16-None"]["epoch_s"]
     return {
-        "title": TITLE, "target": TARGET_TEXT, "passed": passed,
+        "title": TITLE,
+        "target": TARGET_TEXT,
+        "passed": passed,
         "summary": f"mixed_bfloat16: fused {fmt(speedup, 2)}x Keras' batch norm, test accuracy {fmt(delta, 2)} points",
-        "columns": ["normalization", "precision", "batch norm", "epoch s (median)", "first epoch s",
-                    "speed-up vs Keras' layer", "val accuracy", "test accuracy"],
+        "columns": [
+            "normalization",
+            "precision",
+            "batch norm",
+            "epoch s (median)",
+            "first epoch s",
+            "speed-up vs Keras' layer",
+            "val accuracy",
+            "test accuracy",
+        ],
         "rows": rows,
         "params": {"data": data, "epochs": epochs, "keras_backend": keras.backend.backend()},
         "notes": [

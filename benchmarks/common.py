@@ -35,22 +35,26 @@ def machine() -> dict[str, Any]:
     from autodl import environment
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {**environment.hardware(), "cpu_flags": cpu_flags(), "cpus_usable": len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "load_average_at_start": [round(v, 2) for v in load] if load else None,
-            "python_impl": platform.python_implementation(), "versions": environment.versions()}
+    return {
+        **environment.hardware(),
+        "cpu_flags": cpu_flags(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "load_average_at_start": [round(v, 2) for v in load] if load else None,
+        "python_impl": platform.python_implementation(),
+        "versions": environment.versions(),
+    }
 
 
 def rss_mb() -> float:
     """Resident memory of this process in MiB (psutil when installed, else /proc)."""
     try:
         import psutil  # optional
-    except ImportError:
+    except ImportError as exc:
         with open("/proc/self/status", encoding="utf-8") as fh:
             for line in fh:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) / 1024.0
-        raise RuntimeError("cannot read resident memory: no psutil and no /proc/self/status")
+        raise RuntimeError("cannot read resident memory: no psutil and no /proc/self/status") from exc
     return psutil.Process().memory_info().rss / 2**20
 
 
@@ -70,8 +74,12 @@ def fashion_npz(n_train: int, n_val: int = 0) -> Path:
     path = DATA / (f"fashion_mnist_first{n_train}" + (f"_last{n_val}" if n_val else "") + ".npz")
     if not path.is_file():
         raw = get_dataset("fashion_mnist").load(None)
-        arrays = {"x_train": raw.x_train[:n_train], "y_train": raw.y_train[:n_train],
-                  "x_test": raw.x_test, "y_test": raw.y_test}
+        arrays = {
+            "x_train": raw.x_train[:n_train],
+            "y_train": raw.y_train[:n_train],
+            "x_test": raw.x_test,
+            "y_test": raw.y_test,
+        }
         if n_val:
             arrays.update(x_val=raw.x_train[-n_val:], y_val=raw.y_train[-n_val:])
         DATA.mkdir(parents=True, exist_ok=True)

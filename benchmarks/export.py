@@ -38,21 +38,45 @@ def run(quick: bool) -> dict[str, Any]:
             seconds = time.perf_counter() - start
             latency = info["latency"]
             diffs.append(info["check"]["max_abs_diff"])
-            results[name] = {"size_bytes": info["size_bytes"], "latency": latency, "export_seconds": seconds,
-                             "max_abs_diff": info["check"]["max_abs_diff"]}
-            rows.append([name, f"{info['size_bytes'] / 1e6:.2f}", fmt(latency["1"]["ms"], 3),
-                         fmt(latency["256"]["ms"], 2), f"{latency['256']['images_per_second']:,.0f}",
-                         f"{info['check']['max_abs_diff']:.1e}", fmt(seconds, 1)])
+            results[name] = {
+                "size_bytes": info["size_bytes"],
+                "latency": latency,
+                "export_seconds": seconds,
+                "max_abs_diff": info["check"]["max_abs_diff"],
+            }
+            rows.append(
+                [
+                    name,
+                    f"{info['size_bytes'] / 1e6:.2f}",
+                    fmt(latency["1"]["ms"], 3),
+                    fmt(latency["256"]["ms"], 2),
+                    f"{latency['256']['images_per_second']:,.0f}",
+                    f"{info['check']['max_abs_diff']:.1e}",
+                    fmt(seconds, 1),
+                ]
+            )
         accuracy = (search.test_metrics or {}).get("accuracy")
         parameters = search.best_trial.n_params if search.best_trial else None
     fastest = min(results, key=lambda k: results[k]["latency"]["1"]["ms"])
     return {
-        "title": TITLE, "target": TARGET_TEXT, "passed": bool(max(diffs) <= MAX_DIFF),
-        "summary": (f"largest difference from Keras {max(diffs):.1e}; fastest at batch 1: {fastest} "
-                    f"({fmt(results[fastest]['latency']['1']['ms'], 3)} ms)"),
-        "columns": ["format", "size MB", "batch 1 ms", "batch 256 ms", "images/s at 256", "max |p - keras|",
-                    "export s"],
-        "rows": rows, "results": results,
+        "title": TITLE,
+        "target": TARGET_TEXT,
+        "passed": bool(max(diffs) <= MAX_DIFF),
+        "summary": (
+            f"largest difference from Keras {max(diffs):.1e}; fastest at batch 1: {fastest} "
+            f"({fmt(results[fastest]['latency']['1']['ms'], 3)} ms)"
+        ),
+        "columns": [
+            "format",
+            "size MB",
+            "batch 1 ms",
+            "batch 256 ms",
+            "images/s at 256",
+            "max |p - keras|",
+            "export s",
+        ],
+        "rows": rows,
+        "results": results,
         "params": {"data": data, "keras_backend": keras.backend.backend(), "parameters": parameters},
         "notes": [
             f"{data['dataset']} (subset {data['subset']}), one trial of the cnn space ({parameters:,} parameters, "

@@ -34,7 +34,9 @@ WORKERS_PER_GPU = int(os.environ.get("AUTODL_GPU_WORKERS", "8"))
 SEARCH_TIMEOUT = float(os.environ.get("AUTODL_GPU_TIMEOUT", "450"))
 DURATION = "about 6 minutes on an H200 (5.8 on 2026-12-04), plus half a minute of offline installs"
 TITLE = "GPU: 50 trials of Fashion-MNIST with JAX on an H100/H200"
-TARGET_TEXT = f"`autodl search fashion_mnist --trials 50` < {MAX_SECONDS / 60:.0f} min with >= {MIN_TEST:.0%} test accuracy"
+TARGET_TEXT = (
+    f"`autodl search fashion_mnist --trials 50` < {MAX_SECONDS / 60:.0f} min with >= {MIN_TEST:.0%} test accuracy"
+)
 STATIC_NOTES = [
     "What travels to the GPU machine (no network there): this repository's tree and a bundle made here by "
     "`bash benchmarks/gpu.sh pack` (into `.gpu-bundle/`, git-ignored): CPython 3.12 wheels for what autodl "
@@ -77,18 +79,39 @@ def run(quick: bool) -> dict[str, Any]:
     backend = keras.backend.backend()
     gpus = detect_gpus()  # nvidia-smi, not JAX: no GPU memory is taken here before the workers start
     if not gpus and not quick:
-        return {"title": TITLE, "target": TARGET_TEXT, "passed": None,
-                "status": "not run: no GPU lent to this task",
-                "summary": f"not run: nvidia-smi lists no GPU on this machine ({backend} backend)",
-                "columns": [], "rows": [], "notes": []}
+        return {
+            "title": TITLE,
+            "target": TARGET_TEXT,
+            "passed": None,
+            "status": "not run: no GPU lent to this task",
+            "summary": f"not run: nvidia-smi lists no GPU on this machine ({backend} backend)",
+            "columns": [],
+            "rows": [],
+            "notes": [],
+        }
     name = f"gpu-{time.strftime('%Y%m%d-%H%M%S')}"
     out = RESULTS / "runs"
-    flags = (["--trials", "3", "--subset", "3000"] if quick
-             else ["--trials", str(TRIALS), "--timeout", f"{SEARCH_TIMEOUT:g}"])
+    flags = (
+        ["--trials", "3", "--subset", "3000"]
+        if quick
+        else ["--trials", str(TRIALS), "--timeout", f"{SEARCH_TIMEOUT:g}"]
+    )
     workers = WORKERS_PER_GPU if gpus else min(2, len(os.sched_getaffinity(0)))
     flags += ["--gpus", "all"] if gpus else []
-    command = ["fashion_mnist", *flags, "--workers", str(workers), "--seed", "0", "--precision", "auto",
-               "--out", str(out), "--name", name]
+    command = [
+        "fashion_mnist",
+        *flags,
+        "--workers",
+        str(workers),
+        "--seed",
+        "0",
+        "--precision",
+        "auto",
+        "--out",
+        str(out),
+        "--name",
+        name,
+    ]
     sampler = _GpuSampler() if gpus else None
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "autodl", "search", *command, "--quiet"], cwd=ROOT)
@@ -103,33 +126,66 @@ def run(quick: bool) -> dict[str, Any]:
     long_runs = [r.seconds / r.epochs for r in finished if r.epochs >= 3]
     test = (search.test_metrics or {}).get("accuracy")
     info = search.store.read_run()
-    passed = None if quick else bool(wall < MAX_SECONDS and len(finished) >= TRIALS and test is not None
-                                     and test >= MIN_TEST)
-    row = [", ".join(f"{p} {c[0]}.{c[1]}" if c else p for p, c in accelerator_kinds()) or "none (CPU rehearsal)",
-           backend, str(info.get("precision_policy")), str(workers * max(1, len(gpus))),
-           "{0}/{1}/{2}".format(*(states.count(s) for s in ("complete", "pruned", "failed"))),
-           sum(r.epochs for r in finished), fmt(median(per_epoch), 2), fmt(median(long_runs), 2),
-           fmt(len(finished) / (wall / 3600), 0), fmt(wall, 0), fmt(search.best_value, 4), fmt(test, 4),
-           utilisation.get("median", "-"), utilisation.get("max_memory_mib", "-"),
-           "no" if importlib.util.find_spec("tensorflow") is None else "yes"]
+    passed = (
+        None
+        if quick
+        else bool(wall < MAX_SECONDS and len(finished) >= TRIALS and test is not None and test >= MIN_TEST)
+    )
+    row = [
+        ", ".join(f"{p} {c[0]}.{c[1]}" if c else p for p, c in accelerator_kinds()) or "none (CPU rehearsal)",
+        backend,
+        str(info.get("precision_policy")),
+        str(workers * max(1, len(gpus))),
+        "/".join(str(states.count(s)) for s in ("complete", "pruned", "failed")),
+        sum(r.epochs for r in finished),
+        fmt(median(per_epoch), 2),
+        fmt(median(long_runs), 2),
+        fmt(len(finished) / (wall / 3600), 0),
+        fmt(wall, 0),
+        fmt(search.best_value, 4),
+        fmt(test, 4),
+        utilisation.get("median", "-"),
+        utilisation.get("max_memory_mib", "-"),
+        "no" if importlib.util.find_spec("tensorflow") is None else "yes",
+    ]
     policy, reason = explain_auto()
     return {
-        "title": TITLE, "target": TARGET_TEXT, "passed": passed,
+        "title": TITLE,
+        "target": TARGET_TEXT,
+        "passed": passed,
         "summary": f"{wall / 60:.1f} min, test accuracy {fmt(test, 4)}" + (" (CPU rehearsal)" if not gpus else ""),
-        "columns": ["accelerators", "backend", "precision (auto)", "workers", "complete/pruned/failed", "epochs",
-                    "s/epoch (median, compile incl.)", "s/epoch (trials of 3+ epochs)", "trials/hour", "wall s",
-                    "best val accuracy", "test accuracy", "GPU util % (median)", "GPU memory MiB (max)",
-                    "TensorFlow installed"],
+        "columns": [
+            "accelerators",
+            "backend",
+            "precision (auto)",
+            "workers",
+            "complete/pruned/failed",
+            "epochs",
+            "s/epoch (median, compile incl.)",
+            "s/epoch (trials of 3+ epochs)",
+            "trials/hour",
+            "wall s",
+            "best val accuracy",
+            "test accuracy",
+            "GPU util % (median)",
+            "GPU memory MiB (max)",
+            "TensorFlow installed",
+        ],
         "rows": [row],
         "params": {"command": "autodl search " + " ".join(command)},
-        "notes": [f"Command: `autodl search {' '.join(command[:-4])}` (run folder under benchmarks/results/runs); "
-                  f"`--timeout` (AUTODL_GPU_TIMEOUT) only guards the device tool's 10-minute limit: the target "
-                  f"needs all {TRIALS} trials.",
-                  f"`auto` -> {policy} in this process ({reason}); the workers recorded "
-                  f"{info.get('precision_policy')}.",
-                  (f"{workers} worker processes per GPU (AUTODL_GPU_WORKERS)" if gpus else
-                   f"{workers} worker processes on the CPU cores") + " share one journal-file study; the parent "
-                  "evaluates the best trial on the test split and writes the report."],
+        "notes": [
+            f"Command: `autodl search {' '.join(command[:-4])}` (run folder under benchmarks/results/runs); "
+            f"`--timeout` (AUTODL_GPU_TIMEOUT) only guards the device tool's 10-minute limit: the target "
+            f"needs all {TRIALS} trials.",
+            f"`auto` -> {policy} in this process ({reason}); the workers recorded {info.get('precision_policy')}.",
+            (
+                f"{workers} worker processes per GPU (AUTODL_GPU_WORKERS)"
+                if gpus
+                else f"{workers} worker processes on the CPU cores"
+            )
+            + " share one journal-file study; the parent "
+            "evaluates the best trial on the test split and writes the report.",
+        ],
     }
 
 
@@ -158,5 +214,7 @@ class _GpuSampler:
         self._thread.join(timeout=15)
         if not self.samples:
             return {}
-        return {"median": fmt(median([u for u, _ in self.samples]), 0),
-                "max_memory_mib": fmt(max(m for _, m in self.samples), 0)}
+        return {
+            "median": fmt(median([u for u, _ in self.samples]), 0),
+            "max_memory_mib": fmt(max(m for _, m in self.samples), 0),
+        }

@@ -26,7 +26,7 @@ MARKS = (1, 2, 5, 10, 20, 30, 50, 75, 100, 125, 150, 175, 200)
 
 def analyse(rss: list[float | None], n_params: list[int]) -> dict[str, Any]:
     """The verdict, summary and table of resident memory after each trial (MiB; None: not read)."""
-    base = next(v for v in rss[BASE_TRIAL - 1:] if v is not None)
+    base = next(v for v in rss[BASE_TRIAL - 1 :] if v is not None)
     after = [v for v in rss[BASE_TRIAL:] if v is not None]
     peak = max(after) if after else base
     growth = peak / base - 1
@@ -37,14 +37,18 @@ def analyse(rss: list[float | None], n_params: list[int]) -> dict[str, Any]:
         mx, my = (n - 1) / 2, sum(after) / n
         slope = sum((x - mx) * (y - my) for x, y in zip(xs, after)) / sum((x - mx) ** 2 for x in xs)
     marks = [t for t in MARKS if t <= len(rss)]
-    rows = [[t, fmt(rss[t - 1], 0), f"{rss[t - 1] / base - 1:+.1%}", f"{n_params[t - 1]:,}"] for t in marks
-            if rss[t - 1] is not None]
+    rows = [
+        [t, fmt(rss[t - 1], 0), f"{rss[t - 1] / base - 1:+.1%}", f"{n_params[t - 1]:,}"]
+        for t in marks
+        if rss[t - 1] is not None
+    ]
     return {
         "passed": growth <= MAX_GROWTH,
         "summary": f"{growth:+.1%} peak after trial {BASE_TRIAL} ({base:.0f} -> {peak:.0f} MiB), "
-                   f"trend {slope:+.1f} MiB/trial",
+        f"trend {slope:+.1f} MiB/trial",
         "columns": ["after trial", "resident MiB", f"vs trial {BASE_TRIAL}", "that trial's parameters"],
-        "rows": rows, "rss_mb": [None if v is None else round(v, 1) for v in rss],
+        "rows": rows,
+        "rss_mb": [None if v is None else round(v, 1) for v in rss],
     }
 
 
@@ -69,7 +73,9 @@ def run(quick: bool) -> dict[str, Any]:
         search = autodl.run_search(epochs=1, pruner="none", out=tmp, seed=0, callbacks=[Meter()], **settings)
         n_params = [r.n_params or 0 for r in search.records]
     return {
-        "title": TITLE, "target": TARGET_TEXT, **analyse(rss, n_params),
+        "title": TITLE,
+        "target": TARGET_TEXT,
+        **analyse(rss, n_params),
         "rss_at_search_start_mb": round(start[0], 1) if start else None,
         "params": {**settings, "epochs": 1},
         "notes": [

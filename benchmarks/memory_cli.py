@@ -23,8 +23,9 @@ from benchmarks.memory import BASE_TRIAL, MAX_GROWTH, TRIALS, analyse
 
 DURATION = "about 14 minutes on 2 quiet cores"
 TITLE = f"Memory: the command line over {TRIALS} trials"
-TARGET_TEXT = (f"no growth beyond {MAX_GROWTH:.0%} after trial {BASE_TRIAL} (resident memory of `autodl search`, "
-               f"{TRIALS} trials)")
+TARGET_TEXT = (
+    f"no growth beyond {MAX_GROWTH:.0%} after trial {BASE_TRIAL} (resident memory of `autodl search`, {TRIALS} trials)"
+)
 
 
 MIN_PLAUSIBLE_MB = 300  # a process with TensorFlow imported and the data loaded holds more
@@ -57,8 +58,27 @@ def run(quick: bool) -> dict[str, Any]:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         if quick:  # a smoke run: recycle after every 3 trials whatever the memory
             env.update(AUTODL_MEMORY_BASE_MB="1", AUTODL_RECYCLE_MIN_TRIALS="3")
-        cmd = [sys.executable, "-m", "autodl", "search", dataset, "--subset", str(subset), "--trials", str(trials),
-               "--epochs", "1", "--pruner", "none", "--seed", "0", "--name", "m", "--out", tmp]
+        cmd = [
+            sys.executable,
+            "-m",
+            "autodl",
+            "search",
+            dataset,
+            "--subset",
+            str(subset),
+            "--trials",
+            str(trials),
+            "--epochs",
+            "1",
+            "--pruner",
+            "none",
+            "--seed",
+            "0",
+            "--name",
+            "m",
+            "--out",
+            tmp,
+        ]
         child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
         with child.stdout:
             lines: list[str] = []
@@ -79,8 +99,11 @@ def run(quick: bool) -> dict[str, Any]:
         recycled = output.count("the search goes on in a fresh process")
         counts = json.loads((Path(tmp) / "m" / "run.json").read_text())["counts"]
     return {
-        "title": TITLE, "target": TARGET_TEXT, **analyse(rss, n_params),
-        "recycled": recycled, "counts": counts,
+        "title": TITLE,
+        "target": TARGET_TEXT,
+        **analyse(rss, n_params),
+        "recycled": recycled,
+        "counts": counts,
         "params": {"dataset": dataset, "subset": subset, "trials": trials, "epochs": 1},
         "notes": [
             f"`{' '.join(cmd[1:4])} {' '.join(cmd[4:-2])}` in a child process; its memory read each time "

@@ -26,8 +26,17 @@ def fixed_space(batch_size: int, epochs: int) -> dict[str, Any]:
     return {
         "name": f"overhead-b{batch_size}",
         "objective": {"metric": "val_accuracy", "direction": "maximize"},
-        "conv_blocks": {"count": 2, "layers": 1, "filters": 32, "filters_growth": 2.0, "kernel_size": 3,
-                        "activation": "relu", "pooling": "max", "residual": False, "dropout": 0.1},
+        "conv_blocks": {
+            "count": 2,
+            "layers": 1,
+            "filters": 32,
+            "filters_growth": 2.0,
+            "kernel_size": 3,
+            "activation": "relu",
+            "pooling": "max",
+            "residual": False,
+            "dropout": 0.1,
+        },
         "normalization": "none",
         "dense": {"global_pooling": "flatten", "layers": 1, "units": 128, "dropout": 0.2},
         "optimizer": {"adam": {"learning_rate": 0.001}},
@@ -45,8 +54,15 @@ def plain_fit(arch: dict[str, Any], splits: Any, batch_size: int, epochs: int, v
     keras.utils.set_random_seed(0)
     start = time.perf_counter()
     model = build_model(arch, splits.input_shape, splits.num_classes)
-    model.fit(splits.x_train, splits.y_train, validation_data=(splits.x_val, splits.y_val),
-              batch_size=batch_size, epochs=epochs, validation_batch_size=val_batch, verbose=0)
+    model.fit(
+        splits.x_train,
+        splits.y_train,
+        validation_data=(splits.x_val, splits.y_val),
+        batch_size=batch_size,
+        epochs=epochs,
+        validation_batch_size=val_batch,
+        verbose=0,
+    )
     seconds = time.perf_counter() - start
     del model
     free_memory()
@@ -67,8 +83,9 @@ def autodl_trial(space_path: str, data: dict[str, Any], epochs: int, out: str) -
             marks["end"] = time.perf_counter()
 
     start = time.perf_counter()
-    autodl.run_search(space=space_path, trials=1, pruner="none", epochs=epochs, out=out, top_k=1,
-                      seed=0, callbacks=[Clock()], **data)
+    autodl.run_search(
+        space=space_path, trials=1, pruner="none", epochs=epochs, out=out, top_k=1, seed=0, callbacks=[Clock()], **data
+    )
     return marks["end"] - marks["start"], time.perf_counter() - start
 
 
@@ -99,16 +116,38 @@ def run(quick: bool) -> dict[str, Any]:
             med = {k: median(v) for k, v in times.items()}
             ratio = med["trial"] / med["plain_eval"]
             ratios.append(ratio)
-            rows.append([batch, epochs, len(splits.y_train), fmt(med["plain"], 2), fmt(med["plain_eval"], 2),
-                         fmt(med["trial"], 2), fmt(med["search"], 2), fmt(med["trial"] / med["plain"]),
-                         fmt(ratio), "pass" if ratio <= TARGET else "FAIL"])
+            rows.append(
+                [
+                    batch,
+                    epochs,
+                    len(splits.y_train),
+                    fmt(med["plain"], 2),
+                    fmt(med["plain_eval"], 2),
+                    fmt(med["trial"], 2),
+                    fmt(med["search"], 2),
+                    fmt(med["trial"] / med["plain"]),
+                    fmt(ratio),
+                    "pass" if ratio <= TARGET else "FAIL",
+                ]
+            )
     worst = max(ratios)
     return {
-        "title": TITLE, "target": TARGET_TEXT, "passed": worst <= TARGET,
+        "title": TITLE,
+        "target": TARGET_TEXT,
+        "passed": worst <= TARGET,
         "summary": f"worst ratio {worst:.3f} (target <= {TARGET})",
-        "columns": ["batch", "epochs", "train images", "plain fit s", f"plain fit, val batch {val_batch} s",
-                    "autodl trial s", "whole run_search s", "ratio vs plain", "ratio vs plain (same val batch)",
-                    "verdict"],
+        "columns": [
+            "batch",
+            "epochs",
+            "train images",
+            "plain fit s",
+            f"plain fit, val batch {val_batch} s",
+            "autodl trial s",
+            "whole run_search s",
+            "ratio vs plain",
+            "ratio vs plain (same val batch)",
+            "verdict",
+        ],
         "rows": rows,
         "params": {"data": data, "epochs": epochs, "repeats": repeats, "batches": batches},
         "notes": [

@@ -19,16 +19,27 @@ POLICIES = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 MIN_SPEEDUP, MAX_ACC_DROP = 0.95, 1.0  # auto vs float32; accuracy in points
 DURATION = "about 7 minutes on 2 quiet cores (mixed_float16 is emulated on CPUs: the slowest row)"
 TITLE = "Precision: float32 vs mixed_bfloat16 vs mixed_float16 vs auto"
-TARGET_TEXT = (f"`auto` at least {MIN_SPEEDUP}x float32's speed with test accuracy within {MAX_ACC_DROP} points "
-               "(the issue expects ~2x on CPUs with AMX/AVX512-BF16)")
+TARGET_TEXT = (
+    f"`auto` at least {MIN_SPEEDUP}x float32's speed with test accuracy within {MAX_ACC_DROP} points "
+    "(the issue expects ~2x on CPUs with AMX/AVX512-BF16)"
+)
 
 
 def fixed_space(epochs: int) -> dict[str, Any]:
     return {
         "name": "precision-fixed",
         "objective": {"metric": "val_accuracy", "direction": "maximize"},
-        "conv_blocks": {"count": 2, "layers": 2, "filters": 32, "filters_growth": 2.0, "kernel_size": 3,
-                        "activation": "relu", "pooling": "max", "residual": False, "dropout": 0.1},
+        "conv_blocks": {
+            "count": 2,
+            "layers": 2,
+            "filters": 32,
+            "filters_growth": 2.0,
+            "kernel_size": 3,
+            "activation": "relu",
+            "pooling": "max",
+            "residual": False,
+            "dropout": 0.1,
+        },
         "normalization": "none",
         "dense": {"global_pooling": "flatten", "layers": 1, "units": 128, "dropout": 0.3},
         "optimizer": {"adam": {"learning_rate": 0.001}},
@@ -51,16 +62,34 @@ def one_policy(precision: str, space_path: str, data: dict[str, Any], out: str, 
         def on_epoch_end(self, number: int, epoch: int, logs: dict[str, float]) -> None:
             stamps.append((number, epoch, time.perf_counter()))
 
-    search = autodl.run_search(space=space_path, trials=trials, pruner="none", precision=precision, out=out,
-                               top_k=trials, seed=0, callbacks=[Clock()], **data)
+    search = autodl.run_search(
+        space=space_path,
+        trials=trials,
+        pruner="none",
+        precision=precision,
+        out=out,
+        top_k=trials,
+        seed=0,
+        callbacks=[Clock()],
+        **data,
+    )
     epoch_seconds = [t - prev for (n, e, t), (pn, _, prev) in zip(stamps[1:], stamps[:-1]) if n == pn]
-    policies = sorted({keras.saving.load_model(search.path / r.model_path).layers[1].dtype_policy.name
-                       for r in search.records if r.model_path})
+    policies = sorted(
+        {
+            keras.saving.load_model(search.path / r.model_path).layers[1].dtype_policy.name
+            for r in search.records
+            if r.model_path
+        }
+    )
     best = search.best_trial
     first_epoch_seconds = [t - starts[n] for n, e, t in stamps if e == 0]
-    return {"epoch_s": median(epoch_seconds), "first_epoch_s": median(first_epoch_seconds),
-            "val": best.value if best else None, "test": (search.test_metrics or {}).get("accuracy"),
-            "policies": policies}
+    return {
+        "epoch_s": median(epoch_seconds),
+        "first_epoch_s": median(first_epoch_seconds),
+        "val": best.value if best else None,
+        "test": (search.test_metrics or {}).get("accuracy"),
+        "policies": policies,
+    }
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -86,18 +115,42 @@ def run(quick: bool) -> dict[str, Any]:
         speedup = base["epoch_s"] / r["epoch_s"] if r["epoch_s"] else None
         delta = (r["test"] - base["test"]) * 100 if r["test"] is not None and base["test"] is not None else None
         r.update(speedup=speedup, delta=delta)
-        rows.append([precision + (f" -> {auto}" if precision == "auto" else ""), fmt(r["epoch_s"], 2),
-                     fmt(r["first_epoch_s"], 2), fmt(speedup, 2), fmt(r["val"], 4), fmt(r["test"], 4),
-                     fmt(delta, 2), ", ".join(r["policies"]) + ("" if r["policies"] == [expected] else " (WRONG)")])
+        rows.append(
+            [
+                precision + (f" -> {auto}" if precision == "auto" else ""),
+                fmt(r["epoch_s"], 2),
+                fmt(r["first_epoch_s"], 2),
+                fmt(speedup, 2),
+                fmt(r["val"], 4),
+                fmt(r["test"], 4),
+                fmt(delta, 2),
+                ", ".join(r["policies"]) + ("" if r["policies"] == [expected] else " (WRONG)"),
+            ]
+        )
     a = results["auto"]
     policy_ok = all(results[p]["policies"] == [auto if p == "auto" else p] for p in POLICIES)
-    passed = bool(policy_ok and a["speedup"] is not None and a["speedup"] >= MIN_SPEEDUP
-                  and a["delta"] is not None and a["delta"] >= -MAX_ACC_DROP)
+    passed = bool(
+        policy_ok
+        and a["speedup"] is not None
+        and a["speedup"] >= MIN_SPEEDUP
+        and a["delta"] is not None
+        and a["delta"] >= -MAX_ACC_DROP
+    )
     return {
-        "title": TITLE, "target": TARGET_TEXT, "passed": passed,
+        "title": TITLE,
+        "target": TARGET_TEXT,
+        "passed": passed,
         "summary": f"auto -> {auto}: {fmt(a['speedup'], 2)}x float32, test accuracy {fmt(a['delta'], 2)} points",
-        "columns": ["--precision", "epoch s (median)", "first epoch s", "speed-up vs float32", "best val accuracy",
-                    "test accuracy", "test accuracy change (points)", "policy in the saved models"],
+        "columns": [
+            "--precision",
+            "epoch s (median)",
+            "first epoch s",
+            "speed-up vs float32",
+            "best val accuracy",
+            "test accuracy",
+            "test accuracy change (points)",
+            "policy in the saved models",
+        ],
         "rows": rows,
         "params": {"data": data, "epochs": epochs, "trials": trials, "keras_backend": keras.backend.backend()},
         "notes": [

@@ -29,8 +29,16 @@ TARGET_TEXT = "picks the default pruner: the lowest regret among pruners that sa
 def record_curves(quick: bool) -> tuple[list[list[float]], dict[str, Any]]:
     import autodl
 
-    settings: dict[str, Any] = {"dataset": str(fashion_npz(3000, 1500)), "trials": 20, "epochs": 8,
-                                "sampler": "random", "pruner": "none", "refit": False, "seed": 0, "top_k": 1}
+    settings: dict[str, Any] = {
+        "dataset": str(fashion_npz(3000, 1500)),
+        "trials": 20,
+        "epochs": 8,
+        "sampler": "random",
+        "pruner": "none",
+        "refit": False,
+        "seed": 0,
+        "top_k": 1,
+    }
     if quick:
         settings.update(dataset="digits", trials=6, epochs=3)
     with scratch("replay") as tmp:
@@ -47,14 +55,18 @@ def pruners() -> dict[str, Any]:
     return {
         "none": lambda: optuna.pruners.NopPruner(),
         "median, 2 start-up trials (autodl before)": lambda: optuna.pruners.MedianPruner(n_startup_trials=2),
-        f"median, {MIN_PEERS} peers (fair)": lambda: FairPruner(optuna.pruners.MedianPruner(
-            n_startup_trials=MIN_PEERS, n_warmup_steps=0, n_min_trials=MIN_PEERS), MIN_PEERS),
-        "ASHA (Optuna's SuccessiveHalving)": lambda: optuna.pruners.SuccessiveHalvingPruner(min_resource=2,
-                                                                                            reduction_factor=3),
-        f"ASHA, {MIN_PEERS} peers (fair)": lambda: FairPruner(optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=2, reduction_factor=3), MIN_PEERS),
-        f"Hyperband, {MIN_PEERS} peers (fair)": lambda: FairPruner(optuna.pruners.HyperbandPruner(
-            min_resource=1, max_resource=8, reduction_factor=3), MIN_PEERS),
+        f"median, {MIN_PEERS} peers (fair)": lambda: FairPruner(
+            optuna.pruners.MedianPruner(n_startup_trials=MIN_PEERS, n_warmup_steps=0, n_min_trials=MIN_PEERS), MIN_PEERS
+        ),
+        "ASHA (Optuna's SuccessiveHalving)": lambda: optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=2, reduction_factor=3
+        ),
+        f"ASHA, {MIN_PEERS} peers (fair)": lambda: FairPruner(
+            optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3), MIN_PEERS
+        ),
+        f"Hyperband, {MIN_PEERS} peers (fair)": lambda: FairPruner(
+            optuna.pruners.HyperbandPruner(min_resource=1, max_resource=8, reduction_factor=3), MIN_PEERS
+        ),
     }
 
 
@@ -62,8 +74,9 @@ def replay(curves: list[list[float]], make_pruner: Any, order: list[int]) -> tup
     """Epochs trained, the best final value among finished trials, and whether the best curve finished."""
     import optuna
 
-    study = optuna.create_study(direction="maximize", pruner=make_pruner(),
-                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(
+        direction="maximize", pruner=make_pruner(), sampler=optuna.samplers.RandomSampler(seed=0)
+    )
     epochs, finished = 0, []
     for index in order:
         curve = curves[index]
@@ -96,21 +109,40 @@ def run(quick: bool) -> dict[str, Any]:
     stats = {}
     for name, make in pruners().items():
         runs = [replay(curves, make, order) for order in orders]
-        stats[name] = {"epochs": statistics.mean(r[0] for r in runs) / all_epochs,
-                       "regret": statistics.mean(best - r[1] for r in runs),
-                       "best_survives": statistics.mean(1.0 if r[2] else 0.0 for r in runs)}
+        stats[name] = {
+            "epochs": statistics.mean(r[0] for r in runs) / all_epochs,
+            "regret": statistics.mean(best - r[1] for r in runs),
+            "best_survives": statistics.mean(1.0 if r[2] else 0.0 for r in runs),
+        }
     eligible = {n: s for n, s in stats.items() if s["epochs"] <= 0.75}
     choice = min(eligible, key=lambda n: (eligible[n]["regret"], eligible[n]["epochs"])) if eligible else None
-    rows = [[name, fmt(100 * s["epochs"], 1), fmt(100 * s["regret"], 2), fmt(100 * s["best_survives"], 0)]
-            for name, s in stats.items()]
+    rows = [
+        [name, fmt(100 * s["epochs"], 1), fmt(100 * s["regret"], 2), fmt(100 * s["best_survives"], 0)]
+        for name, s in stats.items()
+    ]
     return {
-        "title": TITLE, "target": TARGET_TEXT, "passed": None, "choice": choice,
+        "title": TITLE,
+        "target": TARGET_TEXT,
+        "passed": None,
+        "choice": choice,
         "summary": f"lowest regret saving >= 25% of epochs: {choice}",
-        "columns": ["pruner", "epochs trained, % of none", "regret, points of val accuracy",
-                    "best trial finishes, % of orders"],
-        "rows": rows, "stats": stats,
-        "params": {**settings, "orders": len(orders), "curves": len(curves), "epochs_unpruned": all_epochs,
-                   "best_val": best},
-        "notes": [f"{len(curves)} curves, {all_epochs} epochs unpruned; each pruner replayed over the same "
-                  f"{len(orders)} random orders of those trials."],
+        "columns": [
+            "pruner",
+            "epochs trained, % of none",
+            "regret, points of val accuracy",
+            "best trial finishes, % of orders",
+        ],
+        "rows": rows,
+        "stats": stats,
+        "params": {
+            **settings,
+            "orders": len(orders),
+            "curves": len(curves),
+            "epochs_unpruned": all_epochs,
+            "best_val": best,
+        },
+        "notes": [
+            f"{len(curves)} curves, {all_epochs} epochs unpruned; each pruner replayed over the same "
+            f"{len(orders)} random orders of those trials."
+        ],
     }

@@ -17,8 +17,10 @@ from benchmarks.common import fmt, median, scratch
 MIN_SAVING, MAX_SCORE_DROP = 0.40, 0.3  # share of epochs; points of validation accuracy
 DURATION = "about 60 minutes on 2 quiet cores (6 searches; each unpruned one takes 13-23 minutes)"
 TITLE = "Pruning: epochs with the median pruner vs none"
-TARGET_TEXT = (f">= {MIN_SAVING:.0%} fewer epochs with the best validation accuracy within {MAX_SCORE_DROP} points "
-               "(median of 3 seeds, Fashion-MNIST)")
+TARGET_TEXT = (
+    f">= {MIN_SAVING:.0%} fewer epochs with the best validation accuracy within {MAX_SCORE_DROP} points "
+    "(median of 3 seeds, Fashion-MNIST)"
+)
 
 
 def one_search(pruner: str, seed: int, settings: dict[str, Any], out: str) -> dict[str, Any]:
@@ -27,10 +29,15 @@ def one_search(pruner: str, seed: int, settings: dict[str, Any], out: str) -> di
     start = time.perf_counter()
     search = autodl.run_search(pruner=pruner, seed=seed, out=out, **settings)
     states = [r.state.value for r in search.finished]
-    return {"pruner": pruner, "seed": seed, "seconds": time.perf_counter() - start,
-            "epochs": sum(r.epochs for r in search.records), "best_val": search.best_value,
-            "test": (search.test_metrics or {}).get("accuracy"),
-            "counts": {s: states.count(s) for s in ("complete", "pruned", "failed")}}
+    return {
+        "pruner": pruner,
+        "seed": seed,
+        "seconds": time.perf_counter() - start,
+        "epochs": sum(r.epochs for r in search.records),
+        "best_val": search.best_value,
+        "test": (search.test_metrics or {}).get("accuracy"),
+        "counts": {s: states.count(s) for s in ("complete", "pruned", "failed")},
+    }
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -41,8 +48,14 @@ def run(quick: bool) -> dict[str, Any]:
         seeds = [0, 1, 2]
         # The space's own epoch budget (15, early stopping after 3 without progress): what a
         # user's search runs. A low --epochs cap leaves pruning little to cut.
-        settings = {"dataset": "fashion_mnist", "subset": 6000, "val_fraction": 0.25, "trials": 16,
-                    "epochs": None, "top_k": 1}
+        settings = {
+            "dataset": "fashion_mnist",
+            "subset": 6000,
+            "val_fraction": 0.25,
+            "trials": 16,
+            "epochs": None,
+            "top_k": 1,
+        }
     runs, savings, deltas = [], [], []
     with scratch("pruning") as tmp:
         for seed in seeds:
@@ -52,17 +65,36 @@ def run(quick: bool) -> dict[str, Any]:
             delta = ((pair["median"]["best_val"] or 0) - (pair["none"]["best_val"] or 0)) * 100
             savings.append(saving)
             deltas.append(delta)
-    rows = [[r["seed"], r["pruner"], "{complete}/{pruned}/{failed}".format(**r["counts"]), r["epochs"],
-             fmt(r["seconds"], 0), fmt(r["best_val"], 4), fmt(r["test"], 4)] for r in runs]
+    rows = [
+        [
+            r["seed"],
+            r["pruner"],
+            "{complete}/{pruned}/{failed}".format(**r["counts"]),
+            r["epochs"],
+            fmt(r["seconds"], 0),
+            fmt(r["best_val"], 4),
+            fmt(r["test"], 4),
+        ]
+        for r in runs
+    ]
     for seed, saving, delta in zip(seeds, savings, deltas):
         rows.append([seed, "saving", "", f"{saving:.0%} fewer", "", f"{delta:+.2f} points", ""])
     saving, delta = median(savings), median(deltas)
     passed = saving >= MIN_SAVING and delta >= -MAX_SCORE_DROP
     return {
-        "title": TITLE, "target": TARGET_TEXT, "passed": passed,
+        "title": TITLE,
+        "target": TARGET_TEXT,
+        "passed": passed,
         "summary": f"median {saving:.0%} fewer epochs, best val accuracy {delta:+.2f} points",
-        "columns": ["seed", "pruner", "complete/pruned/failed", "epochs trained", "wall s", "best val accuracy",
-                    "test accuracy (best)"],
+        "columns": [
+            "seed",
+            "pruner",
+            "complete/pruned/failed",
+            "epochs trained",
+            "wall s",
+            "best val accuracy",
+            "test accuracy (best)",
+        ],
         "rows": rows,
         "params": {"seeds": seeds, **settings},
         "notes": [

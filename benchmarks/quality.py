@@ -42,9 +42,11 @@ TARGET_TEST, TARGET_MARGIN = 0.920, 0.01
 PARTS = RESULTS / "quality_parts"
 DURATION = "about 2 hours on 2 quiet cores (7 runs of 10-15 minutes, each plus its final step)"
 TITLE = "Search quality at a 15-minute budget: the final model, start networks vs search, Optuna's tutorial"
-TARGET_TEXT = (f"median final test accuracy >= {TARGET_TEST} (3 seeds), a searched trial beats every start network "
-               f"in >= 2 of 3 seeds, the whole command within budget + 60 s, >= {TARGET_MARGIN * 100:.0f} point "
-               "ahead of the Optuna tutorial script")
+TARGET_TEXT = (
+    f"median final test accuracy >= {TARGET_TEST} (3 seeds), a searched trial beats every start network "
+    f"in >= 2 of 3 seeds, the whole command within budget + 60 s, >= {TARGET_MARGIN * 100:.0f} point "
+    "ahead of the Optuna tutorial script"
+)
 
 
 # ---------------------------------------------------------------------------- one part
@@ -76,14 +78,23 @@ def autodl_part(path: Path, seed: int, budget: float, out: str) -> dict[str, Any
     final_test = (final.get("test_metrics") or {}).get("accuracy") or (search.test_metrics or {}).get("accuracy")
     acc = search.accounting or {}
     states = [r.state.value for r in search.finished]
-    return {"wall": wall, "budget": budget, "final_test": final_test,
-            "best_val_test": (search.test_metrics or {}).get("accuracy"),
-            "ensemble_test": (search.ensemble or {}).get("accuracy"), "best_val": search.best_value,
-            "best_start": acc.get("best_start"), "best_searched": acc.get("best_searched"),
-            "beats": acc.get("searched_beats_start"), "seconds": acc.get("seconds"), "epochs": acc.get("epochs"),
-            "skipped": len(acc.get("skipped_for_cost") or []), "refit": "skipped" not in final and bool(final),
-            "counts": {s: states.count(s) for s in ("complete", "pruned", "failed")},
-            "n": {k: search.dataset.get(k) for k in ("n_train", "n_val", "n_test")}}
+    return {
+        "wall": wall,
+        "budget": budget,
+        "final_test": final_test,
+        "best_val_test": (search.test_metrics or {}).get("accuracy"),
+        "ensemble_test": (search.ensemble or {}).get("accuracy"),
+        "best_val": search.best_value,
+        "best_start": acc.get("best_start"),
+        "best_searched": acc.get("best_searched"),
+        "beats": acc.get("searched_beats_start"),
+        "seconds": acc.get("seconds"),
+        "epochs": acc.get("epochs"),
+        "skipped": len(acc.get("skipped_for_cost") or []),
+        "refit": "skipped" not in final and bool(final),
+        "counts": {s: states.count(s) for s in ("complete", "pruned", "failed")},
+        "n": {k: search.dataset.get(k) for k in ("n_train", "n_val", "n_test")},
+    }
 
 
 def tutorial_part(path: Path, seed: int, budget: float) -> dict[str, Any]:
@@ -108,34 +119,50 @@ def tutorial_part(path: Path, seed: int, budget: float) -> dict[str, Any]:
         model.add(keras.layers.Dense(params["units"], activation="relu"))
         model.add(keras.layers.Dropout(params["dropout"]))
         model.add(keras.layers.Dense(10, activation="softmax"))
-        model.compile(optimizer=keras.optimizers.Adam(params["lr"]), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(params["lr"]), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         return model
 
     def objective(trial: Any) -> float:
         keras.backend.clear_session()
-        params = {"n_conv": trial.suggest_int("n_conv", 1, 3),
-                  "filters": trial.suggest_categorical("filters", [16, 32, 64]),
-                  "kernel_size": trial.suggest_categorical("kernel_size", [3, 5]),
-                  "units": trial.suggest_int("units", 32, 256, log=True),
-                  "dropout": trial.suggest_float("dropout", 0.0, 0.5),
-                  "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True)}
+        params = {
+            "n_conv": trial.suggest_int("n_conv", 1, 3),
+            "filters": trial.suggest_categorical("filters", [16, 32, 64]),
+            "kernel_size": trial.suggest_categorical("kernel_size", [3, 5]),
+            "units": trial.suggest_int("units", 32, 256, log=True),
+            "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+            "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+        }
         model = build(params)
-        model.fit(x_train, y_train, validation_data=(x_val, y_val), batch_size=batch_size, epochs=epochs,
-                  callbacks=[KerasPruningCallback(trial, "val_accuracy")], verbose=0)
+        model.fit(
+            x_train,
+            y_train,
+            validation_data=(x_val, y_val),
+            batch_size=batch_size,
+            epochs=epochs,
+            callbacks=[KerasPruningCallback(trial, "val_accuracy")],
+            verbose=0,
+        )
         return float(model.evaluate(x_val, y_val, verbose=0)[1])
 
     start = time.perf_counter()
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
-                                pruner=optuna.pruners.MedianPruner())
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=optuna.pruners.MedianPruner()
+    )
     study.optimize(objective, timeout=budget)
     keras.utils.set_random_seed(seed)
     model = build(study.best_params)
     model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs, verbose=0)
     test = float(model.evaluate(x_test, y_test, verbose=0)[1])
     states = [t.state.name.lower() for t in study.trials]
-    return {"wall": time.perf_counter() - start, "budget": budget, "final_test": test,
-            "best_val": study.best_value, "counts": {s: states.count(s) for s in ("complete", "pruned", "fail")}}
+    return {
+        "wall": time.perf_counter() - start,
+        "budget": budget,
+        "final_test": test,
+        "best_val": study.best_value,
+        "counts": {s: states.count(s) for s in ("complete", "pruned", "fail")},
+    }
 
 
 def run_part(arm: str, seed: int, budget: float) -> dict[str, Any]:
@@ -148,8 +175,9 @@ def run_part(arm: str, seed: int, budget: float) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- the suite
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -174,8 +202,11 @@ def run(quick: bool) -> dict[str, Any]:
         path = PARTS / f"{arm}-{seed}{'.proxy' if proxy else ''}.json"
         saved = json.loads(path.read_text()) if path.is_file() else None
         if saved is None or saved.get("commit") != commit or saved.get("budget") != budget:
-            subprocess.run([sys.executable, "-m", "benchmarks.quality", arm, str(seed), str(budget), str(path)],
-                           cwd=ROOT, check=True)
+            subprocess.run(
+                [sys.executable, "-m", "benchmarks.quality", arm, str(seed), str(budget), str(path)],
+                cwd=ROOT,
+                check=True,
+            )
             saved = json.loads(path.read_text())
         results.setdefault(arm, {})[seed] = saved
     return summarize(results, proxy)
@@ -187,12 +218,21 @@ def summarize(results: dict[str, dict[int, dict[str, Any]]], proxy: bool) -> dic
         for seed, r in sorted(by_seed.items()):
             start, searched = r.get("best_start") or {}, r.get("best_searched") or {}
             counts = r.get("counts") or {}
-            rows.append([ARMS[arm], seed, fmt(r["final_test"], 4), fmt(r.get("best_val_test"), 4),
-                         fmt(r.get("ensemble_test"), 4), f"{r['wall']:.0f} / {r['budget']:.0f}",
-                         fmt(start.get("value"), 4), fmt(searched.get("value"), 4),
-                         {True: "yes", False: "no", None: "-"}[r.get("beats")],
-                         "/".join(str(counts.get(s, counts.get("fail", 0))) for s in ("complete", "pruned", "failed")),
-                         r.get("skipped", "-")])
+            rows.append(
+                [
+                    ARMS[arm],
+                    seed,
+                    fmt(r["final_test"], 4),
+                    fmt(r.get("best_val_test"), 4),
+                    fmt(r.get("ensemble_test"), 4),
+                    f"{r['wall']:.0f} / {r['budget']:.0f}",
+                    fmt(start.get("value"), 4),
+                    fmt(searched.get("value"), 4),
+                    {True: "yes", False: "no", None: "-"}[r.get("beats")],
+                    "/".join(str(counts.get(s, counts.get("fail", 0))) for s in ("complete", "pruned", "failed")),
+                    r.get("skipped", "-"),
+                ]
+            )
     ours = [r["final_test"] for r in results.get("autodl", {}).values() if r.get("final_test") is not None]
     base = [r["final_test"] for r in results.get("tutorial", {}).values() if r.get("final_test") is not None]
     med = statistics.median(ours) if ours else None
@@ -200,16 +240,41 @@ def summarize(results: dict[str, dict[int, dict[str, Any]]], proxy: bool) -> dic
     beats = sum(1 for r in results.get("autodl", {}).values() if r.get("beats"))
     in_time = all(r["wall"] <= r["budget"] + 60 for arm in ("autodl", "rgb32") for r in results.get(arm, {}).values())
     complete = len(results.get("autodl", {})) >= 3 and len(base) >= 3 and not proxy
-    passed = (complete and med is not None and med >= TARGET_TEST and beats >= 2 and in_time
-              and base_med is not None and med - base_med >= TARGET_MARGIN) if complete else None
+    passed = (
+        (
+            complete
+            and med is not None
+            and med >= TARGET_TEST
+            and beats >= 2
+            and in_time
+            and base_med is not None
+            and med - base_med >= TARGET_MARGIN
+        )
+        if complete
+        else None
+    )
     return {
-        "title": TITLE, "target": TARGET_TEXT, "passed": passed,
-        "summary": (f"median final test accuracy {fmt(med, 4)} (tutorial {fmt(base_med, 4)}); searched beats start "
-                    f"in {beats} of {len(results.get('autodl', {}))} seeds; whole command within budget + 60 s: "
-                    f"{'yes' if in_time else 'no'}" + (" [proxy budget: not a measurement]" if proxy else "")),
-        "columns": ["arm", "seed", "final test accuracy", "validation-chosen model's test", "ensemble test",
-                    "wall s / budget", "best start network (val)", "best searched trial (val)", "searched beats start",
-                    "trials complete/pruned/failed", "skipped for cost"],
+        "title": TITLE,
+        "target": TARGET_TEXT,
+        "passed": passed,
+        "summary": (
+            f"median final test accuracy {fmt(med, 4)} (tutorial {fmt(base_med, 4)}); searched beats start "
+            f"in {beats} of {len(results.get('autodl', {}))} seeds; whole command within budget + 60 s: "
+            f"{'yes' if in_time else 'no'}" + (" [proxy budget: not a measurement]" if proxy else "")
+        ),
+        "columns": [
+            "arm",
+            "seed",
+            "final test accuracy",
+            "validation-chosen model's test",
+            "ensemble test",
+            "wall s / budget",
+            "best start network (val)",
+            "best searched trial (val)",
+            "searched beats start",
+            "trials complete/pruned/failed",
+            "skipped for cost",
+        ],
         "rows": rows,
         "params": {"budget_s": BUDGET, "rgb32_budget_s": RGB_BUDGET, "n_train": N_TRAIN, "n_val": N_VAL},
         "parts": {arm: {str(s): r for s, r in by_seed.items()} for arm, by_seed in results.items()},

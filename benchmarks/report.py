@@ -55,14 +55,17 @@ def _machine_line(result: dict[str, Any]) -> str:
     m = result.get("machine", {})
     v = m.get("versions", {})
     load = m.get("load_average_at_start")
-    parts = [f"{m.get('processor', '?')}, {m.get('cpus_usable', m.get('cpu_count', '?'))} cores usable",
-             f"{m.get('memory_gb', '?')} GB", f"flags {' '.join(m.get('cpu_flags') or []) or 'none of amx/avx512'}",
-             f"accelerators {', '.join(m.get('accelerators') or []) or 'none'}",
-             f"load average at start {load[0] if load else '?'}",
-             f"Python {v.get('python')}, Keras {v.get('keras')} ({v.get('keras_backend')}), "
-             f"TensorFlow {v.get('tensorflow') or 'not installed'}, JAX {v.get('jax') or 'not installed'}, "
-             f"Optuna {v.get('optuna')}, "
-             f"Keras Tuner {v.get('keras_tuner')}, NumPy {v.get('numpy')}, autodl {v.get('autodl')}"]
+    parts = [
+        f"{m.get('processor', '?')}, {m.get('cpus_usable', m.get('cpu_count', '?'))} cores usable",
+        f"{m.get('memory_gb', '?')} GB",
+        f"flags {' '.join(m.get('cpu_flags') or []) or 'none of amx/avx512'}",
+        f"accelerators {', '.join(m.get('accelerators') or []) or 'none'}",
+        f"load average at start {load[0] if load else '?'}",
+        f"Python {v.get('python')}, Keras {v.get('keras')} ({v.get('keras_backend')}), "
+        f"TensorFlow {v.get('tensorflow') or 'not installed'}, JAX {v.get('jax') or 'not installed'}, "
+        f"Optuna {v.get('optuna')}, "
+        f"Keras Tuner {v.get('keras_tuner')}, NumPy {v.get('numpy')}, autodl {v.get('autodl')}",
+    ]
     return "; ".join(parts)
 
 
@@ -99,17 +102,28 @@ def render(earlier: str = "") -> str:
         if not result and name in old_rows:
             summary_rows.append([name, module.TARGET_TEXT, *old_rows[name][2:]])
             continue
-        summary_rows.append([name, module.TARGET_TEXT, result.get("summary", "") if result else "-",
-                             _verdict(result) if result else "not run yet",
-                             result.get("started", "")[:10] if result else ""])
+        summary_rows.append(
+            [
+                name,
+                module.TARGET_TEXT,
+                result.get("summary", "") if result else "-",
+                _verdict(result) if result else "not run yet",
+                result.get("started", "")[:10] if result else "",
+            ]
+        )
     lines += _table(["suite", "target", "result", "verdict", "date"], summary_rows)
     for name in ORDER:
         module = importlib.import_module(f"benchmarks.{name}")
         result = results.get(name)
         lines += ["", f"## {module.TITLE}", ""]
-        lines += [f"Command: `python -m benchmarks.run {name}`" + (f" (shown: `{result['command']}`)"
-                  if result and result.get("quick") else "") + f"; a full run takes {module.DURATION}.", "",
-                  f"Target: {module.TARGET_TEXT}", ""]
+        lines += [
+            f"Command: `python -m benchmarks.run {name}`"
+            + (f" (shown: `{result['command']}`)" if result and result.get("quick") else "")
+            + f"; a full run takes {module.DURATION}.",
+            "",
+            f"Target: {module.TARGET_TEXT}",
+            "",
+        ]
         doc = (module.__doc__ or "").split("\n\n", 1)
         if len(doc) > 1:
             lines += [" ".join(doc[1].split()), ""]
@@ -120,8 +134,11 @@ def render(earlier: str = "") -> str:
                 kept.pop()
             lines += kept + static if kept else ["Not run yet.", "", *static]
             continue
-        lines += [f"Result: {result.get('summary', '')} — {_verdict(result)}; "
-                  f"{result.get('wall_seconds', '?')} s wall, started {result.get('started', '?')}.", ""]
+        lines += [
+            f"Result: {result.get('summary', '')} — {_verdict(result)}; "
+            f"{result.get('wall_seconds', '?')} s wall, started {result.get('started', '?')}.",
+            "",
+        ]
         lines += [f"Machine: {_machine_line(result)}.", ""]
         if result.get("rows"):
             lines += _table(result["columns"], result["rows"]) + [""]

@@ -20,8 +20,21 @@ import sys
 import time
 from typing import Any
 
-SUITES = ("overhead", "precision", "batchnorm", "augmentation", "schedule", "pruning", "pruner_replay", "memory", "memory_cli",
-          "quality", "workers", "gpu", "export")
+SUITES = (
+    "overhead",
+    "precision",
+    "batchnorm",
+    "augmentation",
+    "schedule",
+    "pruning",
+    "pruner_replay",
+    "memory",
+    "memory_cli",
+    "quality",
+    "workers",
+    "gpu",
+    "export",
+)
 
 
 def run_suite(name: str, quick: bool) -> dict[str, Any]:
@@ -34,10 +47,16 @@ def run_suite(name: str, quick: bool) -> dict[str, Any]:
     info = machine()
     start = time.perf_counter()
     result = module.run(quick)
-    result.update({
-        "suite": name, "quick": quick, "started": started, "wall_seconds": round(time.perf_counter() - start, 1),
-        "command": f"python -m benchmarks.run {name}" + (" --quick" if quick else ""), "machine": info,
-    })
+    result.update(
+        {
+            "suite": name,
+            "quick": quick,
+            "started": started,
+            "wall_seconds": round(time.perf_counter() - start, 1),
+            "command": f"python -m benchmarks.run {name}" + (" --quick" if quick else ""),
+            "machine": info,
+        }
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}{'.quick' if quick else ''}.json"
     tmp = path.with_suffix(".tmp")

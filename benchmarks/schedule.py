@@ -21,8 +21,10 @@ SEEDS = (0, 1)
 MAX_SLOWDOWN = 1.10  # a schedule's median epoch vs the constant rate's
 DURATION = "about 15 minutes on 2 quiet cores"
 TITLE = "Learning-rate schedules: cost per epoch and effect on accuracy"
-TARGET_TEXT = (f"every schedule at most {MAX_SLOWDOWN}x the constant rate's epoch time (accuracy is "
-               "reported, not targeted: it depends on the data and the epochs)")
+TARGET_TEXT = (
+    f"every schedule at most {MAX_SLOWDOWN}x the constant rate's epoch time (accuracy is "
+    "reported, not targeted: it depends on the data and the epochs)"
+)
 STATIC_NOTES = [
     "cosine: the rate of epoch e (from 0) is lr * (1 + cos(pi * e / max_epochs)) / 2. plateau: Keras' "
     "ReduceLROnPlateau on the objective, factor 0.2, patience max(1, patience // 2), floor lr / 1000.",
@@ -57,21 +59,46 @@ def run(quick: bool) -> dict[str, Any]:
         if name != "constant" and slowdown is not None:
             slowdowns.append(slowdown)
         delta = (test - base_test) * 100 if test is not None and base_test is not None else None
-        rows.append([name, " / ".join(str(r["epochs"]) for r in results[name]), fmt(epoch_s, 2), fmt(slowdown, 2),
-                     " / ".join(fmt(r["val"], 4) for r in results[name]),
-                     " / ".join(fmt(r["test"], 4) for r in results[name]), fmt(test, 4), fmt(delta, 2)])
+        rows.append(
+            [
+                name,
+                " / ".join(str(r["epochs"]) for r in results[name]),
+                fmt(epoch_s, 2),
+                fmt(slowdown, 2),
+                " / ".join(fmt(r["val"], 4) for r in results[name]),
+                " / ".join(fmt(r["test"], 4) for r in results[name]),
+                fmt(test, 4),
+                fmt(delta, 2),
+            ]
+        )
     worst = max(slowdowns) if slowdowns else None
     best = max(SCHEDULES, key=lambda k: mean(k, "test") or 0.0)
     return {
-        "title": TITLE, "target": TARGET_TEXT, "passed": bool(worst is not None and worst <= MAX_SLOWDOWN),
-        "summary": (f"slowest schedule's epoch {fmt(worst, 2)}x the constant rate's; best mean test accuracy: "
-                    f"{best} ({fmt(mean(best, 'test'), 4)} vs {fmt(base_test, 4)} at a constant rate)"),
-        "columns": ["lr_schedule", "epochs trained (per seed)", "epoch s (median, mean of seeds)",
-                    "epoch time vs constant", "best val accuracy (per seed)", "test accuracy (per seed)",
-                    "test accuracy (mean)", "test change (points)"],
+        "title": TITLE,
+        "target": TARGET_TEXT,
+        "passed": bool(worst is not None and worst <= MAX_SLOWDOWN),
+        "summary": (
+            f"slowest schedule's epoch {fmt(worst, 2)}x the constant rate's; best mean test accuracy: "
+            f"{best} ({fmt(mean(best, 'test'), 4)} vs {fmt(base_test, 4)} at a constant rate)"
+        ),
+        "columns": [
+            "lr_schedule",
+            "epochs trained (per seed)",
+            "epoch s (median, mean of seeds)",
+            "epoch time vs constant",
+            "best val accuracy (per seed)",
+            "test accuracy (per seed)",
+            "test accuracy (mean)",
+            "test change (points)",
+        ],
         "rows": rows,
-        "params": {"data": data, "max_epochs": epochs, "patience": patience, "seeds": list(seeds),
-                   "keras_backend": keras.backend.backend()},
+        "params": {
+            "data": data,
+            "max_epochs": epochs,
+            "patience": patience,
+            "seeds": list(seeds),
+            "keras_backend": keras.backend.backend(),
+        },
         "notes": [
             f"Backend {keras.backend.backend()}, --precision auto; one trial per schedule and seed on "
             f"{data['dataset']} (subset {data['subset']}: 90% train, 10% validation; the official test split); "

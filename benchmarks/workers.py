@@ -27,22 +27,59 @@ TARGET_TEXT = "`--workers N` (N = usable cores) trains at least as many epochs p
 
 def _space(name: str, model: str, epochs: int) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "cnn": {"conv_blocks": {"count": 2, "layers": 1, "filters": 32, "filters_growth": 2.0, "kernel_size": 3,
-                                "activation": "relu", "pooling": "max", "residual": False, "dropout": 0.1},
-                "normalization": "none"},
+        "cnn": {
+            "conv_blocks": {
+                "count": 2,
+                "layers": 1,
+                "filters": 32,
+                "filters_growth": 2.0,
+                "kernel_size": 3,
+                "activation": "relu",
+                "pooling": "max",
+                "residual": False,
+                "dropout": 0.1,
+            },
+            "normalization": "none",
+        },
         "mlp": {"normalization": "none"},
     }[model]
-    return {"name": name, "objective": {"metric": "val_accuracy", "direction": "maximize"}, **body,
-            "dense": {"global_pooling": "flatten", "layers": 1, "units": 128, "dropout": 0.2},
-            "optimizer": {"adam": {"learning_rate": 0.001}},
-            "training": {"batch_size": 64, "max_epochs": epochs, "patience": 0}}
+    return {
+        "name": name,
+        "objective": {"metric": "val_accuracy", "direction": "maximize"},
+        **body,
+        "dense": {"global_pooling": "flatten", "layers": 1, "units": 128, "dropout": 0.2},
+        "optimizer": {"adam": {"learning_rate": 0.001}},
+        "training": {"batch_size": 64, "max_epochs": epochs, "patience": 0},
+    }
 
 
 def _search(space: str, data: list[str], trials: int, workers: int, out: str, name: str) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "autodl", "search", *data, "--space", space, "--trials", str(trials),
-                    "--pruner", "none", "--workers", str(workers), "--out", out, "--name", name, "--quiet"],
-                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autodl",
+            "search",
+            *data,
+            "--space",
+            space,
+            "--trials",
+            str(trials),
+            "--pruner",
+            "none",
+            "--workers",
+            str(workers),
+            "--out",
+            out,
+            "--name",
+            name,
+            "--quiet",
+        ],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.perf_counter() - start
 
 
@@ -51,8 +88,16 @@ def run(quick: bool) -> dict[str, Any]:
 
     cores = len(os.sched_getaffinity(0))
     if cores < 2:
-        return {"title": TITLE, "target": TARGET_TEXT, "passed": None, "status": "not run: one usable core",
-                "summary": "not run: needs 2 or more cores", "columns": [], "rows": [], "notes": []}
+        return {
+            "title": TITLE,
+            "target": TARGET_TEXT,
+            "passed": None,
+            "status": "not run: one usable core",
+            "summary": "not run: needs 2 or more cores",
+            "columns": [],
+            "rows": [],
+            "notes": [],
+        }
     if quick:
         data, trials, epochs, repeats, models = ["digits", "--subset", "400"], 2, 1, 1, ["mlp"]
     else:
@@ -72,15 +117,25 @@ def run(quick: bool) -> dict[str, Any]:
             ratio = rate[cores] / rate[1]
             ratios.append(ratio)
             for workers in (1, cores):
-                rows.append([model, workers, trials, epochs_done[workers][0], fmt(median(walls[workers]), 1),
-                             fmt(rate[workers], 1), fmt(rate[workers] / rate[1], 2) if workers != 1 else "1.00"])
+                rows.append(
+                    [
+                        model,
+                        workers,
+                        trials,
+                        epochs_done[workers][0],
+                        fmt(median(walls[workers]), 1),
+                        fmt(rate[workers], 1),
+                        fmt(rate[workers] / rate[1], 2) if workers != 1 else "1.00",
+                    ]
+                )
     worst = min(ratios)
     return {
-        "title": TITLE, "target": TARGET_TEXT, "passed": worst >= TARGET,
+        "title": TITLE,
+        "target": TARGET_TEXT,
+        "passed": worst >= TARGET,
         "summary": f"--workers {cores}: {', '.join(f'{m} {r:.2f}x' for m, r in zip(models, ratios))} the epochs "
-                   "per minute of one process",
-        "columns": ["model", "workers", "trials", "epochs trained", "wall s (median)", "epochs per minute",
-                    "speed-up"],
+        "per minute of one process",
+        "columns": ["model", "workers", "trials", "epochs trained", "wall s (median)", "epochs per minute", "speed-up"],
         "rows": rows,
         "params": {"data": data, "trials": trials, "epochs": epochs, "repeats": repeats, "cores": cores},
         "notes": [

@@ -45,7 +45,9 @@ def _imports(path: Path, name: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             found.add(base)
             found |= {f"{base}.{alias.name}" for alias in node.names}
     return {name for name in found if name.startswith("autodl")}
@@ -120,8 +122,13 @@ def _docstring_lines(node: ast.AST) -> int:
     count = 0
     for child in ast.walk(node):
         body = getattr(child, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             expr = body[0]
             count += (expr.end_lineno or expr.lineno) - expr.lineno + 1
     return count
@@ -153,8 +160,9 @@ def test_keras_tuner_is_a_version_whose_private_modules_autodl_checked():
     kt = pytest.importorskip("keras_tuner")
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")
-    requirement = next(line for line in config["options"]["install_requires"].splitlines()
-                       if line.strip().startswith("keras-tuner"))
+    requirement = next(
+        line for line in config["options"]["install_requires"].splitlines() if line.strip().startswith("keras-tuner")
+    )
     upper = re.search(r"<\s*([\d.]+)", requirement)
     assert upper, f"setup.cfg's {requirement.strip()!r} needs an upper bound: autodl uses keras_tuner.src"
     installed = tuple(int(p) for p in kt.__version__.split(".")[:2])
@@ -169,8 +177,9 @@ def test_keras_tuner_is_a_version_whose_private_modules_autodl_checked():
     }
     source = (PACKAGE / "backends" / "kerastuner_distributed.py").read_text(encoding="utf-8")
     for module in set(re.findall(r"from (keras_tuner\.src[\w.]*) import", source)):
-        assert module in used or any(module == m.rpartition(".")[0] for m in used), \
+        assert module in used or any(module == m.rpartition(".")[0] for m in used), (
             f"kerastuner_distributed.py uses {module}: add it to this test's list"
+        )
     for module, names in used.items():
         loaded = importlib.import_module(module)
         missing = [name for name in names if not hasattr(loaded, name)]

@@ -90,7 +90,7 @@ def test_search_digits_through_click(tmp_path):
     best = search.best_trial  # show lists the front's models of at most 80% of the best's size
     listed = [r for r in front if r.number == best.number or r.n_params <= 0.8 * best.n_params]
     if len(listed) > 1:
-        table = shown.output[shown.output.index("(Pareto front)"):]
+        table = shown.output[shown.output.index("(Pareto front)") :]
         assert all(f"{r.n_params:,}" in table for r in listed)
         assert not any(f"{r.n_params:,}" in table for r in front if r not in listed)
     else:
@@ -109,7 +109,9 @@ def test_search_digits_through_click(tmp_path):
         if record.number == search.best_trial.number:
             assert "(rank 1 of" in lines[0] and f"trial_{record.number:04d}.keras" in one.output
         if record.state.value == "pruned":
-            assert "why: pruned after epoch" in one.output and "model: none (only complete trials keep one)" in one.output
+            assert (
+                "why: pruned after epoch" in one.output and "model: none (only complete trials keep one)" in one.output
+            )
     missing = invoke("show", "e2e", "--out", str(tmp_path), "--trial", "7")
     assert missing.exit_code == 2 and "has no trial 7 (it has trials 0-2)" in missing.output
 
@@ -119,9 +121,28 @@ def test_search_digits_as_subprocess(tmp_path):
     env = {**os.environ, "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "AUTODL_OFFLINE": "1"}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # autodl's own default, not a log level the caller chose
     proc = subprocess.run(
-        [sys.executable, "-m", "autodl", "search", "digits", "--trials", "3", "--epochs", "2",
-         "--out", str(tmp_path), "--name", "sub", "--quiet"],
-        capture_output=True, text=True, env=env, timeout=600, check=False)
+        [
+            sys.executable,
+            "-m",
+            "autodl",
+            "search",
+            "digits",
+            "--trials",
+            "3",
+            "--epochs",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "sub",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     check_run_folder(tmp_path / "sub", 3)
     # TensorFlow's start-up chatter is silenced; --quiet prints only the summary.
@@ -131,15 +152,32 @@ def test_search_digits_as_subprocess(tmp_path):
 
 def test_nan_learning_rate_records_failed_trials_and_finishes(tmp_path):
     space = tmp_path / "exploding.yaml"
-    space.write_text(textwrap.dedent("""
+    space.write_text(
+        textwrap.dedent("""
         name: exploding
         dense: {layers: 1, units: 32}
         optimizer:
           sgd: {learning_rate: {type: choice, values: [1.0e+12, 0.05]}}
         training: {batch_size: 64, max_epochs: 2}
-        """))
-    result = invoke("search", "digits", "--space", str(space), "--trials", "4", "--sampler", "random",
-                    "--seed", "0", "--out", str(tmp_path), "--name", "nan", "--quiet")
+        """)
+    )
+    result = invoke(
+        "search",
+        "digits",
+        "--space",
+        str(space),
+        "--trials",
+        "4",
+        "--sampler",
+        "random",
+        "--seed",
+        "0",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "nan",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     records = json.loads((tmp_path / "nan" / "trials.json").read_text())["trials"]
     assert len(records) == 4
@@ -158,7 +196,8 @@ def test_a_size_budget_prunes_larger_models_untrained_and_a_cosine_schedule_show
     import optuna
 
     space = tmp_path / "small.yaml"
-    space.write_text(textwrap.dedent("""
+    space.write_text(
+        textwrap.dedent("""
         name: small
         conv_blocks: {count: 1, filters: {type: choice, values: [4, 64]}}
         dense: {layers: 0}
@@ -167,10 +206,26 @@ def test_a_size_budget_prunes_larger_models_untrained_and_a_cosine_schedule_show
         start:
           - {conv_blocks.filters: 64}
           - {conv_blocks.filters: 4}
-        """))
+        """)
+    )
     # --max-params overrides the space's budget (100, which no network here fits).
-    result = invoke("search", "digits", "--space", str(space), "--trials", "2", "--subset", "200",
-                    "--max-params", "5k", "--out", str(tmp_path), "--name", "budget", "--quiet")
+    result = invoke(
+        "search",
+        "digits",
+        "--space",
+        str(space),
+        "--trials",
+        "2",
+        "--subset",
+        "200",
+        "--max-params",
+        "5k",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "budget",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     run = tmp_path / "budget"
     big, small = json.loads((run / "trials.json").read_text())["trials"]
@@ -197,8 +252,20 @@ def test_a_budget_no_network_fits_prunes_every_trial_and_says_so(tmp_path):
 
     space = tmp_path / "tiny.yaml"
     space.write_text("dense: {layers: 1, units: {type: choice, values: [8, 16]}}\ntraining: {max_params: 100}\n")
-    result = invoke("search", "digits", "--space", str(space), "--trials", "2", "--subset", "100",
-                    "--out", str(tmp_path), "--name", "none")
+    result = invoke(
+        "search",
+        "digits",
+        "--space",
+        str(space),
+        "--trials",
+        "2",
+        "--subset",
+        "100",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "none",
+    )
     assert result.exit_code == 0, result.output
     assert "no trial completed: `autodl show" in result.output and "--trial 0` says why" in result.output
     assert "top 10" not in result.output  # no empty leaderboard
@@ -215,8 +282,21 @@ def test_a_space_with_nothing_to_search_says_so_and_zero_prints_as_a_score(tmp_p
 
     space = tmp_path / "fixed.yaml"
     space.write_text("dense: {layers: 1, units: 16}\ntraining: {max_epochs: 1}\n")
-    result = invoke("search", "digits", "--space", str(space), "--trials", "1", "--subset", "100",
-                    "--out", str(tmp_path), "--name", "fixed", "--quiet")
+    result = invoke(
+        "search",
+        "digits",
+        "--space",
+        str(space),
+        "--trials",
+        "1",
+        "--subset",
+        "100",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "fixed",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     assert "best trial 0: the space fixes every hyperparameter" in result.output
     assert "hyperparameters" not in result.output.replace("every hyperparameter", "")
@@ -238,8 +318,21 @@ def test_an_image_folder_of_mixed_sizes_is_searched_and_resumed_with_image_size(
 
     refused = invoke("search", photos, "--space", str(space), "--out", str(tmp_path))
     assert refused.exit_code == 2 and "--image-size WIDTHxHEIGHT" in refused.output
-    result = invoke("search", photos, "--image-size", "8x6", "--space", str(space), "--trials", "1",
-                    "--out", str(tmp_path), "--name", "p", "--quiet")
+    result = invoke(
+        "search",
+        photos,
+        "--image-size",
+        "8x6",
+        "--space",
+        str(space),
+        "--trials",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "p",
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     info = json.loads((run / "run.json").read_text())
     assert info["dataset"]["input_shape"] == [6, 8, 3] and info["settings"]["image_size"] == "8x6"
@@ -267,8 +360,9 @@ def test_an_image_folder_of_mixed_sizes_is_searched_and_resumed_with_image_size(
     loading = [("status", f"loading {photos}"), *[("read", i, 24) for i in range(1, 25)], ("start",)]
     resumed, started = Events(), Events()
     autodl.load(run).resume(trials=3, callbacks=resumed)
-    autodl.run_search(callbacks=started, dataset=photos, image_size="8x6", space=str(space), trials=1,
-                      out=str(tmp_path), name="q")
+    autodl.run_search(
+        callbacks=started, dataset=photos, image_size="8x6", space=str(space), trials=1, out=str(tmp_path), name="q"
+    )
     assert resumed.seen[:26] == loading and started.seen[:26] == loading
 
 
@@ -314,14 +408,30 @@ def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
                 pixels = np.clip(rng.normal(shade, 30, (height, width)), 0, 255).astype(np.uint8)
                 Image.fromarray(pixels).save(tmp_path / "set" / part / name / f"{i}.png")
     space = tmp_path / "s.yaml"
-    space.write_text("augmentation: {flip: horizontal, translation: 0.2, zoom: 0.2}\n"
-                     "dense: {layers: 1, units: 8}\ntraining: {max_epochs: 2}\n")
+    space.write_text(
+        "augmentation: {flip: horizontal, translation: 0.2, zoom: 0.2}\n"
+        "dense: {layers: 1, units: 8}\ntraining: {max_epochs: 2}\n"
+    )
     # --no-refit: predict then uses the validation-chosen model that evaluation.npz describes
-    result = invoke("search", str(tmp_path / "set"), "--image-size", "7x5", "--space", str(space), "--trials", "2",
-                    "--out", str(tmp_path), "--name", "p", "--quiet", "--no-refit")
+    result = invoke(
+        "search",
+        str(tmp_path / "set"),
+        "--image-size",
+        "7x5",
+        "--space",
+        str(space),
+        "--trials",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "p",
+        "--quiet",
+        "--no-refit",
+    )
     assert result.exit_code == 0, result.output
     run, test = tmp_path / "p", tmp_path / "set" / "test"
-    best_model, = autodl.load(run).best_models(1)
+    (best_model,) = autodl.load(run).best_models(1)
     assert {"aug_flip", "aug_translation", "aug_zoom"} <= {layer.name for layer in best_model.layers}
 
     proba = np.load(run / "evaluation.npz")["proba"]  # the test split, in file order
@@ -362,8 +472,12 @@ def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
     second = autodl.load(run).predict([test], top=2, trial=ensemble["trials"][1])
 
     def by_class(predicted: pd.DataFrame) -> np.ndarray:
-        return np.array([[row["probability"] if row["class"] == name else row["probability_2"] for name in ("cat", "dog")]
-                         for _, row in predicted.iterrows()])
+        return np.array(
+            [
+                [row["probability"] if row["class"] == name else row["probability_2"] for name in ("cat", "dog")]
+                for _, row in predicted.iterrows()
+            ]
+        )
 
     weights = [ensemble["weights"][str(n)] for n in ensemble["trials"]]
     assert sum(weights) == pytest.approx(1.0)
@@ -380,22 +494,25 @@ def test_predict_classifies_image_files_as_the_test_evaluation_did(tmp_path):
     assert 'id="ensemble"' in (run / "report.html").read_text()
 
 
-@pytest.mark.parametrize("args, words", [
-    (["search", "digits", "--space", "{space}"], ["bad.yaml: conv_blocks.filters.max:", "greater than max"]),
-    (["search", "no-such-set"], ["no-such-set", "digits"]),
-    (["search", "digits", "--space", "cnm"], ["unknown search space 'cnm'", "Did you mean 'cnn'"]),
-    (["search", "digits", "--trials", "0"], ["--trials must be at least 1"]),
-    (["resume", "{tmp}/nowhere"], ["does not exist"]),
-    (["spaces", "show", "nope"], ["unknown search space 'nope'"]),
-    (["worker", "--storage", "journal://{tmp}/s.log", "--name", "n", "--wait", "-5"], ["--wait", "x>=0"]),
-    (["predict", "{tmp}/nowhere", "a.png"], ["does not exist"]),
-    (["predict", "{tmp}/nowhere", "a.png", "--top", "0"], ["--top", "x>=1"]),
-    (["search", "digits", "--image-size", "16"], ["--image-size resizes", "'digits' is stored as arrays"]),
-    (["search", "digits", "--image-size", "16x0"], ["--image-size must be WIDTHxHEIGHT", "'16x0'"]),
-    (["search", "digits", "--max-params", "1.5"], ["--max-params", "100000, 100k or 1.5M, got '1.5'"]),
-    (["search", "digits", "--seed", "-1"], ["--seed must be a whole number from 0 to 4294967295, got -1"]),
-    (["search", "digits", "--image-size", "60000"], ["--image-size 60000x60000", "at most 1024 pixels a side"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["search", "digits", "--space", "{space}"], ["bad.yaml: conv_blocks.filters.max:", "greater than max"]),
+        (["search", "no-such-set"], ["no-such-set", "digits"]),
+        (["search", "digits", "--space", "cnm"], ["unknown search space 'cnm'", "Did you mean 'cnn'"]),
+        (["search", "digits", "--trials", "0"], ["--trials must be at least 1"]),
+        (["resume", "{tmp}/nowhere"], ["does not exist"]),
+        (["spaces", "show", "nope"], ["unknown search space 'nope'"]),
+        (["worker", "--storage", "journal://{tmp}/s.log", "--name", "n", "--wait", "-5"], ["--wait", "x>=0"]),
+        (["predict", "{tmp}/nowhere", "a.png"], ["does not exist"]),
+        (["predict", "{tmp}/nowhere", "a.png", "--top", "0"], ["--top", "x>=1"]),
+        (["search", "digits", "--image-size", "16"], ["--image-size resizes", "'digits' is stored as arrays"]),
+        (["search", "digits", "--image-size", "16x0"], ["--image-size must be WIDTHxHEIGHT", "'16x0'"]),
+        (["search", "digits", "--max-params", "1.5"], ["--max-params", "100000, 100k or 1.5M, got '1.5'"]),
+        (["search", "digits", "--seed", "-1"], ["--seed must be a whole number from 0 to 4294967295, got -1"]),
+        (["search", "digits", "--image-size", "60000"], ["--image-size 60000x60000", "at most 1024 pixels a side"]),
+    ],
+)
 def test_bad_input_is_one_clean_error_with_exit_2(tmp_path, args, words):
     bad = tmp_path / "bad.yaml"
     bad.write_text("conv_blocks:\n  filters: {type: int, min: 64, max: 16}\n")
@@ -423,9 +540,19 @@ def test_runs_table_leaves_out_columns_rather_than_cut_names_and_scores():
 
     from autodl.cli.console import runs_table
 
-    rows = [{"run": "fashion-cnn-long-name-x", "status": "interrupted", "dataset": "fashion_mnist",
-             "space": "digit-recognition", "backend": "kerastuner", "trials": 12, "best": 0.91234, "test": 0.9,
-             "created": "2026-12-04T04:24:37+00:00"}]
+    rows = [
+        {
+            "run": "fashion-cnn-long-name-x",
+            "status": "interrupted",
+            "dataset": "fashion_mnist",
+            "space": "digit-recognition",
+            "backend": "kerastuner",
+            "trials": 12,
+            "best": 0.91234,
+            "test": 0.9,
+            "created": "2026-12-04T04:24:37+00:00",
+        }
+    ]
     for width, left_out in ((200, []), (130, ["created"]), (80, ["created", "backend", "space", "dataset"])):
         table, hidden = runs_table(rows, width)
         assert hidden == left_out
@@ -459,8 +586,10 @@ def test_messages_with_square_brackets_print_as_written(tmp_path):
     space.write_text('normalization: "[/x]"\n')
     result = CliRunner().invoke(cli, ["search", "digits", "--space", str(space), "--out", str(tmp_path)])
     assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output and "normalization: expected one of none, batch, layer, got '[/x]'" \
-        in result.output
+    assert (
+        "Traceback" not in result.output
+        and "normalization: expected one of none, batch, layer, got '[/x]'" in result.output
+    )
     result = CliRunner().invoke(cli, ["search", str(tmp_path / "data[final].npz"), "--out", str(tmp_path)])
     assert result.exit_code == 2, result.output
     assert "data[final].npz" in result.output
@@ -482,8 +611,12 @@ def test_table_cells_and_progress_lines_show_brackets_as_written():
 
 
 def test_runs_lists_the_good_runs_when_a_run_json_is_not_autodl_s(tmp_path):
-    for name, text in (("list", "[]"), ("number", "0"), ("odd", '{"settings": 5, "counts": {"complete": "x"}}'),
-                       ("good", '{"status": "finished", "created": "2026-01-01T00:00:00+00:00"}')):
+    for name, text in (
+        ("list", "[]"),
+        ("number", "0"),
+        ("odd", '{"settings": 5, "counts": {"complete": "x"}}'),
+        ("good", '{"status": "finished", "created": "2026-01-01T00:00:00+00:00"}'),
+    ):
         (tmp_path / name).mkdir()
         (tmp_path / name / "run.json").write_text(text)
     result = CliRunner().invoke(cli, ["runs", "--out", str(tmp_path)])

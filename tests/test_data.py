@@ -20,15 +20,15 @@ from autodl.data import (
     ArrayData,
     BaseDataset,
     DataSplits,
+    files,
     get_dataset,
+    keras_sets,
     list_datasets,
     load_splits,
 )
-from autodl.data import files, keras_sets
 from autodl.exceptions import DatasetError
 
-FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +46,7 @@ def hermetic(tmp_path, monkeypatch):
 
 
 # --- helpers writing tiny real files -------------------------------------------------------
+
 
 def arrays(n_train=60, n_test=20, shape=(6, 6), classes=3, seed=0):
     """uint8 images and balanced int labels 0..classes-1."""
@@ -147,6 +148,7 @@ def error_of(call, *args, **kwargs) -> str:
 
 # --- registry ------------------------------------------------------------------------------
 
+
 def test_list_datasets_names_the_registered_sets():
     names = dict(list_datasets())
     assert list(names) == ["cifar10", "digits", "fashion_mnist", "mnist"]
@@ -183,6 +185,7 @@ def test_get_dataset_dispatches_on_path_kind(tmp_path):
 
 # --- digits and the generic split logic ----------------------------------------------------
 
+
 def test_digits_splits_shapes_dtypes_and_ranges():
     splits = load_splits("digits")
     assert isinstance(splits, DataSplits)
@@ -218,8 +221,7 @@ def test_fingerprint_changes_with_the_data(tmp_path):
 def test_validation_split_is_stratified_from_train_only(tmp_path):
     y_train = np.array([0] * 400 + [1] * 100)
     data = arrays(n_train=500)
-    path = write_npz(tmp_path / "imbalanced.npz", **{**data, "y_train": y_train,
-                                                     "y_test": np.arange(20) % 2})
+    path = write_npz(tmp_path / "imbalanced.npz", **{**data, "y_train": y_train, "y_test": np.arange(20) % 2})
     splits = load_splits(str(path), val_fraction=0.2, seed=5)
     assert np.bincount(splits.y_val).tolist() == [80, 20]
     assert np.bincount(splits.y_train).tolist() == [320, 80]
@@ -290,9 +292,15 @@ def test_summary_is_json_round_trippable(tmp_path):
     splits = load_splits(str(write_npz(tmp_path / "tiny.npz")))
     summary = json.loads(json.dumps(splits.summary()))
     assert summary == {
-        "name": "tiny", "source": str(tmp_path / "tiny.npz"), "input_shape": [6, 6, 1],
-        "num_classes": 3, "class_names": ["0", "1", "2"], "n_train": len(splits.y_train),
-        "n_val": len(splits.y_val), "n_test": 20, "fingerprint": splits.fingerprint,
+        "name": "tiny",
+        "source": str(tmp_path / "tiny.npz"),
+        "input_shape": [6, 6, 1],
+        "num_classes": 3,
+        "class_names": ["0", "1", "2"],
+        "n_train": len(splits.y_train),
+        "n_val": len(splits.y_val),
+        "n_test": 20,
+        "fingerprint": splits.fingerprint,
         "exif_orientation": True,  # how image files are read for this run (predict's too)
     }
     assert summary["n_train"] + summary["n_val"] == 60
@@ -300,10 +308,10 @@ def test_summary_is_json_round_trippable(tmp_path):
 
 # --- .npz ---------------------------------------------------------------------------------
 
+
 def test_npz_scaling_labels_and_channels(tmp_path):
     data = arrays()
-    path = write_npz(tmp_path / "a.npz", y_train=data["y_train"].reshape(-1, 1) * 2 + 3,
-                     y_test=data["y_test"] * 2 + 3)
+    path = write_npz(tmp_path / "a.npz", y_train=data["y_train"].reshape(-1, 1) * 2 + 3, y_test=data["y_test"] * 2 + 3)
     splits = load_splits(str(path))
     assert splits.input_shape == (6, 6, 1)
     assert splits.class_names == ["3", "5", "7"]  # remapped labels keep their names
@@ -316,8 +324,9 @@ def test_npz_fixed_validation_split_is_used_as_given(tmp_path):
     data = arrays()
     x_val = np.random.default_rng(1).integers(0, 256, (15, 6, 6), dtype=np.uint8)
     y_val = (np.arange(15) % 3) * 2 + 3
-    path = write_npz(tmp_path / "v.npz", y_train=data["y_train"] * 2 + 3, y_test=data["y_test"] * 2 + 3,
-                     x_val=x_val, y_val=y_val)
+    path = write_npz(
+        tmp_path / "v.npz", y_train=data["y_train"] * 2 + 3, y_test=data["y_test"] * 2 + 3, x_val=x_val, y_val=y_val
+    )
     splits = load_splits(str(path), val_fraction=0.5)  # ignored: the file names its validation set
     assert (len(splits.y_train), len(splits.y_val), len(splits.y_test)) == (60, 15, 20)
     np.testing.assert_allclose(splits.x_val[..., 0] * 255, x_val, atol=1e-4)
@@ -327,8 +336,13 @@ def test_npz_fixed_validation_split_is_used_as_given(tmp_path):
     small = load_splits(str(path), subset=9)  # subset caps the fixed split too, stratified
     assert len(small.y_val) == 9 and np.bincount(small.y_val).tolist() == [3, 3, 3]
 
-    other = write_npz(tmp_path / "w.npz", y_train=data["y_train"] * 2 + 3, y_test=data["y_test"] * 2 + 3,
-                      x_val=x_val[::-1], y_val=y_val[::-1])
+    other = write_npz(
+        tmp_path / "w.npz",
+        y_train=data["y_train"] * 2 + 3,
+        y_test=data["y_test"] * 2 + 3,
+        x_val=x_val[::-1],
+        y_val=y_val[::-1],
+    )
     assert load_splits(str(other)).fingerprint != splits.fingerprint
     assert load_splits(str(write_npz(tmp_path / "n.npz"))).fingerprint != splits.fingerprint
 
@@ -360,8 +374,7 @@ def test_dark_uint8_images_are_divided_by_255_not_stretched(tmp_path):
 def test_npz_float_in_unit_range_is_kept_and_one_hot_is_decoded(tmp_path):
     x = np.linspace(0, 1, 60 * 4 * 4 * 3, dtype=np.float32).reshape(60, 4, 4, 3)
     one_hot = np.eye(3, dtype=np.float32)[np.arange(60) % 3]
-    path = write_npz(tmp_path / "f.npz", x_train=x, x_test=x[:20], y_train=one_hot,
-                     y_test=np.arange(20) % 3)
+    path = write_npz(tmp_path / "f.npz", x_train=x, x_test=x[:20], y_train=one_hot, y_test=np.arange(20) % 3)
     splits = load_splits(str(path), val_fraction=0.5)
     assert splits.input_shape == (4, 4, 3) and splits.num_classes == 3
     np.testing.assert_array_equal(np.sort(splits.x_test.ravel()), np.sort(x[:20].ravel()))
@@ -414,10 +427,13 @@ def test_label_image_count_mismatch(tmp_path):
     assert "m.npz" in message and "60 train images but 59 train labels" in message
 
 
-@pytest.mark.parametrize("labels, shown", [
-    (np.full(60, 0.5), "0.5"),
-    (np.array(["cat", "dog"] * 30), "<U3"),
-])
+@pytest.mark.parametrize(
+    "labels, shown",
+    [
+        (np.full(60, 0.5), "0.5"),
+        (np.array(["cat", "dog"] * 30), "<U3"),
+    ],
+)
 def test_non_integer_labels(tmp_path, labels, shown):
     message = error_of(load_splits, str(write_npz(tmp_path / "l.npz", y_train=labels)))
     assert "l.npz" in message and shown in message and "integers 0..C-1" in message
@@ -443,6 +459,7 @@ def test_nan_pixels(tmp_path):
 
 
 # --- IDX ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("gz", [True, False])
 def test_idx_folder(tmp_path, gz):
@@ -497,6 +514,7 @@ def test_idx_folder_missing_a_file(tmp_path):
 
 # --- CSV ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("header", [True, False])
 def test_csv_with_and_without_header(tmp_path, header):
     path = write_csv(tmp_path / "train.csv", n=50, header=header)
@@ -537,8 +555,7 @@ def test_csv_non_integer_labels(tmp_path):
 
 def test_csv_text_labels(tmp_path):
     path = tmp_path / "names.csv"
-    path.write_text("label,a,b,c,d\n" + "".join(f"{['cat', 'dog'][i % 2]},1,2,3,4\n"
-                                              for i in range(20)))
+    path.write_text("label,a,b,c,d\n" + "".join(f"{['cat', 'dog'][i % 2]},1,2,3,4\n" for i in range(20)))
     message = error_of(load_splits, str(path))
     assert "names.csv" in message and "integers 0..C-1" in message
     assert "['cat']" in message or "['dog']" in message
@@ -552,6 +569,7 @@ def test_csv_unreadable(tmp_path):
 
 
 # --- image folders ------------------------------------------------------------------------
+
 
 def test_image_folder_grayscale(tmp_path):
     root = write_images(tmp_path / "pets", classes=("dog", "cat", "bird"), size=(5, 4))
@@ -610,8 +628,8 @@ def test_an_image_folder_reports_each_file_as_it_is_read(tmp_path):
     write_images(tmp_path / "split" / "train", n=4)
     write_images(tmp_path / "split" / "test", n=2)
     for folder, n in ((root, 10), (tmp_path / "split", 12)):  # with train/ and test/: one count over both
-        calls = []
-        load_splits(str(folder), progress=lambda done, total: calls.append((done, total)))
+        calls: list[tuple[int, int]] = []
+        load_splits(str(folder), progress=lambda done, total, calls=calls: calls.append((done, total)))
         assert calls == [(i, n) for i in range(1, n + 1)]
     arrays = []
     load_splits("digits", subset=50, progress=lambda done, total: arrays.append(done))
@@ -660,11 +678,15 @@ def test_image_folder_test_class_not_in_train(tmp_path):
 
 # --- mnist / fashion_mnist / cifar10: where they are looked for --------------------------
 
+
 def test_candidate_paths_order(tmp_path, monkeypatch):
     cache = tmp_path / "keras_home" / "datasets"
     given = tmp_path / "given"
     assert keras_sets.candidate_paths("mnist", given) == [
-        given / "mnist.npz", given / "mnist" / "mnist.npz", given / "mnist", given,
+        given / "mnist.npz",
+        given / "mnist" / "mnist.npz",
+        given / "mnist",
+        given,
         cache / "mnist.npz",
     ]
     monkeypatch.setenv("AUTODL_DATA_DIR", str(tmp_path / "env"))
@@ -673,13 +695,11 @@ def test_candidate_paths_order(tmp_path, monkeypatch):
     assert fashion[-2:] == [cache / "fashion-mnist", tmp_path / "system"]
     assert keras_sets.candidate_paths("mnist", given)[0] == given / "mnist.npz"  # arg wins
     cifar = keras_sets.candidate_paths("cifar10")
-    assert cifar[-2:] == [cache / "cifar-10-batches-py-target" / "cifar-10-batches-py",
-                          cache / "cifar-10-batches-py"]
+    assert cifar[-2:] == [cache / "cifar-10-batches-py-target" / "cifar-10-batches-py", cache / "cifar-10-batches-py"]
 
 
 def test_mnist_from_keras_cache_via_keras_home(tmp_path):
-    write_npz(tmp_path / "keras_home" / "datasets" / "mnist.npz",
-              **arrays(shape=(28, 28), classes=10))
+    write_npz(tmp_path / "keras_home" / "datasets" / "mnist.npz", **arrays(shape=(28, 28), classes=10))
     splits = load_splits("mnist")
     assert splits.name == "mnist" and splits.input_shape == (28, 28, 1)
     assert splits.class_names == [str(d) for d in range(10)]
@@ -689,8 +709,7 @@ def test_mnist_from_keras_cache_via_keras_home(tmp_path):
 def test_mnist_from_home_keras_folder(tmp_path, monkeypatch):
     monkeypatch.delenv("KERAS_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    write_npz(tmp_path / "home" / ".keras" / "datasets" / "mnist.npz",
-              **arrays(shape=(28, 28), classes=10))
+    write_npz(tmp_path / "home" / ".keras" / "datasets" / "mnist.npz", **arrays(shape=(28, 28), classes=10))
     assert load_splits("mnist").source.startswith(str(tmp_path / "home" / ".keras"))
 
 
@@ -712,8 +731,7 @@ def test_env_data_dir_is_used(tmp_path, monkeypatch):
     assert load_splits("mnist").source == str(tmp_path / "env" / "mnist.npz")
 
 
-@pytest.mark.parametrize("layout", ["cifar-10-batches-py",
-                                    "cifar-10-batches-py-target/cifar-10-batches-py"])
+@pytest.mark.parametrize("layout", ["cifar-10-batches-py", "cifar-10-batches-py-target/cifar-10-batches-py"])
 def test_cifar10_from_keras_cache_pickles(tmp_path, layout):
     write_cifar(tmp_path / "keras_home" / "datasets" / layout)
     splits = load_splits("cifar10")

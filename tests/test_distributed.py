@@ -52,25 +52,37 @@ def postgres_url():
         subprocess.run([*run_as, *args], check=True, capture_output=True, timeout=120)
 
     pg(str(bindir / "initdb"), "-D", str(datadir / "data"), "-U", "autodl", "--auth=trust")
-    pg(str(bindir / "pg_ctl"), "-D", str(datadir / "data"), "-l", str(datadir / "log"), "-w", "-o",
-       f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1", "start")
+    pg(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(datadir / "data"),
+        "-l",
+        str(datadir / "log"),
+        "-w",
+        "-o",
+        f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1",
+        "start",
+    )
     try:
         pg(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "autodl", "autodl")
         yield f"postgresql://autodl@127.0.0.1:{port}/autodl"
     finally:
-        subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(datadir / "data"), "-m", "fast", "-w", "stop"],
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [*run_as, str(bindir / "pg_ctl"), "-D", str(datadir / "data"), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            timeout=120,
+        )
         shutil.rmtree(datadir, ignore_errors=True)
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "AUTODL_OFFLINE": "1",
-            "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "AUTODL_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
 
 
 def _autodl(*args: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "autodl", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "autodl", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def _study(url: str, name: str):
@@ -113,16 +125,22 @@ def _check_two_workers(url: str, name: str, out: Path, outputs: list[str]) -> No
 
 def test_two_workers_share_one_postgres_study(tmp_path, postgres_url):
     env, out, name = _env(tmp_path), tmp_path / "out", "pgstudy"
-    first = _autodl("search", "digits", "--storage", postgres_url, "--name", name, "--out", str(out),
-                    *WORKER_FLAGS, env=env)
+    first = _autodl(
+        "search", "digits", "--storage", postgres_url, "--name", name, "--out", str(out), *WORKER_FLAGS, env=env
+    )
     _wait_for_study(postgres_url, name)
     second = _autodl("worker", "--storage", postgres_url, "--name", name, "--out", str(out), "--quiet", env=env)
     outputs = [p.communicate(timeout=600)[0] for p in (first, second)]
     assert first.returncode == 0 and second.returncode == 0, outputs
     _check_two_workers(postgres_url, name, out, outputs)
     # One report, built from the storage.
-    report = subprocess.run([sys.executable, "-m", "autodl", "report", "--storage", postgres_url, "--name", name,
-                             "--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    report = subprocess.run(
+        [sys.executable, "-m", "autodl", "report", "--storage", postgres_url, "--name", name, "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert report.returncode == 0, report.stdout + report.stderr
     assert (out / name / "report.html").is_file()
     assert len(list(out.glob("*/report.html"))) == 1
@@ -131,8 +149,10 @@ def test_two_workers_share_one_postgres_study(tmp_path, postgres_url):
 def test_two_workers_on_one_journal_file(tmp_path):
     env, out, name = _env(tmp_path), tmp_path / "out", "journal"
     url = f"journal://{tmp_path / 'study.log'}"
-    workers = [_autodl("search", "digits", "--storage", url, "--name", name, "--out", str(out), *WORKER_FLAGS, env=env)
-               for _ in range(2)]
+    workers = [
+        _autodl("search", "digits", "--storage", url, "--name", name, "--out", str(out), *WORKER_FLAGS, env=env)
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=600)[0] for p in workers]
     assert all(p.returncode == 0 for p in workers), outputs
     _check_two_workers(url, name, out, outputs)
@@ -140,8 +160,13 @@ def test_two_workers_on_one_journal_file(tmp_path):
 
 def test_worker_without_study_is_a_clear_error(tmp_path):
     url = f"journal://{tmp_path / 'empty.log'}"
-    proc = subprocess.run([sys.executable, "-m", "autodl", "worker", "--storage", url, "--name", "nope"],
-                          env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autodl", "worker", "--storage", url, "--name", "nope"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "no study named 'nope'" in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
 
@@ -159,8 +184,23 @@ def test_dead_workers_trial_is_failed_and_rerun_never_counted(tmp_path, storage)
     url = f"sqlite:///{tmp_path / 'shared.db'}" if storage == "sqlite" else f"journal://{tmp_path / 'study.log'}"
     slow = tmp_path / "slow.yaml"  # no early stopping, no pruning: a trial lasts long enough to be killed
     slow.write_text("dense: {layers: 1, units: 32}\ntraining: {max_epochs: 100, patience: 0}\n")
-    flags = ["--storage", url, "--name", name, "--out", str(out), "--trials", "2", "--space", str(slow),
-             "--pruner", "none", "--subset", "400", "--quiet"]
+    flags = [
+        "--storage",
+        url,
+        "--name",
+        name,
+        "--out",
+        str(out),
+        "--trials",
+        "2",
+        "--space",
+        str(slow),
+        "--pruner",
+        "none",
+        "--subset",
+        "400",
+        "--quiet",
+    ]
     doomed = _autodl("search", "digits", *flags, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait until its first trial is running
@@ -200,8 +240,26 @@ def test_gpus_flag_starts_one_worker_per_gpu(tmp_path):
     env = {**_env(tmp_path), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
     out, name = tmp_path / "out", "gpus"
     flags = [f for f in WORKER_FLAGS if f != "--quiet"]  # the layout line is progress output, which --quiet hides
-    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--gpus", "all", "--name", name,
-                           "--out", str(out), *flags], env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autodl",
+            "search",
+            "digits",
+            "--gpus",
+            "all",
+            "--name",
+            name,
+            "--out",
+            str(out),
+            *flags,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "starting 2 workers sharing one study (1 per GPU on GPU 0, 1)" in proc.stdout
     url = f"journal://{(out / name / 'study.log').resolve()}"
@@ -213,9 +271,32 @@ def test_gpus_flag_starts_one_worker_per_gpu(tmp_path):
 
 def test_gpus_flag_without_gpus_runs_on_cpu(tmp_path):
     env = {**_env(tmp_path), "PATH": "/usr/bin:/bin"}  # no nvidia-smi
-    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--gpus", "all", "--trials", "1",
-                           "--epochs", "1", "--subset", "200", "--space", "mlp", "--out", str(tmp_path), "--quiet"],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autodl",
+            "search",
+            "digits",
+            "--gpus",
+            "all",
+            "--trials",
+            "1",
+            "--epochs",
+            "1",
+            "--subset",
+            "200",
+            "--space",
+            "mlp",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "no GPU found" in proc.stdout and "running on the CPU" in proc.stdout
 
@@ -223,7 +304,9 @@ def test_gpus_flag_without_gpus_runs_on_cpu(tmp_path):
 def test_worker_waits_for_a_study_created_later(tmp_path):
     env, out, name = _env(tmp_path), tmp_path / "out", "late"
     url = f"journal://{tmp_path / 'late.log'}"
-    waiting = _autodl("worker", "--storage", url, "--name", name, "--out", str(out), "--wait", "120", "--quiet", env=env)
+    waiting = _autodl(
+        "worker", "--storage", url, "--name", name, "--out", str(out), "--wait", "120", "--quiet", env=env
+    )
     time.sleep(4)
     assert waiting.poll() is None, "the worker waits instead of failing"
     first = _autodl("search", "digits", "--storage", url, "--name", name, "--out", str(out), *WORKER_FLAGS, env=env)
@@ -259,13 +342,18 @@ def test_a_shared_study_refuses_another_space_or_other_data(tmp_path, monkeypatc
     common = dict(storage=url, name="shared", out=out, trials=1, finish=False)
     data = str(_npz(tmp_path / "a.npz", 0))
     autodl.run_search(dataset=data, space=str(_space(tmp_path / "a.yaml", 32)), **common)
-    with pytest.raises(RunError, match=r"searches another space .*dense.units: study 32, here 64.*`autodl worker --storage"):
+    with pytest.raises(
+        RunError, match=r"searches another space .*dense.units: study 32, here 64.*`autodl worker --storage"
+    ):
         autodl.run_search(dataset=data, space=str(_space(tmp_path / "b.yaml", 64)), **{**common, "trials": 2})
     with pytest.raises(RunError, match=r"started on other data .*--data-dir"):
-        autodl.run_search(dataset=str(_npz(tmp_path / "b.npz", 1)), space=str(tmp_path / "a.yaml"),
-                          **{**common, "trials": 2})
-    study = optuna.load_study(study_name="shared", storage=optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(tmp_path / "study.log"))))
+        autodl.run_search(
+            dataset=str(_npz(tmp_path / "b.npz", 1)), space=str(tmp_path / "a.yaml"), **{**common, "trials": 2}
+        )
+    study = optuna.load_study(
+        study_name="shared",
+        storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "study.log"))),
+    )
     assert len(study.trials) == 1, "a refused process adds no trial"
     assert autodl.load(tmp_path / "out" / "shared").space.to_dict()["dense"]["units"] == 32, "nor touches the run"
 
@@ -279,8 +367,9 @@ def test_a_joining_worker_searches_the_studys_space_not_the_edited_file(tmp_path
     monkeypatch.setenv("AUTODL_CONFIG_DIR", str(tmp_path / "config"))
     url, out = f"journal://{tmp_path / 'study.log'}", str(tmp_path / "out")
     space = _space(tmp_path / "s.yaml", 32)
-    first = autodl.run_search(dataset="digits", space=str(space), storage=url, name="j", out=out, trials=1,
-                              subset=100, finish=False)
+    first = autodl.run_search(
+        dataset="digits", space=str(space), storage=url, name="j", out=out, trials=1, subset=100, finish=False
+    )
     _space(space, 64)  # edited after the study started
     study = _study(url, "j")
     study.set_user_attr(SETTINGS_ATTR, {**study.user_attrs[SETTINGS_ATTR], "trials": 2})  # as `resume --trials 2`
@@ -318,8 +407,15 @@ def test_a_python_caller_of_a_heartbeat_study_sees_no_optuna_heartbeat_warning(t
     monkeypatch.setenv("AUTODL_CONFIG_DIR", str(tmp_path / "config"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        search = autodl.run_search(dataset="digits", space=str(_space(tmp_path / "s.yaml", 16)), trials=2,
-                                   storage=f"sqlite:///{tmp_path / 'hb.db'}", name="hb", out=str(tmp_path / "out"),
-                                   subset=100, finish=False)
+        search = autodl.run_search(
+            dataset="digits",
+            space=str(_space(tmp_path / "s.yaml", 16)),
+            trials=2,
+            storage=f"sqlite:///{tmp_path / 'hb.db'}",
+            name="hb",
+            out=str(tmp_path / "out"),
+            subset=100,
+            finish=False,
+        )
     assert search._backend.study._storage.get_heartbeat_interval(), "the study has heartbeats"
     assert [str(w.message) for w in caught if "Heartbeat" in str(w.message)] == []

@@ -21,8 +21,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import autodl
 
     out = tmp_path_factory.mktemp("runs")
-    autodl.run_search(dataset="digits", trials=2, epochs=2, subset=400, top_k=2, precision="float32",
-                      out=str(out), name="digits")
+    autodl.run_search(
+        dataset="digits", trials=2, epochs=2, subset=400, top_k=2, precision="float32", out=str(out), name="digits"
+    )
     return out / "digits"
 
 
@@ -105,11 +106,13 @@ def test_an_ensemble_exports_as_one_model_that_weighs_its_members(run: Path, ima
 
 
 def test_the_command_writes_the_folder_and_refuses_bad_requests(run: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["export", str(run), "--format", "litert", "--no-latency"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["export", str(run), "--format", "litert", "--no-latency"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert {p.name for p in (run / "exports" / "litert").iterdir()} == {"model.tflite", "metadata.json",
-                                                                         "MODEL_CARD.md"}
+    assert {p.name for p in (run / "exports" / "litert").iterdir()} == {
+        "model.tflite",
+        "metadata.json",
+        "MODEL_CARD.md",
+    }
     assert "model card:" in result.output
     missing = CliRunner().invoke(cli, ["export", str(run), "--trial", "7"])
     assert missing.exit_code == 2 and "no trial 7" not in missing.output and "trial 7" in missing.output

@@ -25,9 +25,12 @@ from autodl.data import load_splits
 from autodl.exceptions import DatasetError
 
 EXAMPLES = int(os.environ.get("AUTODL_FUZZ_EXAMPLES", "0"))
-FUZZ = settings(max_examples=EXAMPLES or 100, derandomize=not EXAMPLES, deadline=datetime.timedelta(seconds=5),
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=EXAMPLES or 100,
+    derandomize=not EXAMPLES,
+    deadline=datetime.timedelta(seconds=5),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 
 
 def loads_or_dataset_error(path, **kwargs) -> None:
@@ -65,27 +68,41 @@ def arrays(draw, images: bool):
 @given(data=st.data())
 def test_generated_npz_files_load_or_raise_dataset_error(tmp_path_factory, data):
     path = tmp_path_factory.mktemp("npz") / "gen.npz"
-    keys = data.draw(st.lists(st.sampled_from(["x_train", "y_train", "x_test", "y_test", "x_val", "y_val", "other"]),
-                              unique=True, min_size=0, max_size=7))
+    keys = data.draw(
+        st.lists(
+            st.sampled_from(["x_train", "y_train", "x_test", "y_test", "x_val", "y_val", "other"]),
+            unique=True,
+            min_size=0,
+            max_size=7,
+        )
+    )
     np.savez(path, **{key: data.draw(arrays(images=key.startswith("x"))) for key in keys})
     if data.draw(st.booleans()):  # truncated or with bytes flipped
         raw = bytearray(path.read_bytes())
         at = data.draw(st.integers(0, max(0, len(raw) - 1)))
-        raw = raw[:at] if data.draw(st.booleans()) else raw[:at] + bytes([raw[at] ^ 0xFF]) + raw[at + 1:]
+        raw = raw[:at] if data.draw(st.booleans()) else raw[:at] + bytes([raw[at] ^ 0xFF]) + raw[at + 1 :]
         path.write_bytes(bytes(raw))
-    loads_or_dataset_error(path, subset=data.draw(st.sampled_from([None, 4, 10_000])),
-                           val_fraction=data.draw(st.sampled_from([0.1, 0.5, 0.99])))
+    loads_or_dataset_error(
+        path,
+        subset=data.draw(st.sampled_from([None, 4, 10_000])),
+        val_fraction=data.draw(st.sampled_from([0.1, 0.5, 0.99])),
+    )
 
 
-CELLS = st.one_of(st.integers(-5, 300).map(str), st.sampled_from(["", "x", "1.5", "nan", "inf", "-", " ", "1e400",
-                                                                  '"a,b"', "label", "0x10", "[/x]"]))
+CELLS = st.one_of(
+    st.integers(-5, 300).map(str),
+    st.sampled_from(["", "x", "1.5", "nan", "inf", "-", " ", "1e400", '"a,b"', "label", "0x10", "[/x]"]),
+)
 
 
 @FUZZ
-@given(header=st.lists(st.sampled_from(["label", "Label", "a", "b", "c", "d", "0", "1", "2", "3", "", "label"]),
-                       min_size=0, max_size=6),
-       rows=st.lists(st.lists(CELLS, min_size=0, max_size=6), min_size=0, max_size=30),
-       sep=st.sampled_from([",", ";", "\t"]))
+@given(
+    header=st.lists(
+        st.sampled_from(["label", "Label", "a", "b", "c", "d", "0", "1", "2", "3", "", "label"]), min_size=0, max_size=6
+    ),
+    rows=st.lists(st.lists(CELLS, min_size=0, max_size=6), min_size=0, max_size=30),
+    sep=st.sampled_from([",", ";", "\t"]),
+)
 def test_generated_csv_files_load_or_raise_dataset_error(tmp_path_factory, header, rows, sep):
     path = tmp_path_factory.mktemp("csv") / "gen.csv"
     path.write_text("\n".join([sep.join(header)] + [sep.join(row) for row in rows]) + "\n")
@@ -96,8 +113,12 @@ def test_generated_csv_files_load_or_raise_dataset_error(tmp_path_factory, heade
 @given(data=st.data())
 def test_generated_idx_folders_load_or_raise_dataset_error(tmp_path_factory, data):
     folder = tmp_path_factory.mktemp("idx")
-    for name, dims in (("train-images-idx3-ubyte", 3), ("train-labels-idx1-ubyte", 1),
-                       ("t10k-images-idx3-ubyte", 3), ("t10k-labels-idx1-ubyte", 1)):
+    for name, dims in (
+        ("train-images-idx3-ubyte", 3),
+        ("train-labels-idx1-ubyte", 1),
+        ("t10k-images-idx3-ubyte", 3),
+        ("t10k-labels-idx1-ubyte", 1),
+    ):
         shape = data.draw(st.lists(st.integers(0, 12), min_size=dims, max_size=dims))
         ndim = data.draw(st.sampled_from([dims, dims, 0, 2, 255]))
         code = data.draw(st.sampled_from([0x08, 0x08, 0x09, 0x0B, 0x0D, 0x0E, 0x42]))
@@ -105,18 +126,61 @@ def test_generated_idx_folders_load_or_raise_dataset_error(tmp_path_factory, dat
         body = bytes(data.draw(st.integers(0, 9)) for _ in range(int(np.prod(shape)) if shape else 0))
         raw = header + body[: data.draw(st.integers(0, len(body)))] if data.draw(st.booleans()) else header + body
         if data.draw(st.booleans()):
-            (folder / (name + ".gz")).write_bytes(gzip.compress(raw)[: data.draw(st.integers(1, 200))]
-                                                  if data.draw(st.booleans()) else gzip.compress(raw))
+            (folder / (name + ".gz")).write_bytes(
+                gzip.compress(raw)[: data.draw(st.integers(1, 200))] if data.draw(st.booleans()) else gzip.compress(raw)
+            )
         else:
             (folder / name).write_bytes(raw)
     loads_or_dataset_error(folder)
 
 
-VALUES = st.sampled_from(["-1", "0", "1", "2", "1e400", "nan", "inf", "-inf", "1.5", "x", "", "99999999999999999999999",
-                          "[/x]", "../x", "/tmp", "a b", "60000", "16x0", "3x3", "1k", "1.5M", "-3", "  "])
-FLAGS = ["--trials", "--timeout", "--epochs", "--max-params", "--seed", "--name", "--subset", "--val-fraction",
-         "--top-k", "--image-size", "--space", "--storage", "--data-dir", "--sampler", "--pruner", "--backend",
-         "--precision", "--tuner"]
+VALUES = st.sampled_from(
+    [
+        "-1",
+        "0",
+        "1",
+        "2",
+        "1e400",
+        "nan",
+        "inf",
+        "-inf",
+        "1.5",
+        "x",
+        "",
+        "99999999999999999999999",
+        "[/x]",
+        "../x",
+        "/tmp",
+        "a b",
+        "60000",
+        "16x0",
+        "3x3",
+        "1k",
+        "1.5M",
+        "-3",
+        "  ",
+    ]
+)
+FLAGS = [
+    "--trials",
+    "--timeout",
+    "--epochs",
+    "--max-params",
+    "--seed",
+    "--name",
+    "--subset",
+    "--val-fraction",
+    "--top-k",
+    "--image-size",
+    "--space",
+    "--storage",
+    "--data-dir",
+    "--sampler",
+    "--pruner",
+    "--backend",
+    "--precision",
+    "--tuner",
+]
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +188,12 @@ def runner():
     return CliRunner()
 
 
-@settings(max_examples=EXAMPLES or 60, derandomize=not EXAMPLES, deadline=datetime.timedelta(seconds=10),
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=EXAMPLES or 60,
+    derandomize=not EXAMPLES,
+    deadline=datetime.timedelta(seconds=10),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(flags=st.lists(st.tuples(st.sampled_from(FLAGS), VALUES), max_size=5))
 def test_any_flags_end_in_one_message_and_exit_2(runner, tmp_path_factory, flags):
     from autodl.cli.main import cli

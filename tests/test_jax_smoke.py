@@ -67,13 +67,28 @@ def test_search_runs_under_jax_without_tensorflow(tmp_path):
     if os.environ.get("AUTODL_SKIP_JAX") == "1":
         pytest.skip("AUTODL_SKIP_JAX=1: the JAX smoke test was skipped on purpose")
     if importlib.util.find_spec("jax") is None:
-        pytest.fail("jax is not installed, so the JAX (GPU) path is untested. Install it with "
-                    "`pip install -e \".[test,jax]\"`, or set AUTODL_SKIP_JAX=1 to skip this test knowingly.")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "AUTODL_OFFLINE": "1",
-           "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "TF_CPP_MIN_LOG_LEVEL": "2",
-           "PYTHONPATH": str(REPO)}  # the checkout under test, whatever is installed
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "reports")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+        pytest.fail(
+            "jax is not installed, so the JAX (GPU) path is untested. Install it with "
+            '`pip install -e ".[test,jax]"`, or set AUTODL_SKIP_JAX=1 to skip this test knowingly.'
+        )
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "JAX_PLATFORMS": "cpu",
+        "AUTODL_OFFLINE": "1",
+        "AUTODL_CONFIG_DIR": str(tmp_path / "config"),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": str(REPO),
+    }  # the checkout under test, whatever is installed
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(tmp_path / "reports")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["backend"] == "jax" and result["keras_backend"] == "jax"
@@ -103,16 +118,48 @@ def test_workers_run_under_jax_without_tensorflow(tmp_path):
     if os.environ.get("AUTODL_SKIP_JAX") == "1":
         pytest.skip("AUTODL_SKIP_JAX=1: the JAX smoke test was skipped on purpose")
     if importlib.util.find_spec("jax") is None:
-        pytest.fail("jax is not installed: `pip install -e \".[test,jax]\"`, or AUTODL_SKIP_JAX=1 to skip knowingly.")
+        pytest.fail('jax is not installed: `pip install -e ".[test,jax]"`, or AUTODL_SKIP_JAX=1 to skip knowingly.')
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(BLOCK_TENSORFLOW)
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "AUTODL_OFFLINE": "1",
-           "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "PYTHONPATH": f"{site}{os.pathsep}{REPO}"}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "JAX_PLATFORMS": "cpu",
+        "AUTODL_OFFLINE": "1",
+        "AUTODL_CONFIG_DIR": str(tmp_path / "config"),
+        "PYTHONPATH": f"{site}{os.pathsep}{REPO}",
+    }
     out = tmp_path / "reports"
-    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--workers", "2", "--trials", "6",
-                           "--epochs", "2", "--subset", "300", "--space", "mlp", "--out", str(out), "--name", "jax",
-                           "--quiet"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autodl",
+            "search",
+            "digits",
+            "--workers",
+            "2",
+            "--trials",
+            "6",
+            "--epochs",
+            "2",
+            "--subset",
+            "300",
+            "--space",
+            "mlp",
+            "--out",
+            str(out),
+            "--name",
+            "jax",
+            "--quiet",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     run = json.loads((out / "jax" / "run.json").read_text())
     assert run["versions"]["keras_backend"] == "jax"

@@ -49,16 +49,22 @@ class FakeRunner:
         if isinstance(result, BaseException):
             raise result
         state, value = result
-        return TrialRecord(ctx.number, TrialState(state), dict(ctx.suggester.params), value=value,
-                           error=None if state == "complete" else f"{state} on purpose")
+        return TrialRecord(
+            ctx.number,
+            TrialState(state),
+            dict(ctx.suggester.params),
+            value=value,
+            error=None if state == "complete" else f"{state} on purpose",
+        )
 
     @property
     def numbers(self) -> list[int]:
         return [call[0] for call in self.calls]
 
 
-def make_backend(tmp_path: Path, tuner: str = "random", space: Any = None, state: Any = None,
-                 **settings: Any) -> KerasTunerBackend:
+def make_backend(
+    tmp_path: Path, tuner: str = "random", space: Any = None, state: Any = None, **settings: Any
+) -> KerasTunerBackend:
     store = RunStore(tmp_path / "run")
     store.root.mkdir(parents=True, exist_ok=True)
     settings = SearchSettings(backend="kerastuner", tuner=tuner, **settings)
@@ -68,7 +74,9 @@ def make_backend(tmp_path: Path, tuner: str = "random", space: Any = None, state
 def optimize(backend: KerasTunerBackend, runner: Any, n_trials: int, timeout: float | None = None) -> None:
     """``timeout`` seconds from now, as the search's planner would say the budget is spent."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    backend.optimize(runner, n_trials=n_trials, budget_spent=lambda: deadline is not None and time.monotonic() >= deadline)
+    backend.optimize(
+        runner, n_trials=n_trials, budget_spent=lambda: deadline is not None and time.monotonic() >= deadline
+    )
 
 
 def kt_trials(backend: KerasTunerBackend) -> dict[int, Any]:
@@ -124,10 +132,13 @@ def test_hyperband_runs_its_rounds_within_the_trial_budget(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_bayesian_fits_its_model_after_the_random_start(tmp_path):
-    space = space_from_dict({
-        "name": "tiny", "dense": {"layers": 1, "units": {"type": "int", "min": 8, "max": 64, "step": 8}},
-        "optimizer": {"adam": {"learning_rate": {"type": "float", "min": 1e-4, "max": 1e-2, "log": True}}},
-    })
+    space = space_from_dict(
+        {
+            "name": "tiny",
+            "dense": {"layers": 1, "units": {"type": "int", "min": 8, "max": 64, "step": 8}},
+            "optimizer": {"adam": {"learning_rate": {"type": "float", "min": 1e-4, "max": 1e-2, "log": True}}},
+        }
+    )
     backend = make_backend(tmp_path, "bayesian", space)
     runner = FakeRunner(space, lambda n: ("complete", 0.5))
     optimize(backend, runner, 8)  # 2 parameters: 6 random trials, then the Gaussian process
@@ -244,8 +255,13 @@ def test_keras_tuner_prints_nothing(tmp_path, capfd):
 
     def runner(ctx: Any) -> TrialRecord:
         print(f"trial {ctx.number} speaking")  # the caller's output still goes through
-        return TrialRecord(ctx.number, TrialState.FAILED if ctx.number else TrialState.COMPLETE,
-                           dict(ctx.suggester.params), value=0.5, error="no")
+        return TrialRecord(
+            ctx.number,
+            TrialState.FAILED if ctx.number else TrialState.COMPLETE,
+            dict(ctx.suggester.params),
+            value=0.5,
+            error="no",
+        )
 
     optimize(backend, runner, 2)
     optimize(make_backend(tmp_path, "hyperband", space, state=backend.state(), epochs=2), runner, 3)
@@ -295,8 +311,17 @@ def check_run(run: Path, trials: int) -> None:
 
 
 def small_search(tmp_path: Path, tuner: str, **overrides: Any) -> SearchSettings:
-    fields = dict(dataset="digits", space="cnn", backend="kerastuner", tuner=tuner, trials=2, epochs=2,
-                  subset=300, out=str(tmp_path), name="kt")
+    fields = dict(
+        dataset="digits",
+        space="cnn",
+        backend="kerastuner",
+        tuner=tuner,
+        trials=2,
+        epochs=2,
+        subset=300,
+        out=str(tmp_path),
+        name="kt",
+    )
     return SearchSettings(**{**fields, **overrides})
 
 
@@ -333,8 +358,11 @@ def test_ctrl_c_in_a_real_search_then_resume(tmp_path):
     assert list(pd.read_csv(run / "trials.csv")["state"]) == ["complete", "interrupted"]
 
     resumed = resume_search(run)
-    assert [(r.number, r.state.value) for r in resumed.records] == [(0, "complete"), (1, "interrupted"),
-                                                                    (2, "complete")]
+    assert [(r.number, r.state.value) for r in resumed.records] == [
+        (0, "complete"),
+        (1, "interrupted"),
+        (2, "complete"),
+    ]
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
 
 
@@ -342,9 +370,11 @@ def test_diverging_trials_fail_and_the_search_goes_on(tmp_path):
     from autodl.search import run_search
 
     space = tmp_path / "exploding.yaml"
-    space.write_text("name: exploding\ndense: {layers: 1, units: [32, 48]}\noptimizer:\n"
-                     "  sgd: {learning_rate: {type: choice, values: [1.0e+12, 0.05]}}\n"
-                     "training: {batch_size: 64, max_epochs: 2}\n")
+    space.write_text(
+        "name: exploding\ndense: {layers: 1, units: [32, 48]}\noptimizer:\n"
+        "  sgd: {learning_rate: {type: choice, values: [1.0e+12, 0.05]}}\n"
+        "training: {batch_size: 64, max_epochs: 2}\n"
+    )
     search = run_search(small_search(tmp_path, "random", space=str(space), trials=4, subset=None))
     records = {r.number: r for r in search.records}
     assert sorted(records) == [0, 1, 2, 3]
@@ -368,10 +398,29 @@ def test_search_through_the_cli(tmp_path):
 
     from autodl.cli.main import cli
 
-    result = CliRunner().invoke(cli, [
-        "search", "digits", "--backend", "kerastuner", "--tuner", "hyperband", "--trials", "2",
-        "--epochs", "2", "--subset", "300", "--out", str(tmp_path), "--name", "cli", "--quiet",
-    ], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "search",
+            "digits",
+            "--backend",
+            "kerastuner",
+            "--tuner",
+            "hyperband",
+            "--trials",
+            "2",
+            "--epochs",
+            "2",
+            "--subset",
+            "300",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "cli",
+            "--quiet",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     check_run(tmp_path / "cli", 2)
     assert "Reloading" not in result.output and "Search: Running Trial" not in result.output

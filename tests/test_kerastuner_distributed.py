@@ -43,15 +43,37 @@ def _free_port() -> int:
 
 def _env(tmp_path: Path, port: int, tuner_id: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in KT_VARS}
-    return {**env, "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "AUTODL_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
-            distributed.ENV_IP: "127.0.0.1", distributed.ENV_PORT: str(port), distributed.ENV_ID: tuner_id}
+    return {
+        **env,
+        "AUTODL_CONFIG_DIR": str(tmp_path / "config"),
+        "AUTODL_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+        distributed.ENV_IP: "127.0.0.1",
+        distributed.ENV_PORT: str(port),
+        distributed.ENV_ID: tuner_id,
+    }
 
 
 def _autodl(tmp_path: Path, port: int, tuner_id: str, name: str, *flags: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "autodl", "search", "digits", *FLAGS, *flags,
-                             "--out", str(tmp_path / "out"), "--name", name],
-                            env=_env(tmp_path, port, tuner_id), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "autodl",
+            "search",
+            "digits",
+            *FLAGS,
+            *flags,
+            "--out",
+            str(tmp_path / "out"),
+            "--name",
+            name,
+        ],
+        env=_env(tmp_path, port, tuner_id),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _wait_for_chief(chief: subprocess.Popen, port: int) -> None:
@@ -72,10 +94,12 @@ def _finish(procs: dict[str, subprocess.Popen]) -> dict[str, str]:
     try:
         for name, proc in procs.items():
             outputs[name] = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))[0]
-    except subprocess.TimeoutExpired:
+    except subprocess.TimeoutExpired as exc:
         for proc in procs.values():
             proc.kill()
-        raise AssertionError(f"not finished within {LIMIT} s: {[n for n, p in procs.items() if p.poll() is None]}")
+        raise AssertionError(
+            f"not finished within {LIMIT} s: {[n for n, p in procs.items() if p.poll() is None]}"
+        ) from exc
     return outputs
 
 
@@ -84,7 +108,7 @@ def _trials(run: Path) -> list[dict]:
 
 
 def _kt_trials(project: Path) -> dict[int, dict]:
-    return {int(p.parent.name[len("trial_"):]): json.loads(p.read_text()) for p in project.glob("trial_*/trial.json")}
+    return {int(p.parent.name[len("trial_") :]): json.loads(p.read_text()) for p in project.glob("trial_*/trial.json")}
 
 
 def _start(tmp_path: Path, *flags: str) -> tuple[int, dict[str, subprocess.Popen]]:
@@ -133,8 +157,9 @@ def test_one_chief_two_workers_share_the_budget(tmp_path):
 def test_an_interrupted_worker_gives_its_slot_back(tmp_path):
     """Ctrl-C one worker mid-trial: its trial is not counted, the other runs the slot again."""
     slow = tmp_path / "slow.yaml"  # no early stopping: a trial lasts long enough to be stopped
-    slow.write_text("dense: {layers: 1, units: {type: int, min: 16, max: 64, step: 16}}\n"
-                    "training: {max_epochs: 30, patience: 0}\n")
+    slow.write_text(
+        "dense: {layers: 1, units: {type: int, min: 16, max: 64, step: 16}}\ntraining: {max_epochs: 30, patience: 0}\n"
+    )
     _, procs = _start(tmp_path, "--trials", "3", "--space", str(slow))
     victim, out = procs["kt-w1"], tmp_path / "out"
     deadline = time.monotonic() + LIMIT
@@ -160,9 +185,28 @@ def test_an_interrupted_worker_gives_its_slot_back(tmp_path):
 @pytest.mark.slow
 def test_a_worker_without_chief_stops_at_its_timeout(tmp_path):
     port = _free_port()
-    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", *FLAGS, "--space", "mlp",
-                           "--timeout", "3", "--out", str(tmp_path / "out"), "--name", "lonely"],
-                          env=_env(tmp_path, port, "tuner0"), capture_output=True, text=True, timeout=LIMIT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autodl",
+            "search",
+            "digits",
+            *FLAGS,
+            "--space",
+            "mlp",
+            "--timeout",
+            "3",
+            "--out",
+            str(tmp_path / "out"),
+            "--name",
+            "lonely",
+        ],
+        env=_env(tmp_path, port, "tuner0"),
+        capture_output=True,
+        text=True,
+        timeout=LIMIT,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"no answer from the Keras Tuner chief at 127.0.0.1:{port}" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -40,10 +40,17 @@ def check_matches(model, arch, num_classes):
     assert model.output_shape == (None, num_classes)
     assert model.count_params() > 0
     aug = arch.get("augmentation") or {}
-    expected_aug = [name for name, active in (
-        ("aug_flip", aug.get("flip", "none") != "none"), ("aug_rotation", aug.get("rotation", 0) > 0),
-        ("aug_translation", aug.get("translation", 0) > 0), ("aug_zoom", aug.get("zoom", 0) > 0),
-        ("aug_contrast", aug.get("contrast", 0) > 0)) if active]
+    expected_aug = [
+        name
+        for name, active in (
+            ("aug_flip", aug.get("flip", "none") != "none"),
+            ("aug_rotation", aug.get("rotation", 0) > 0),
+            ("aug_translation", aug.get("translation", 0) > 0),
+            ("aug_zoom", aug.get("zoom", 0) > 0),
+            ("aug_contrast", aug.get("contrast", 0) > 0),
+        )
+        if active
+    ]
     assert [layer.name for layer in model.layers if layer.name.startswith("aug_")] == expected_aug
 
 
@@ -76,12 +83,19 @@ def test_residual_projection_only_when_channels_change():
     assert not [layer for layer in model.layers if layer.name.endswith("_proj")]
 
 
-@pytest.mark.parametrize("spec, cls, checks", [
-    ({"name": "sgd", "learning_rate": 0.1, "momentum": 0.9, "nesterov": True}, "SGD", {"momentum": 0.9, "nesterov": True}),
-    ({"name": "adamw", "learning_rate": 1e-3, "weight_decay": 0.01}, "AdamW", {"weight_decay": 0.01}),
-    ({"name": "rmsprop", "learning_rate": 1e-3, "rho": 0.8}, "RMSprop", {"rho": 0.8}),
-    ({"name": "adam", "learning_rate": 1e-3, "weight_decay": 0.0}, "Adam", {"weight_decay": None}),
-])
+@pytest.mark.parametrize(
+    "spec, cls, checks",
+    [
+        (
+            {"name": "sgd", "learning_rate": 0.1, "momentum": 0.9, "nesterov": True},
+            "SGD",
+            {"momentum": 0.9, "nesterov": True},
+        ),
+        ({"name": "adamw", "learning_rate": 1e-3, "weight_decay": 0.01}, "AdamW", {"weight_decay": 0.01}),
+        ({"name": "rmsprop", "learning_rate": 1e-3, "rho": 0.8}, "RMSprop", {"rho": 0.8}),
+        ({"name": "adam", "learning_rate": 1e-3, "weight_decay": 0.0}, "Adam", {"weight_decay": None}),
+    ],
+)
 def test_optimizers(spec, cls, checks):
     opt = make_optimizer(spec)
     assert type(opt).__name__ == cls
@@ -113,7 +127,12 @@ def test_augmentation_transforms_training_images_only():
     check_matches(model, arch, 4)
     zoom = model.get_layer("aug_zoom")
     assert (zoom.fill_mode, zoom.height_lower, zoom.height_upper, zoom.width_lower, zoom.width_upper) == (
-        "constant", -0.2, 0.2, -0.2, 0.2)
+        "constant",
+        -0.2,
+        0.2,
+        -0.2,
+        0.2,
+    )
     assert model.get_layer("aug_contrast").value_range == (0, 1)  # autodl's pixels are in [0, 1]
     for layer in plain.layers:
         layer.set_weights(model.get_layer(layer.name).get_weights())
@@ -143,5 +162,10 @@ def test_augmented_model_trains_saves_and_loads_under_mixed_precision(tmp_path):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert [layer.name for layer in loaded.layers if layer.name.startswith("aug_")] == [
-        "aug_flip", "aug_rotation", "aug_translation", "aug_zoom", "aug_contrast"]
+        "aug_flip",
+        "aug_rotation",
+        "aug_translation",
+        "aug_zoom",
+        "aug_contrast",
+    ]
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-2, atol=1e-3)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import configparser
+from pathlib import Path
 
 import pytest
-from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,18 +43,43 @@ def test_non_editable_install_ships_spaces_and_templates(tmp_path):
     import subprocess
     import sys
 
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path / "wheel"), str(REPO_ROOT)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "wheel"),
+            str(REPO_ROOT),
+        ],
+        check=True,
+        timeout=300,
+    )
     wheel = next((tmp_path / "wheel").glob("autodl-*.whl"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"),
-                    str(wheel)], check=True, timeout=300)
-    code = ("import autodl, importlib.resources as r; from autodl.space import bundled_spaces, load_space;"
-            "assert autodl.__file__.startswith(%r), autodl.__file__;"
-            "names = sorted(bundled_spaces()); [load_space(n) for n in names]; print(names);"
-            "print(sorted(p.name for p in r.files('autodl.reporting').joinpath('templates').iterdir()))"
-            % str(tmp_path / "site"))
-    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
-                         env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"}, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"), str(wheel)],
+        check=True,
+        timeout=300,
+    )
+    code = (
+        "import autodl, importlib.resources as r; from autodl.space import bundled_spaces, load_space;"
+        f"assert autodl.__file__.startswith({str(tmp_path / 'site')!r}), autodl.__file__;"
+        "names = sorted(bundled_spaces()); [load_space(n) for n in names]; print(names);"
+        "print(sorted(p.name for p in r.files('autodl.reporting').joinpath('templates').iterdir()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
     names, templates = out.stdout.strip().splitlines()
     assert names == "['cnn', 'cnn-augmented', 'digit-recognition', 'lenet', 'mlp']"
     assert "report.html.j2" in templates

@@ -37,12 +37,29 @@ class Clock:
         return self.now
 
 
-def trial(number: int, *, value: float | None = 0.9, epochs: int = 10, seconds: float = 100.0,
-          flops: int | None = 1_000_000, state: TrialState = TrialState.COMPLETE, history: list[float] | None = None,
-          **fields) -> TrialRecord:
+def trial(
+    number: int,
+    *,
+    value: float | None = 0.9,
+    epochs: int = 10,
+    seconds: float = 100.0,
+    flops: int | None = 1_000_000,
+    state: TrialState = TrialState.COMPLETE,
+    history: list[float] | None = None,
+    **fields,
+) -> TrialRecord:
     curve = history if history is not None else [0.5] * (epochs - 1) + [value or 0.5]
-    return TrialRecord(number, state, {}, value=value, epochs=epochs, seconds=seconds, flops=flops,
-                       history={"val_accuracy": curve}, **fields)
+    return TrialRecord(
+        number,
+        state,
+        {},
+        value=value,
+        epochs=epochs,
+        seconds=seconds,
+        flops=flops,
+        history={"val_accuracy": curve},
+        **fields,
+    )
 
 
 # ---------------------------------------------------------------------------- the budget
@@ -76,8 +93,9 @@ def test_a_candidate_too_slow_for_the_time_left_is_skipped_and_one_that_fits_get
 
 def test_the_end_is_reserved_so_the_search_stops_early_enough_for_the_final_training():
     clock = Clock()
-    best = trial(0, flops=1_000_000, seconds=100.0, epochs=10, history=[0.5, 0.6, 0.9, 0.8, 0.7, 0.7, 0.7, 0.7, 0.7,
-                                                                      0.7])
+    best = trial(
+        0, flops=1_000_000, seconds=100.0, epochs=10, history=[0.5, 0.6, 0.9, 0.8, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7]
+    )
     planner = Planner(600, n_train=1000, n_val=500, clock=clock)  # refit on 1.5x the data, to epoch 3
     assert planner.refit_seconds([best]) == pytest.approx(10.0 * 1.5 * 3)
     assert planner.reserve([best]) == pytest.approx(45.0 + END_SECONDS)
@@ -89,8 +107,19 @@ def test_the_end_is_reserved_so_the_search_stops_early_enough_for_the_final_trai
     assert planner.admit(1_000_000, 15, [best]).skip == "the time budget is spent"
 
 
-@pytest.mark.parametrize("text, seconds", [("900", 900), ("90s", 90), ("15m", 900), ("2h", 7200), ("1h30m", 5400),
-                                           (" 15m ", 900), ("1.5h", 5400), (45.5, 45.5)])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("900", 900),
+        ("90s", 90),
+        ("15m", 900),
+        ("2h", 7200),
+        ("1h30m", 5400),
+        (" 15m ", 900),
+        ("1.5h", 5400),
+        (45.5, 45.5),
+    ],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -171,20 +200,49 @@ def test_greedy_selection_weighs_models_by_what_they_add_on_validation():
 
 
 def test_the_accounting_puts_the_best_start_against_the_best_searched_trial():
-    records = [trial(0, value=0.90, start=0, origin="start", seconds=50), trial(1, value=0.88, start=1, seconds=40),
-               trial(2, value=0.92, origin="neighbour of 0", seconds=30), trial(3, value=0.85, seconds=20),
-               trial(4, value=None, epochs=0, seconds=1, state=TrialState.PRUNED, history=[],
-                     error="skipped for cost: ~200 s per epoch ..."),
-               trial(5, value=None, epochs=2, seconds=5, state=TrialState.PRUNED, history=[0.1, 0.2],
-                     origin="warm-start fm1 trial 3")]
-    assert [phase(r) for r in records] == ["start networks", "start networks", "exploitation", "exploration",
-                                           "exploration", "warm start"]
+    records = [
+        trial(0, value=0.90, start=0, origin="start", seconds=50),
+        trial(1, value=0.88, start=1, seconds=40),
+        trial(2, value=0.92, origin="neighbour of 0", seconds=30),
+        trial(3, value=0.85, seconds=20),
+        trial(
+            4,
+            value=None,
+            epochs=0,
+            seconds=1,
+            state=TrialState.PRUNED,
+            history=[],
+            error="skipped for cost: ~200 s per epoch ...",
+        ),
+        trial(
+            5,
+            value=None,
+            epochs=2,
+            seconds=5,
+            state=TrialState.PRUNED,
+            history=[0.1, 0.2],
+            origin="warm-start fm1 trial 3",
+        ),
+    ]
+    assert [phase(r) for r in records] == [
+        "start networks",
+        "start networks",
+        "exploitation",
+        "exploration",
+        "exploration",
+        "warm start",
+    ]
     result = accounting(records, "maximize", 15, final_seconds=12.0, test={0: 0.89, 2: 0.91})
     assert result["best_start"] == {"trial": 0, "value": 0.90, "phase": "start networks", "test_accuracy": 0.89}
     assert result["best_searched"]["trial"] == 2 and result["best_searched"]["test_accuracy"] == 0.91
     assert result["searched_beats_start"] is True
-    assert result["seconds"] == {"start networks": 90.0, "warm start": 5.0, "exploration": 21.0,
-                                 "exploitation": 30.0, "final training and evaluation": 12.0}
+    assert result["seconds"] == {
+        "start networks": 90.0,
+        "warm start": 5.0,
+        "exploration": 21.0,
+        "exploitation": 30.0,
+        "final training and evaluation": 12.0,
+    }
     assert result["epochs"] == {"trained": 42, "saved_by_early_stopping": 4 * 5, "saved_by_pruning": 13}
     assert [s["trial"] for s in result["skipped_for_cost"]] == [4]
 
@@ -202,8 +260,9 @@ MLP = textwrap.dedent("""\
 
 
 def settings(tmp_path: Path, name: str, space: Path | str, **overrides) -> SearchSettings:
-    base = SearchSettings(dataset="digits", space=str(space), trials=3, subset=300, seed=0, out=str(tmp_path),
-                          name=name, pruner="none")
+    base = SearchSettings(
+        dataset="digits", space=str(space), trials=3, subset=300, seed=0, out=str(tmp_path), name=name, pruner="none"
+    )
     return dataclasses.replace(base, **overrides)
 
 
@@ -216,8 +275,11 @@ def test_warm_start_queues_only_the_configurations_that_fit_this_space(tmp_path)
     ranked = [r for r in first.ranked()]
     # The second space allows 16 and 32 units only: configurations with 48 or 64 do not fit.
     narrow = tmp_path / "narrow.yaml"
-    narrow.write_text(MLP.replace("units: {type: int, min: 16, max: 64, step: 16}",
-                                  "units: {type: int, min: 16, max: 32, step: 16}").replace("mlp-small", "narrow"))
+    narrow.write_text(
+        MLP.replace(
+            "units: {type: int, min: 16, max: 64, step: 16}", "units: {type: int, min: 16, max: 32, step: 16}"
+        ).replace("mlp-small", "narrow")
+    )
     space = load_space(narrow)
     fits = [r.number for r in ranked if fitting(space, r.params) is not None][:3]
     second = run_search(settings(tmp_path, "second", narrow, warm_start=str(tmp_path / "first"), trials=len(fits) + 1))
@@ -245,8 +307,15 @@ def test_refit_trains_on_train_and_the_npz_validation_split_and_predict_uses_it(
     rng = np.random.default_rng(0)
     x = rng.integers(0, 255, (160, 6, 6, 1), dtype=np.uint8)
     y = (x.reshape(160, -1).mean(axis=1) > 127).astype(np.int64)
-    np.savez(tmp_path / "own.npz", x_train=x[:80], y_train=y[:80], x_val=x[80:120], y_val=y[80:120],
-             x_test=x[120:], y_test=y[120:])
+    np.savez(
+        tmp_path / "own.npz",
+        x_train=x[:80],
+        y_train=y[:80],
+        x_val=x[80:120],
+        y_val=y[80:120],
+        x_test=x[120:],
+        y_test=y[120:],
+    )
     space = tmp_path / "s.yaml"
     space.write_text(MLP)
     search = run_search(settings(tmp_path, "refit", space, dataset=str(tmp_path / "own.npz"), subset=None))
@@ -266,11 +335,13 @@ def test_refit_trains_on_train_and_the_npz_validation_split_and_predict_uses_it(
     predicted = search.predict([images])
     expected = model.predict(x[120:121].astype("float32") / 255.0, verbose=0)[0]
     assert predicted["probability"][0] == pytest.approx(float(expected.max()), rel=1e-5)
-    skipped = run_search(settings(tmp_path, "norefit", space, dataset=str(tmp_path / "own.npz"), subset=None,
-                                  refit=False))
+    skipped = run_search(
+        settings(tmp_path, "norefit", space, dataset=str(tmp_path / "own.npz"), subset=None, refit=False)
+    )
     assert skipped.final is None and not skipped.store.final_model.exists()
-    assert [(f.path, f.final) for f in skipped.model_files()] == [(skipped.path / str(skipped.best_trial.model_path),
-                                                                   False)]
+    assert [(f.path, f.final) for f in skipped.model_files()] == [
+        (skipped.path / str(skipped.best_trial.model_path), False)
+    ]
 
 
 def test_the_final_training_is_skipped_when_the_budget_has_no_room_for_it(tmp_path):

@@ -16,8 +16,13 @@ from autodl.search.recycle import BASE_ENV, MIN_TRIALS_ENV, MemoryGuard, Recycle
 
 def _search(trials: int, done: int, **settings):
     records = [TrialRecord(i, TrialState.COMPLETE, {}, value=0.5) for i in range(done)]
-    return types.SimpleNamespace(settings=SearchSettings(trials=trials, **settings), records=records,
-                                 finished=records, path="reports/r", elapsed=100.0)
+    return types.SimpleNamespace(
+        settings=SearchSettings(trials=trials, **settings),
+        records=records,
+        finished=records,
+        path="reports/r",
+        elapsed=100.0,
+    )
 
 
 def test_the_guard_stops_after_a_trial_once_memory_grew_past_the_limit(monkeypatch):
@@ -42,8 +47,11 @@ def test_the_guard_stops_after_a_trial_once_memory_grew_past_the_limit(monkeypat
 def test_the_guard_leaves_the_last_trial_workers_and_keras_tuner_alone(monkeypatch):
     monkeypatch.setenv(BASE_ENV, "100")
     monkeypatch.setenv(MIN_TRIALS_ENV, "1")
-    for search in (_search(trials=3, done=3), _search(trials=9, done=2, storage="journal:///x"),
-                   _search(trials=9, done=2, backend="kerastuner")):
+    for search in (
+        _search(trials=3, done=3),
+        _search(trials=9, done=2, storage="journal:///x"),
+        _search(trials=9, done=2, backend="kerastuner"),
+    ):
         guard = MemoryGuard(measure=lambda: 1000.0)
         guard.on_search_start(search)
         guard.on_trial_end(search.records[-1])  # no Recycle raised
@@ -58,12 +66,42 @@ def test_the_guard_leaves_the_last_trial_workers_and_keras_tuner_alone(monkeypat
 def test_a_recycled_search_finishes_with_exact_counts(tmp_path):
     """Every trial's end exceeds a 1 MiB base: the search goes on in a fresh process after each
     of the first three of 4 trials, and ends as one uninterrupted search would."""
-    env = {**os.environ, "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "AUTODL_OFFLINE": "1",
-           BASE_ENV: "1", MIN_TRIALS_ENV: "1", "PYTHONUNBUFFERED": "1"}
-    done = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--space", "mlp", "--trials", "4",
-                           "--epochs", "1", "--subset", "300", "--pruner", "none", "--name", "r",
-                           "--out", str(tmp_path)], env=env, capture_output=True, text=True, timeout=600,
-                          check=False)
+    env = {
+        **os.environ,
+        "AUTODL_CONFIG_DIR": str(tmp_path / "config"),
+        "AUTODL_OFFLINE": "1",
+        BASE_ENV: "1",
+        MIN_TRIALS_ENV: "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autodl",
+            "search",
+            "digits",
+            "--space",
+            "mlp",
+            "--trials",
+            "4",
+            "--epochs",
+            "1",
+            "--subset",
+            "300",
+            "--pruner",
+            "none",
+            "--name",
+            "r",
+            "--out",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert output.count("the search goes on in a fresh process") == 3 and "Traceback" not in output

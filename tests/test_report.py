@@ -19,7 +19,7 @@ from autodl.records import TrialRecord, TrialState
 from autodl.reporting import summary, write_index, write_report
 
 XSS_NAME = "<script>window.__xss = 1</script>"
-XSS_CLASS = "<img src=x onerror=\"window.__xss = 2\">"
+XSS_CLASS = '<img src=x onerror="window.__xss = 2">'
 XSS_PARAM = "<svg onload=window.__xss=3>"
 CLASS_NAMES = ["cat & dog", XSS_CLASS, "bird", "plane"]
 PLOTLY_MARKER = "/* plotly.js, packed"
@@ -29,8 +29,12 @@ def _history(rng: np.random.Generator, epochs: int, quality: float) -> dict[str,
     steps = np.arange(1, epochs + 1)
     acc = quality * (1 - np.exp(-steps / 2.0)) + rng.normal(0, 0.01, epochs)
     val = acc - 0.03 + rng.normal(0, 0.015, epochs)
-    return {"loss": list(1.5 * np.exp(-steps / 3.0) + 0.1), "accuracy": list(acc),
-            "val_loss": list(1.6 * np.exp(-steps / 3.0) + 0.2), "val_accuracy": list(val)}
+    return {
+        "loss": list(1.5 * np.exp(-steps / 3.0) + 0.1),
+        "accuracy": list(acc),
+        "val_loss": list(1.6 * np.exp(-steps / 3.0) + 0.2),
+        "val_accuracy": list(val),
+    }
 
 
 def make_records(n_trials: int, seed: int = 0, epochs: int = 8) -> list[TrialRecord]:
@@ -38,44 +42,82 @@ def make_records(n_trials: int, seed: int = 0, epochs: int = 8) -> list[TrialRec
     rng = np.random.default_rng(seed)
     records = []
     for number in range(n_trials):
-        params = {"learning_rate": float(10 ** rng.uniform(-4, -2)),
-                  "filters": int(rng.choice([16, 32, 64])),
-                  "optimizer": str(rng.choice(["adam", "sgd", XSS_PARAM])),
-                  "dropout": round(float(rng.uniform(0, 0.5)), 3)}
+        params = {
+            "learning_rate": float(10 ** rng.uniform(-4, -2)),
+            "filters": int(rng.choice([16, 32, 64])),
+            "optimizer": str(rng.choice(["adam", "sgd", XSS_PARAM])),
+            "dropout": round(float(rng.uniform(0, 0.5)), 3),
+        }
         if number % 3 == 0:
             params["dense_units"] = int(rng.choice([64, 128]))  # a conditional parameter
         quality = float(rng.uniform(0.5, 0.95))
         if number % 7 == 6:
             history = _history(rng, 2, quality)
             history["val_loss"][-1] = None  # diverged: stored as null
-            records.append(TrialRecord(number, TrialState.FAILED, params, None, 2, 3.5, 12345,
-                                       history, error=f"NaN loss <b>{number}</b> & co"))
+            records.append(
+                TrialRecord(
+                    number,
+                    TrialState.FAILED,
+                    params,
+                    None,
+                    2,
+                    3.5,
+                    12345,
+                    history,
+                    error=f"NaN loss <b>{number}</b> & co",
+                )
+            )
         elif number % 4 == 3:
-            records.append(TrialRecord(number, TrialState.PRUNED, params, None, 3, 5.0, 23456,
-                                       _history(rng, 3, quality * 0.7)))
+            records.append(
+                TrialRecord(number, TrialState.PRUNED, params, None, 3, 5.0, 23456, _history(rng, 3, quality * 0.7))
+            )
         else:
             history = _history(rng, epochs, quality)
-            records.append(TrialRecord(number, TrialState.COMPLETE, params,
-                                       float(max(history["val_accuracy"])), epochs,
-                                       float(rng.uniform(8, 20)), int(rng.integers(1e4, 1e6)),
-                                       history))
+            records.append(
+                TrialRecord(
+                    number,
+                    TrialState.COMPLETE,
+                    params,
+                    float(max(history["val_accuracy"])),
+                    epochs,
+                    float(rng.uniform(8, 20)),
+                    int(rng.integers(1e4, 1e6)),
+                    history,
+                )
+            )
     return records
 
 
 def _tiny_model(path: Path) -> None:
     import keras
 
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, name="conv"),
-                              keras.layers.Flatten(), keras.layers.Dense(4, name="out")])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, name="conv"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(4, name="out"),
+        ]
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
 
 
-def make_run(out_dir: Path, folder: str = "run-a", *, name: str | None = None,
-             n_trials: int = 10, records: list[TrialRecord] | None = None,
-             evaluation: bool = True, model: bool = True, study: bool = False,
-             backend: str = "optuna", created: str = "2025-01-31T14:25:01",
-             class_names: list[str] | None = None, n_test: int = 200) -> Path:
+def make_run(
+    out_dir: Path,
+    folder: str = "run-a",
+    *,
+    name: str | None = None,
+    n_trials: int = 10,
+    records: list[TrialRecord] | None = None,
+    evaluation: bool = True,
+    model: bool = True,
+    study: bool = False,
+    backend: str = "optuna",
+    created: str = "2025-01-31T14:25:01",
+    class_names: list[str] | None = None,
+    n_test: int = 200,
+) -> Path:
     """Write a run folder ``out_dir/folder`` and return its path."""
     run_dir = out_dir / folder
     run_dir.mkdir(parents=True)
@@ -89,25 +131,50 @@ def make_run(out_dir: Path, folder: str = "run-a", *, name: str | None = None,
             _tiny_model(run_dir / best.model_path)
     counts = summary.count_states(records)
     run: dict[str, Any] = {
-        "autodl_version": "0.1.0", "name": name or folder, "status": "finished",
-        "created": created, "updated": created, "finished": created,
-        "settings": {"dataset": "synthetic", "space": "cnn", "backend": backend,
-                     "sampler": "tpe", "pruner": "median", "tuner": "random", "trials": n_trials,
-                     "epochs": 8, "seed": 0, "precision": "float32"},
-        "space": {"name": "cnn", "params": {"learning_rate": {"type": "float", "log": True}},
-                  "note": XSS_PARAM},
-        "dataset": {"name": "synthetic", "source": "test", "input_shape": [8, 8, 1],
-                    "num_classes": len(class_names), "class_names": class_names,
-                    "n_train": 1000, "n_val": 100, "n_test": n_test, "fingerprint": "abc123"},
+        "autodl_version": "0.1.0",
+        "name": name or folder,
+        "status": "finished",
+        "created": created,
+        "updated": created,
+        "finished": created,
+        "settings": {
+            "dataset": "synthetic",
+            "space": "cnn",
+            "backend": backend,
+            "sampler": "tpe",
+            "pruner": "median",
+            "tuner": "random",
+            "trials": n_trials,
+            "epochs": 8,
+            "seed": 0,
+            "precision": "float32",
+        },
+        "space": {"name": "cnn", "params": {"learning_rate": {"type": "float", "log": True}}, "note": XSS_PARAM},
+        "dataset": {
+            "name": "synthetic",
+            "source": "test",
+            "input_shape": [8, 8, 1],
+            "num_classes": len(class_names),
+            "class_names": class_names,
+            "n_train": 1000,
+            "n_val": 100,
+            "n_test": n_test,
+            "fingerprint": "abc123",
+        },
         "objective": {"metric": "val_accuracy", "direction": "maximize"},
         "versions": {"python": "3.11", "keras": "3.15.1", "optuna": "5.0.0"},
-        "hardware": {"platform": "Linux", "processor": "x86_64", "cpu_count": 2,
-                     "memory_gb": 8, "accelerators": []},
+        "hardware": {"platform": "Linux", "processor": "x86_64", "cpu_count": 2, "memory_gb": 8, "accelerators": []},
         "timings": {"total_seconds": 321.5, "data_seconds": 2.0, "trial_seconds": 300.0},
         "counts": {k: counts[k] for k in ("complete", "pruned", "failed", "interrupted")},
-        "best": None if best is None else {
-            "number": best.number, "value": best.value, "params": best.params,
-            "model_path": best.model_path, "architecture": {"blocks": [{"filters": 4}]}},
+        "best": None
+        if best is None
+        else {
+            "number": best.number,
+            "value": best.value,
+            "params": best.params,
+            "model_path": best.model_path,
+            "architecture": {"blocks": [{"filters": 4}]},
+        },
         "test_metrics": {"loss": 0.41, "accuracy": 0.87} if best else None,
     }
     if backend == "optuna":
@@ -115,8 +182,7 @@ def make_run(out_dir: Path, folder: str = "run-a", *, name: str | None = None,
         if study:
             _write_study(run_dir / "study.db", records)
     (run_dir / "run.json").write_text(json.dumps(run), encoding="utf-8")
-    (run_dir / "trials.json").write_text(
-        json.dumps({"trials": [r.to_dict() for r in records]}), encoding="utf-8")
+    (run_dir / "trials.json").write_text(json.dumps({"trials": [r.to_dict() for r in records]}), encoding="utf-8")
     if evaluation:
         _write_evaluation(run_dir / "evaluation.npz", len(class_names), n_test)
     return run_dir
@@ -129,16 +195,24 @@ def _write_study(path: Path, records: list[TrialRecord]) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna.storages.RDBStorage(f"sqlite:///{path}")
     study = optuna.create_study(study_name="study-x", storage=storage, direction="maximize")
-    dists = {"learning_rate": FloatDistribution(1e-5, 1e-1, log=True),
-             "optimizer": CategoricalDistribution(["adam", "sgd", XSS_PARAM])}
+    dists = {
+        "learning_rate": FloatDistribution(1e-5, 1e-1, log=True),
+        "optimizer": CategoricalDistribution(["adam", "sgd", XSS_PARAM]),
+    }
     for record in records:
-        state = {TrialState.COMPLETE: optuna.trial.TrialState.COMPLETE,
-                 TrialState.PRUNED: optuna.trial.TrialState.PRUNED}.get(
-                     record.state, optuna.trial.TrialState.FAIL)
+        state = {
+            TrialState.COMPLETE: optuna.trial.TrialState.COMPLETE,
+            TrialState.PRUNED: optuna.trial.TrialState.PRUNED,
+        }.get(record.state, optuna.trial.TrialState.FAIL)
         params = {k: record.params[k] for k in dists}
-        study.add_trial(optuna.trial.create_trial(
-            params=params, distributions=dists, state=state,
-            value=record.value if state == optuna.trial.TrialState.COMPLETE else None))
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions=dists,
+                state=state,
+                value=record.value if state == optuna.trial.TrialState.COMPLETE else None,
+            )
+        )
     storage.engine.dispose()
 
 
@@ -150,10 +224,15 @@ def _write_evaluation(path: Path, n_classes: int, n_test: int) -> None:
     wrong = wrong[np.argsort(-proba[wrong].max(1))][:32]
     samples = np.repeat(np.arange(n_classes), 3)
     np.savez_compressed(
-        path, y_true=y_true, proba=proba, mistake_index=wrong,
+        path,
+        y_true=y_true,
+        proba=proba,
+        mistake_index=wrong,
         mistake_images=rng.random((len(wrong), 8, 8, 1), dtype=np.float32),
         sample_images=rng.random((len(samples), 8, 8, 3), dtype=np.float32),
-        sample_labels=samples, train_class_counts=rng.integers(100, 300, n_classes))
+        sample_labels=samples,
+        train_class_counts=rng.integers(100, 300, n_classes),
+    )
 
 
 def strip_scripts(page: str) -> str:
@@ -176,11 +255,18 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_report_has_every_section(full_run: tuple[Path, str]) -> None:
     path, page = full_run
     assert path.name == "report.html" and path.is_file()
-    for section in ("summary", "leaderboard", "curves", "analysis", "best-model", "errors",
-                    "dataset"):
+    for section in ("summary", "leaderboard", "curves", "analysis", "best-model", "errors", "dataset"):
         assert f'<section id="{section}">' in page
-    for figure in ("fig-curves", "fig-overview", "fig-history", "fig-importances",
-                   "fig-parallel", "fig-size", "fig-confusion", "fig-class-counts"):
+    for figure in (
+        "fig-curves",
+        "fig-overview",
+        "fig-history",
+        "fig-importances",
+        "fig-parallel",
+        "fig-size",
+        "fig-confusion",
+        "fig-class-counts",
+    ):
         assert f'id="{figure}"' in page, figure
     assert 'id="layer-table"' in page and ">Conv2D<" in page and ">Dense<" in page
     assert "evaluation-missing" not in page
@@ -192,8 +278,7 @@ def test_leaderboard_ranks_every_trial(full_run: tuple[Path, str]) -> None:
     _, page = full_run
     records = make_records(14)
     assert leaderboard_numbers(page) == [r.number for r in summary.rank_trials(records)]
-    complete = sorted((r for r in records if r.state == TrialState.COMPLETE),
-                      key=lambda r: -r.value)  # type: ignore[operator]
+    complete = sorted((r for r in records if r.state == TrialState.COMPLETE), key=lambda r: -r.value)  # type: ignore[operator]
     numbers = leaderboard_numbers(page)
     assert numbers[: len(complete)] == [r.number for r in complete]
     states = [r.state for r in summary.rank_trials(records)]
@@ -236,8 +321,12 @@ def test_self_contained_with_plotly_once(full_run: tuple[Path, str]) -> None:
     assert page.count(PLOTLY_MARKER) == 1
     assert page.index(PLOTLY_MARKER) < page.index("Plotly.newPlot")
     outside_scripts = strip_scripts(page)
-    for pattern in (r'src\s*=\s*["\']?(https?:)?//', r'href\s*=\s*["\']?(https?:)?//',
-                    r"url\(\s*['\"]?(https?:)?//", r"@import"):
+    for pattern in (
+        r'src\s*=\s*["\']?(https?:)?//',
+        r'href\s*=\s*["\']?(https?:)?//',
+        r"url\(\s*['\"]?(https?:)?//",
+        r"@import",
+    ):
         assert not re.search(pattern, outside_scripts, re.I), pattern
     assert "<script src" not in page and "<link" not in page
     # plotly.js is packed (autodl/reporting/plotlyjs.py): the issue's bound is 1.5 MB.
@@ -268,21 +357,28 @@ def test_packed_plotly_runs_in_node(tmp_path: Path) -> None:
         pytest.skip("node is not installed; the browser test runs the decoder in chromium")
     script = plotly_loader().removeprefix('<script type="text/javascript">').removesuffix("</script>")
     harness = tmp_path / "harness.js"
-    harness.write_text("var out = null; var document = {createElement: function () { return {}; }, "
-                       "head: {appendChild: function (s) { out = s.text; }}};\n" + script
-                       + f"\nrequire('fs').writeFileSync({json.dumps(str(tmp_path / 'out.js'))}, out);\n",
-                       encoding="utf-8")
+    harness.write_text(
+        "var out = null; var document = {createElement: function () { return {}; }, "
+        "head: {appendChild: function (s) { out = s.text; }}};\n"
+        + script
+        + f"\nrequire('fs').writeFileSync({json.dumps(str(tmp_path / 'out.js'))}, out);\n",
+        encoding="utf-8",
+    )
     subprocess.run([node, str(harness)], check=True, timeout=120)
     assert (tmp_path / "out.js").read_text(encoding="utf-8") == get_plotlyjs()
 
 
 def test_index_lists_runs_newest_first(tmp_path: Path) -> None:
-    make_run(tmp_path, "old", created="2024-05-01T10:00:00", n_trials=3, model=False,
-             evaluation=False)
-    make_run(tmp_path, "new", created="2025-06-01T10:00:00", n_trials=3, model=False,
-             evaluation=False)
-    weird = make_run(tmp_path, "<img src=x onerror=alert(3)>", n_trials=3, model=False,
-                     evaluation=False, created="2025-01-01T00:00:00")
+    make_run(tmp_path, "old", created="2024-05-01T10:00:00", n_trials=3, model=False, evaluation=False)
+    make_run(tmp_path, "new", created="2025-06-01T10:00:00", n_trials=3, model=False, evaluation=False)
+    weird = make_run(
+        tmp_path,
+        "<img src=x onerror=alert(3)>",
+        n_trials=3,
+        model=False,
+        evaluation=False,
+        created="2025-01-01T00:00:00",
+    )
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "run.json").write_text("{not json", encoding="utf-8")
     (tmp_path / "not-a-run").mkdir()
@@ -327,8 +423,7 @@ def test_zero_trials_no_figures(tmp_path: Path) -> None:
 
 
 def test_optuna_study_figures(tmp_path: Path) -> None:
-    run_dir = make_run(tmp_path, "optuna", n_trials=10, study=True, evaluation=False,
-                       model=False)
+    run_dir = make_run(tmp_path, "optuna", n_trials=10, study=True, evaluation=False, model=False)
     page = write_report(run_dir).read_text(encoding="utf-8")
     assert "Drawn by optuna.visualization" in page
     assert 'id="fig-history"' in page and 'id="fig-parallel"' in page
@@ -342,8 +437,9 @@ def test_journal_study_and_broken_database(tmp_path: Path) -> None:
 
     run_dir = make_run(tmp_path, "journal", n_trials=6, evaluation=False, model=False)
     log = run_dir / "journal.log"
-    study = optuna.create_study(study_name="study-x", direction="maximize",
-                                storage=optuna.storages.JournalStorage(JournalFileBackend(str(log))))
+    study = optuna.create_study(
+        study_name="study-x", direction="maximize", storage=optuna.storages.JournalStorage(JournalFileBackend(str(log)))
+    )
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=4)
     run = json.loads((run_dir / "run.json").read_text())
     run["study"]["storage"] = f"journal://{log}"
@@ -359,8 +455,7 @@ def test_journal_study_and_broken_database(tmp_path: Path) -> None:
 
 def test_missing_study_and_kerastuner_fall_back(tmp_path: Path) -> None:
     for folder, backend in (("no-db", "optuna"), ("kt", "kerastuner")):
-        run_dir = make_run(tmp_path, folder, n_trials=6, backend=backend, evaluation=False,
-                           model=False)
+        run_dir = make_run(tmp_path, folder, n_trials=6, backend=backend, evaluation=False, model=False)
         page = write_report(run_dir).read_text(encoding="utf-8")
         assert "Drawn from the trial records" in page
         assert 'id="fig-history"' in page
@@ -371,8 +466,9 @@ def test_missing_study_and_kerastuner_fall_back(tmp_path: Path) -> None:
 
 def test_few_trials_skip_importances(tmp_path: Path) -> None:
     records = [r for r in make_records(6) if r.state == TrialState.COMPLETE][:2]
-    page = write_report(make_run(tmp_path, "two", records=records, evaluation=False,
-                                 model=False)).read_text(encoding="utf-8")
+    page = write_report(make_run(tmp_path, "two", records=records, evaluation=False, model=False)).read_text(
+        encoding="utf-8"
+    )
     assert "need at least 3 complete trials" in page and 'id="fig-importances"' not in page
 
 
@@ -405,8 +501,7 @@ def test_summary_functions() -> None:
     rows = summary.per_class_accuracy(cm)
     assert [r["accuracy"] for r in rows] == [0.5, 1.0, 1.0]
     records = make_records(8)
-    assert summary.count_states(records) == {"complete": 5, "pruned": 2, "failed": 1,
-                                             "interrupted": 0, "running": 0}
+    assert summary.count_states(records) == {"complete": 5, "pruned": 2, "failed": 1, "interrupted": 0, "running": 0}
     minimized = summary.rank_trials(records, "minimize")
     values = [r.value for r in minimized if r.state == TrialState.COMPLETE]
     assert values == sorted(values)
@@ -427,7 +522,7 @@ def test_learning_curves_add_a_log_scale_rate_panel_only_when_a_schedule_changed
     records = make_records(3)
     plain = learning_curves_figure(records)
     assert [a.text for a in plain.layout.annotations] == ["loss", "accuracy"]
-    records[0].history["learning_rate"] = [1e-3 * 0.5 ** i for i in range(len(records[0].history["loss"]))]
+    records[0].history["learning_rate"] = [1e-3 * 0.5**i for i in range(len(records[0].history["loss"]))]
     fig = learning_curves_figure(records)
     assert [a.text for a in fig.layout.annotations] == ["loss", "accuracy", "learning rate"]
     assert fig.layout.yaxis3.type == "log" and fig.layout.yaxis.type != "log"
@@ -441,9 +536,16 @@ def _sized(number: int, n_params: int, value: float, state: TrialState = TrialSt
 
 
 def test_the_pareto_front_is_the_smallest_model_for_each_level_of_score() -> None:
-    records = [_sized(0, 1000, 0.80), _sized(1, 500, 0.85), _sized(2, 2000, 0.90), _sized(3, 2000, 0.88),
-               _sized(4, 3000, 0.89), _sized(5, 500, 0.85), _sized(6, 100, 0.0, TrialState.PRUNED),
-               _sized(7, 4000, 0.95)]
+    records = [
+        _sized(0, 1000, 0.80),
+        _sized(1, 500, 0.85),
+        _sized(2, 2000, 0.90),
+        _sized(3, 2000, 0.88),
+        _sized(4, 3000, 0.89),
+        _sized(5, 500, 0.85),
+        _sized(6, 100, 0.0, TrialState.PRUNED),
+        _sized(7, 4000, 0.95),
+    ]
     assert [r.number for r in summary.pareto_front(records)] == [1, 2, 7]  # 5 ties 1 later; 0, 3, 4 beaten
     assert [r.number for r in summary.pareto_front(records, "minimize")] == [1, 0]  # a loss: lower is better
     assert summary.pareto_front([_sized(0, 0, 0.9)]) == []  # no size recorded: not placed
@@ -453,8 +555,8 @@ def test_the_report_draws_size_against_score_and_lists_the_front(tmp_path: Path)
     records = [_sized(0, 1000, 0.80), _sized(1, 500, 0.85), _sized(2, 2000, 0.90), _sized(3, 3000, 0.89)]
     page = write_report(make_run(tmp_path, records=records, n_trials=4)).read_text(encoding="utf-8")
     assert 'id="fig-size"' in page
-    table = page[page.index('id="pareto-table"'):]
-    table = table[:table.index("</table>")]
+    table = page[page.index('id="pareto-table"') :]
+    table = table[: table.index("</table>")]
     cells = [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in table.split("<tr>")[2:]]
     assert cells == [["1", "3", "500", "0.85", "0.05"], ["2", "1", "2,000", "0.9", "best"]]  # trial, rank, ...
     lone = write_report(make_run(tmp_path, "one", records=[_sized(0, 1000, 0.8)], n_trials=1)).read_text()

@@ -28,9 +28,16 @@ from autodl.reporting import write_report
 pytestmark = pytest.mark.browser
 logger = logging.getLogger(__name__)
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync",
-                 "--disable-extensions", "--disable-default-apps"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-extensions",
+    "--disable-default-apps",
+]
 #: Sanity bound only: the issue's target (under 2 s) is reported, not asserted, because CI
 #: machines are shared and slow.
 MAX_LOAD_SECONDS = 20.0
@@ -39,16 +46,19 @@ MAX_LOAD_SECONDS = 20.0
 def _chromium() -> str:
     if os.environ.get("AUTODL_SKIP_BROWSER") == "1":
         pytest.skip("AUTODL_SKIP_BROWSER=1: browser tests skipped on request")
-    path = (os.environ.get("AUTODL_CHROMIUM") or shutil.which("chromium")
-            or shutil.which("chromium-browser"))
+    path = os.environ.get("AUTODL_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     if not path:
-        pytest.fail("chromium is not installed: run `apt-get install chromium` (Debian) or "
-                    "set AUTODL_SKIP_BROWSER=1 to skip the browser tests.")
+        pytest.fail(
+            "chromium is not installed: run `apt-get install chromium` (Debian) or "
+            "set AUTODL_SKIP_BROWSER=1 to skip the browser tests."
+        )
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        pytest.fail("Playwright is not installed: run `pip install playwright` (the test "
-                    "extra; no `playwright install` needed) or set AUTODL_SKIP_BROWSER=1.")
+        pytest.fail(
+            "Playwright is not installed: run `pip install playwright` (the test "
+            "extra; no `playwright install` needed) or set AUTODL_SKIP_BROWSER=1."
+        )
     return path
 
 
@@ -87,11 +97,13 @@ def _open(browser: Any, path: Path) -> tuple[Any, dict[str, Any]]:
     page.wait_for_function(
         """() => Array.from(document.querySelectorAll('.plotly-graph-div'))
                  .every(d => d._fullLayout && d.querySelector('.main-svg'))""",
-        timeout=MAX_LOAD_SECONDS * 1000)
+        timeout=MAX_LOAD_SECONDS * 1000,
+    )
     seen["figures_s"] = time.perf_counter() - start
     seen["navigation"] = page.evaluate(
         "(() => { const n = performance.getEntriesByType('navigation')[0];"
-        " return {load: n.loadEventEnd, dom: n.domContentLoadedEventEnd}; })()")
+        " return {load: n.loadEventEnd, dom: n.domContentLoadedEventEnd}; })()"
+    )
     return page, seen
 
 
@@ -104,8 +116,7 @@ def _check_clean(page: Any, seen: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("backend", ["optuna", "kerastuner"])
 def test_report_in_chromium(browser: Any, tmp_path: Path, backend: str) -> None:
-    run_dir = make_run(tmp_path, "xss-run", name=XSS_NAME, n_trials=50, backend=backend,
-                       study=backend == "optuna")
+    run_dir = make_run(tmp_path, "xss-run", name=XSS_NAME, n_trials=50, backend=backend, study=backend == "optuna")
     report = write_report(run_dir)
     text = report.read_text(encoding="utf-8")
     assert text.count(PLOTLY_MARKER) == 1
@@ -130,9 +141,11 @@ def test_report_in_chromium(browser: Any, tmp_path: Path, backend: str) -> None:
 
         page.screenshot(path=str(tmp_path / f"report-{backend}.png"), full_page=True)
         assert seen["load_s"] < MAX_LOAD_SECONDS
-        timings = {"report_bytes": report.stat().st_size,
-                   "load_event_ms": round(seen["navigation"]["load"]),
-                   "figures_rendered_ms": round(1000 * seen["figures_s"])}
+        timings = {
+            "report_bytes": report.stat().st_size,
+            "load_event_ms": round(seen["navigation"]["load"]),
+            "figures_rendered_ms": round(1000 * seen["figures_s"]),
+        }
         (tmp_path / "timings.json").write_text(json.dumps(timings), encoding="utf-8")
         logger.info("50-trial %s report: %s", backend, timings)  # -o log_cli=true shows it
     finally:
@@ -140,15 +153,15 @@ def test_report_in_chromium(browser: Any, tmp_path: Path, backend: str) -> None:
 
 
 def _row_numbers(page: Any) -> list[int]:
-    return [int(n) for n in page.eval_on_selector_all(
-        "#leaderboard-table tbody tr", "rows => rows.map(r => r.dataset.trial)")]
+    return [
+        int(n)
+        for n in page.eval_on_selector_all("#leaderboard-table tbody tr", "rows => rows.map(r => r.dataset.trial)")
+    ]
 
 
 def test_index_in_chromium(browser: Any, tmp_path: Path) -> None:
-    make_run(tmp_path, "<img src=x onerror=\"window.__xss=4\">", name=XSS_NAME, n_trials=3,
-             evaluation=False, model=False)
-    write_report(make_run(tmp_path, "plain", n_trials=3, evaluation=False, model=False,
-                          created="2020-01-01T00:00:00"))
+    make_run(tmp_path, '<img src=x onerror="window.__xss=4">', name=XSS_NAME, n_trials=3, evaluation=False, model=False)
+    write_report(make_run(tmp_path, "plain", n_trials=3, evaluation=False, model=False, created="2020-01-01T00:00:00"))
     page, seen = _open(browser, tmp_path / "index.html")
     try:
         _check_clean(page, seen)
@@ -166,8 +179,9 @@ def test_report_of_a_real_search_in_chromium(browser: Any, tmp_path: Path) -> No
     """The report a real (short) search writes: trained models, real curves and mistakes."""
     import autodl
 
-    search = autodl.run_search(dataset="digits", subset=400, trials=3, epochs=2, seed=0,
-                               out=str(tmp_path), name="real-search")
+    search = autodl.run_search(
+        dataset="digits", subset=400, trials=3, epochs=2, seed=0, out=str(tmp_path), name="real-search"
+    )
     report = search.path / "report.html"
     assert report.is_file()  # written by the search itself, not by this test
     text = report.read_text(encoding="utf-8")

@@ -55,8 +55,17 @@ def _isolated(tmp_path_factory):
 
 
 def settings(out: Path, name: str, **overrides) -> SearchSettings:
-    base = SearchSettings(dataset="digits", space="mlp", trials=5, epochs=1, subset=300, seed=SEED,
-                          out=str(out), name=name, sampler="random")
+    base = SearchSettings(
+        dataset="digits",
+        space="mlp",
+        trials=5,
+        epochs=1,
+        subset=300,
+        seed=SEED,
+        out=str(out),
+        name=name,
+        sampler="random",
+    )
     return dataclasses.replace(base, **overrides)
 
 
@@ -86,8 +95,9 @@ def autodl_cmd(*args: str) -> list[str]:
 
 def start(*args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(autodl_cmd(*args), cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **kwargs)
+    return subprocess.Popen(
+        autodl_cmd(*args), cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs
+    )
 
 
 def records(run: Path) -> list[dict]:
@@ -95,8 +105,9 @@ def records(run: Path) -> list[dict]:
     return json.loads(path.read_text())["trials"] if path.is_file() else []
 
 
-def wait_for_running_trial(proc: subprocess.Popen, run: Path, *, finished_before: int = 1,
-                           limit: float = 120.0) -> dict:
+def wait_for_running_trial(
+    proc: subprocess.Popen, run: Path, *, finished_before: int = 1, limit: float = 120.0
+) -> dict:
     """Poll trials.json until a trial runs after ``finished_before`` have finished."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -113,8 +124,11 @@ def wait_for_running_trial(proc: subprocess.Popen, run: Path, *, finished_before
 
 def snapshot(run: Path) -> dict[str, str]:
     """Every file's hash: refused commands must leave the run folder exactly as it was."""
-    return {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(run.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(run.rglob("*"))
+        if p.is_file()
+    }
 
 
 def counted_params(run: Path) -> list[dict]:
@@ -154,8 +168,11 @@ def check_consistent(run: Path, total: int) -> list[dict]:
     import optuna
 
     study = optuna.load_study(study_name=info["study"]["name"], storage=f"sqlite:///{run / 'study.db'}")
-    counted = [t for t in study.get_trials(deepcopy=False)
-               if "autodl_record" in t.user_attrs and not t.user_attrs.get("autodl_interrupted")]
+    counted = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if "autodl_record" in t.user_attrs and not t.user_attrs.get("autodl_interrupted")
+    ]
     assert len(counted) == total, "the study counts what the run folder counts"
     for t in counted:
         assert by_number[t.number]["state"] == t.user_attrs["autodl_record"]["state"]
@@ -249,7 +266,9 @@ def test_a_moved_or_copied_workers_run_goes_on_with_the_study_it_carries(tmp_pat
     assert resumed.settings.storage == f"journal://{(copy / 'study.log').resolve()}"
     assert len(autodl.load(moved).finished) == 1, "the copy's trial went into the copy's own study"
     result = invoke("resume", moved, "--workers", "2")  # joining workers find the study by the folder's name
-    assert result.exit_code == 2 and "holds the study 'w'" in result.output and "Rename the folder back" in result.output
+    assert (
+        result.exit_code == 2 and "holds the study 'w'" in result.output and "Rename the folder back" in result.output
+    )
 
 
 # ---------------------------------------------------------------------------- (c) kill -9
@@ -261,8 +280,27 @@ def test_kill_9_at_random_moments_then_resume(reference_params, tmp_path):
     run = tmp_path / "killed"
     kills = []
 
-    proc = start("search", "digits", "--space", "mlp", "--trials", "5", "--epochs", "2", "--subset", "300",
-                 "--seed", SEED, "--sampler", "random", "--out", tmp_path, "--name", "killed", "--quiet")
+    proc = start(
+        "search",
+        "digits",
+        "--space",
+        "mlp",
+        "--trials",
+        "5",
+        "--epochs",
+        "2",
+        "--subset",
+        "300",
+        "--seed",
+        SEED,
+        "--sampler",
+        "random",
+        "--out",
+        tmp_path,
+        "--name",
+        "killed",
+        "--quiet",
+    )
     running = wait_for_running_trial(proc, run)
     time.sleep(rng.uniform(0.0, 0.3))  # mid-trial: the trial takes over a second
     proc.kill()
@@ -280,8 +318,15 @@ def test_kill_9_at_random_moments_then_resume(reference_params, tmp_path):
         kills.append(("random", delay))
 
     for _ in range(3):
-        done = subprocess.run(autodl_cmd("resume", run, "--quiet"), cwd=REPO, capture_output=True, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300, check=False)
+        done = subprocess.run(
+            autodl_cmd("resume", run, "--quiet"),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            timeout=300,
+            check=False,
+        )
         if done.returncode == 0:
             break
     assert done.returncode == 0, done.stdout + done.stderr
@@ -339,8 +384,15 @@ def test_kill_9_at_each_step_of_a_trial(reference_params, tmp_path, window):
                     "--name", "w", "--quiet"]
         main()
         """)
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
     if window == "model-saving":
         assert [p for p in (run / "models").iterdir() if ".tmp-" in p.name], "a half-saved model is left"
@@ -364,9 +416,9 @@ def test_kill_9_at_each_step_of_a_trial(reference_params, tmp_path, window):
 
 def test_ctrl_c_message_and_progress_start_at_the_finished_count(tmp_path, monkeypatch):
     """In process: KeyboardInterrupt inside a trial (what the first Ctrl-C raises)."""
+    import autodl.training as training
     from autodl.cli import main as cli_main
     from autodl.cli.console import RichProgress
-    import autodl.training as training
 
     fit = training.fit_model
     calls = []
@@ -381,8 +433,27 @@ def test_ctrl_c_message_and_progress_start_at_the_finished_count(tmp_path, monke
     monkeypatch.setattr(cli_main, "_OWN_PROCESS", True)  # as the console script runs it
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        result = invoke("search", "digits", "--space", "mlp", "--trials", "4", "--epochs", "1", "--subset", "300",
-                        "--seed", SEED, "--sampler", "random", "--out", tmp_path, "--name", "c", "--quiet")
+        result = invoke(
+            "search",
+            "digits",
+            "--space",
+            "mlp",
+            "--trials",
+            "4",
+            "--epochs",
+            "1",
+            "--subset",
+            "300",
+            "--seed",
+            SEED,
+            "--sampler",
+            "random",
+            "--out",
+            tmp_path,
+            "--name",
+            "c",
+            "--quiet",
+        )
         # until the process ends, a second Ctrl-C exits 130 at once, even after click got the exit (not "Aborted!", 1)
         assert signal.getsignal(signal.SIGINT) is cli_main._exit_130
         assert signal.getsignal(signal.SIGTERM) is cli_main._exit_130
@@ -407,8 +478,27 @@ def test_ctrl_c_message_and_progress_start_at_the_finished_count(tmp_path, monke
 @pytest.mark.slow
 def test_ctrl_c_stops_the_trial_saves_and_resume_finishes(reference_params, tmp_path):
     run = tmp_path / "c"
-    proc = start("search", "digits", "--space", "mlp", "--trials", "4", "--epochs", "3", "--subset", "300",
-                 "--seed", SEED, "--sampler", "random", "--out", tmp_path, "--name", "c", "--quiet")
+    proc = start(
+        "search",
+        "digits",
+        "--space",
+        "mlp",
+        "--trials",
+        "4",
+        "--epochs",
+        "3",
+        "--subset",
+        "300",
+        "--seed",
+        SEED,
+        "--sampler",
+        "random",
+        "--out",
+        tmp_path,
+        "--name",
+        "c",
+        "--quiet",
+    )
     running = wait_for_running_trial(proc, run)
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=60)
@@ -428,8 +518,27 @@ def test_ctrl_c_stops_the_trial_saves_and_resume_finishes(reference_params, tmp_
 @pytest.mark.slow
 def test_second_ctrl_c_exits_at_once(tmp_path):
     run = tmp_path / "c2"
-    proc = start("search", "digits", "--space", "mlp", "--trials", "3", "--epochs", "3", "--subset", "300",
-                 "--seed", SEED, "--sampler", "random", "--out", tmp_path, "--name", "c2", "--quiet")
+    proc = start(
+        "search",
+        "digits",
+        "--space",
+        "mlp",
+        "--trials",
+        "3",
+        "--epochs",
+        "3",
+        "--subset",
+        "300",
+        "--seed",
+        SEED,
+        "--sampler",
+        "random",
+        "--out",
+        tmp_path,
+        "--name",
+        "c2",
+        "--quiet",
+    )
     wait_for_running_trial(proc, run)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
@@ -540,7 +649,7 @@ def test_a_ctrl_c_inside_keras_code_is_raised_at_the_first_batch_not_where_it_la
             run_search(settings(tmp_path, "deferred", trials=3, pruner="none"))
     finally:
         restore()
-    after = events[events.index("signal"):]
+    after = events[events.index("signal") :]
     assert after == ["signal", "fit", "check"], "the model was built, and the first check raised"
     assert isinstance(info.value.__context__, KeyboardInterrupt)
     run = tmp_path / "deferred"
@@ -693,8 +802,10 @@ def _as_plain_user() -> list[str]:
         return []
     setpriv = shutil.which("setpriv")  # util-linux
     if setpriv is None:
-        pytest.skip("running as root, and setpriv (util-linux) is missing to drop CAP_DAC_OVERRIDE: "
-                    "root would write into a read-only folder anyway")
+        pytest.skip(
+            "running as root, and setpriv (util-linux) is missing to drop CAP_DAC_OVERRIDE: "
+            "root would write into a read-only folder anyway"
+        )
     return [setpriv, "--bounding-set", "-dac_override"]
 
 
@@ -704,19 +815,31 @@ def test_read_only_run_folder_is_refused_before_training(run_copy):
     prefix = _as_plain_user()
     locked = run_copy.parent / "locked"
     locked.mkdir(mode=0o555)
-    probe = subprocess.run([*prefix, sys.executable, "-c", f"open({str(locked / 'x')!r}, 'w')"],
-                           check=False, capture_output=True, text=True)
+    probe = subprocess.run(
+        [*prefix, sys.executable, "-c", f"open({str(locked / 'x')!r}, 'w')"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     if "PermissionError" not in probe.stderr:
-        pytest.skip(f"this user can still write to a folder with mode 555 (capabilities cannot be dropped here): "
-                    f"{probe.stderr[-200:]!r}")
+        pytest.skip(
+            f"this user can still write to a folder with mode 555 (capabilities cannot be dropped here): "
+            f"{probe.stderr[-200:]!r}"
+        )
     before = snapshot(run_copy)
     folders = [run_copy, run_copy / "models"]
     for folder in folders:
         folder.chmod(0o555)
     try:
-        proc = subprocess.run([*prefix, *autodl_cmd("resume", run_copy, "--trials", "6", "--quiet")], cwd=REPO,
-                              capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)},
-                              timeout=300, check=False)
+        proc = subprocess.run(
+            [*prefix, *autodl_cmd("resume", run_copy, "--trials", "6", "--quiet")],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            timeout=300,
+            check=False,
+        )
     finally:
         for folder in folders:
             folder.chmod(0o755)
@@ -757,11 +880,15 @@ def test_missing_or_replaced_study_db_is_refused(run_copy, damage):
 # ---------------------------------------------------------------------------- bad resume input
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--trials", "0"], ["--trials must be at least 1"]),
-    (["--timeout", "0"], ["--timeout must be positive"]),
-    (["--trials", "many"], ["'many' is not a valid integer"]),
-], ids=["trials-0", "timeout-0", "trials-not-a-number"])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--trials", "0"], ["--trials must be at least 1"]),
+        (["--timeout", "0"], ["--timeout must be positive"]),
+        (["--trials", "many"], ["'many' is not a valid integer"]),
+    ],
+    ids=["trials-0", "timeout-0", "trials-not-a-number"],
+)
 def test_bad_resume_flags(run_copy, args, words):
     before = snapshot(run_copy)
     result = invoke("resume", run_copy, *args)
@@ -792,14 +919,18 @@ def test_resume_with_workers_refuses_a_single_process_run(run_copy):
 # Rows of docs/bad-input.md that no other test covers; each fails before a run folder exists.
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--epochs", "0"], ["--epochs must be at least 1, got 0"]),
-    (["--top-k", "0"], ["--top-k must be at least 1, got 0"]),
-    (["--timeout", "-1"], ["--timeout must be positive", "15m"]),
-    (["--val-fraction", "1.5"], ["validation fraction must be in (0, 1), got 1.5"]),
-    (["--subset", "19"], ["subset=19 is too small", "10 classes"]),
-    (["--sampler", "nope"], ["Invalid value for '--sampler'", "'tpe'"]),
-], ids=["epochs-0", "top-k-0", "timeout-negative", "val-fraction", "subset-too-small", "unknown-sampler"])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--epochs", "0"], ["--epochs must be at least 1, got 0"]),
+        (["--top-k", "0"], ["--top-k must be at least 1, got 0"]),
+        (["--timeout", "-1"], ["--timeout must be positive", "15m"]),
+        (["--val-fraction", "1.5"], ["validation fraction must be in (0, 1), got 1.5"]),
+        (["--subset", "19"], ["subset=19 is too small", "10 classes"]),
+        (["--sampler", "nope"], ["Invalid value for '--sampler'", "'tpe'"]),
+    ],
+    ids=["epochs-0", "top-k-0", "timeout-negative", "val-fraction", "subset-too-small", "unknown-sampler"],
+)
 def test_bad_search_flags(tmp_path, args, words):
     result = invoke("search", "digits", "--space", "mlp", "--out", tmp_path, "--name", "x", *args)
     assert result.exit_code == 2, result.output

@@ -28,11 +28,29 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     digits = load_digits()
     big = np.pad(np.kron(digits.images, np.ones((3, 3))), ((0, 0), (2, 2), (2, 2))) * (255 / 16)
     big, labels = big.astype(np.uint8), digits.target
-    np.savez(out / "big.npz", x_train=big[:1200], y_train=labels[:1200], x_test=big[1200:1500],
-             y_test=labels[1200:1500])
+    np.savez(
+        out / "big.npz", x_train=big[:1200], y_train=labels[:1200], x_test=big[1200:1500], y_test=labels[1200:1500]
+    )
     for dataset, name in (("digits", "small"), (str(out / "big.npz"), "big")):
-        result = invoke("search", dataset, "--trials", "2", "--epochs", "2", "--subset", "300", "--top-k", "2",
-                        "--precision", "float32", "--out", str(out), "--name", name, "--quiet")
+        result = invoke(
+            "search",
+            dataset,
+            "--trials",
+            "2",
+            "--epochs",
+            "2",
+            "--subset",
+            "300",
+            "--top-k",
+            "2",
+            "--precision",
+            "float32",
+            "--out",
+            str(out),
+            "--name",
+            name,
+            "--quiet",
+        )
         assert result.exit_code == 0, result.output
     return out
 
@@ -67,17 +85,19 @@ def test_train_on_data_of_another_input_shape(runs: Path, source: str, dataset: 
 
     target = dataset if dataset == "digits" else str(runs / dataset)
     name = f"{source}-to-{shape[0]}"
-    result = invoke("train", str(runs / source), target, "--ensemble", "--epochs", "1", "--subset", "200",
-                    "--name", name, "--quiet")
+    result = invoke(
+        "train", str(runs / source), target, "--ensemble", "--epochs", "1", "--subset", "200", "--name", name, "--quiet"
+    )
     assert result.exit_code == 0, result.output
     info = _run(runs / name)
     assert info["dataset"]["input_shape"] == shape and info["origin"]["ensemble"]
     assert sorted(info["origin"]["trials"]) == [0, 1] and info["ensemble"]["trials"]
     retrained = autodl.load(runs / name)
     assert {r.epochs for r in retrained.records} == {1}
-    assert [r.params for r in retrained.records] == [autodl.load(runs / source).trial(n).params
-                                                     for n in info["origin"]["trials"]]
-    model, = retrained.best_models(1)
+    assert [r.params for r in retrained.records] == [
+        autodl.load(runs / source).trial(n).params for n in info["origin"]["trials"]
+    ]
+    (model,) = retrained.best_models(1)
     assert list(model.input_shape[1:]) == shape and model.output_shape[-1] == 10
     assert "report.html" in {p.name for p in (runs / name).iterdir()}
 

@@ -21,14 +21,55 @@ from autodl.cli.main import cli
 
 EXAMPLES = int(os.environ.get("AUTODL_FUZZ_EXAMPLES", "0"))
 JSON = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-10, 10**20), st.floats(allow_nan=False), st.text(max_size=8),
-              st.sampled_from(["complete", "pruned", "failed", "interrupted", "running", "[/x]", "../../x.keras",
-                               "models/trial_0000.keras", "/etc/passwd"])),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-10, 10**20),
+        st.floats(allow_nan=False),
+        st.text(max_size=8),
+        st.sampled_from(
+            [
+                "complete",
+                "pruned",
+                "failed",
+                "interrupted",
+                "running",
+                "[/x]",
+                "../../x.keras",
+                "models/trial_0000.keras",
+                "/etc/passwd",
+            ]
+        ),
+    ),
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-    max_leaves=6)
-TRIAL_KEYS = ["number", "state", "params", "value", "epochs", "seconds", "n_params", "history", "error", "model_path",
-              "worker", "start"]
-RUN_KEYS = ["settings", "space", "dataset", "best", "counts", "test_metrics", "status", "created", "timings", "versions"]
+    max_leaves=6,
+)
+TRIAL_KEYS = [
+    "number",
+    "state",
+    "params",
+    "value",
+    "epochs",
+    "seconds",
+    "n_params",
+    "history",
+    "error",
+    "model_path",
+    "worker",
+    "start",
+]
+RUN_KEYS = [
+    "settings",
+    "space",
+    "dataset",
+    "best",
+    "counts",
+    "test_metrics",
+    "status",
+    "created",
+    "timings",
+    "versions",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +77,18 @@ def run(tmp_path_factory):
     import autodl
 
     out = tmp_path_factory.mktemp("runs")
-    autodl.run_search(dataset="digits", space="mlp", trials=2, epochs=1, subset=200, pruner="none", out=str(out),
-                      name="r", top_k=2)
+    autodl.run_search(
+        dataset="digits", space="mlp", trials=2, epochs=1, subset=200, pruner="none", out=str(out), name="r", top_k=2
+    )
     return out / "r"
 
 
-@settings(max_examples=EXAMPLES or 40, derandomize=not EXAMPLES, deadline=datetime.timedelta(seconds=10),
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=EXAMPLES or 40,
+    derandomize=not EXAMPLES,
+    deadline=datetime.timedelta(seconds=10),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_edited_trials_and_run_json_end_in_a_result_or_one_message(run, tmp_path_factory, data):
     out = tmp_path_factory.mktemp("copy")

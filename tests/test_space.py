@@ -35,29 +35,35 @@ def error_of(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------- params
-@pytest.mark.parametrize("raw, cls", [
-    ({"type": "int", "min": 1, "max": 4}, IntParam),
-    ({"type": "float", "min": 0.0, "max": 0.5, "step": 0.1}, FloatParam),
-    ({"type": "choice", "values": ["a", "b"]}, ChoiceParam),
-    ([3, 5], ChoiceParam),
-])
+@pytest.mark.parametrize(
+    "raw, cls",
+    [
+        ({"type": "int", "min": 1, "max": 4}, IntParam),
+        ({"type": "float", "min": 0.0, "max": 0.5, "step": 0.1}, FloatParam),
+        ({"type": "choice", "values": ["a", "b"]}, ChoiceParam),
+        ([3, 5], ChoiceParam),
+    ],
+)
 def test_params_round_trip(raw, cls):
     param = BaseParam.from_dict(raw)
     assert isinstance(param, cls)
     assert BaseParam.from_dict(param.to_dict()) == param
 
 
-@pytest.mark.parametrize("raw, key, words", [
-    ({"type": "int", "min": 5, "max": 1}, "max", "greater than max"),
-    ({"type": "float", "min": 0.0, "max": 1.0, "log": True}, "min", "log scaling needs min > 0"),
-    ({"type": "float", "min": 0.1, "max": 1.0, "log": True, "step": 0.1}, "log", "cannot be combined"),
-    ({"type": "int", "min": 1.5, "max": 3}, "min", "integer"),
-    ({"type": "choice", "values": []}, "values", "non-empty"),
-    ({"type": "choice", "values": [1, 1]}, "values", "repeat"),
-    ({"type": "range", "min": 1, "max": 2}, "type", "unknown parameter type"),
-    ({"type": "int", "min": 1, "max": 2, "stepp": 1}, "stepp", "unknown key"),
-    ({"min": 1, "max": 2}, "type", "needs a 'type'"),
-])
+@pytest.mark.parametrize(
+    "raw, key, words",
+    [
+        ({"type": "int", "min": 5, "max": 1}, "max", "greater than max"),
+        ({"type": "float", "min": 0.0, "max": 1.0, "log": True}, "min", "log scaling needs min > 0"),
+        ({"type": "float", "min": 0.1, "max": 1.0, "log": True, "step": 0.1}, "log", "cannot be combined"),
+        ({"type": "int", "min": 1.5, "max": 3}, "min", "integer"),
+        ({"type": "choice", "values": []}, "values", "non-empty"),
+        ({"type": "choice", "values": [1, 1]}, "values", "repeat"),
+        ({"type": "range", "min": 1, "max": 2}, "type", "unknown parameter type"),
+        ({"type": "int", "min": 1, "max": 2, "stepp": 1}, "stepp", "unknown key"),
+        ({"min": 1, "max": 2}, "type", "needs a 'type'"),
+    ],
+)
 def test_param_errors_name_the_field(raw, key, words):
     with pytest.raises(ParamError) as info:
         BaseParam.from_dict(raw)
@@ -66,99 +72,202 @@ def test_param_errors_name_the_field(raw, key, words):
 
 
 # ---------------------------------------------------------------------------- validation
-@pytest.mark.parametrize("text, path, words", [
-    ("""
+@pytest.mark.parametrize(
+    "text, path, words",
+    [
+        (
+            """
      conv_blocks:
        filters: {type: int, min: 64, max: 16}
-     """, "conv_blocks.filters.max", "min (64) is greater than max (16)"),
-    ("""
+     """,
+            "conv_blocks.filters.max",
+            "min (64) is greater than max (16)",
+        ),
+        (
+            """
      conv_blocks:
        dropout: {type: float, min: 0.0, max: 1.5}
-     """, "conv_blocks.dropout.max", "[0, 1)"),
-    ("""
+     """,
+            "conv_blocks.dropout.max",
+            "[0, 1)",
+        ),
+        (
+            """
      dense:
        dropout: 1.0
-     """, "dense.dropout", "[0, 1)"),
-    ("""
+     """,
+            "dense.dropout",
+            "[0, 1)",
+        ),
+        (
+            """
      conv_blocks:
        filter: 32
-     """, "conv_blocks.filter", "did you mean 'filters'"),
-    ("""
+     """,
+            "conv_blocks.filter",
+            "did you mean 'filters'",
+        ),
+        (
+            """
      optimizer:
        adam:
          learning_rate: {type: float, min: 0, max: 0.1, log: true}
-     """, "optimizer.adam.learning_rate.min", "log scaling needs min > 0"),
-    ("""
+     """,
+            "optimizer.adam.learning_rate.min",
+            "log scaling needs min > 0",
+        ),
+        (
+            """
      optimizer:
        adagrad: {learning_rate: 0.01}
-     """, "optimizer.adagrad", "allowed keys here: adam, adamw, sgd, rmsprop"),
-    ("""
+     """,
+            "optimizer.adagrad",
+            "allowed keys here: adam, adamw, sgd, rmsprop",
+        ),
+        (
+            """
      optimizer:
        adam: {momentum: 0.9}
-     """, "optimizer.adam.momentum", "unknown key"),
-    ("""
+     """,
+            "optimizer.adam.momentum",
+            "unknown key",
+        ),
+        (
+            """
      normalization: {type: choice, values: []}
-     """, "normalization.values", "non-empty"),
-    ("""
+     """,
+            "normalization.values",
+            "non-empty",
+        ),
+        (
+            """
      normalization: group
-     """, "normalization", "expected one of none, batch, layer"),
-    ("""
+     """,
+            "normalization",
+            "expected one of none, batch, layer",
+        ),
+        (
+            """
      conv_blocks:
        activation: {type: choice, values: [relu, sparkle]}
-     """, "conv_blocks.activation.values", "'sparkle'"),
-    ("""
+     """,
+            "conv_blocks.activation.values",
+            "'sparkle'",
+        ),
+        (
+            """
      conv_blocks:
        count: {type: float, min: 1, max: 3}
-     """, "conv_blocks.count", "type: int"),
-    ("""
+     """,
+            "conv_blocks.count",
+            "type: int",
+        ),
+        (
+            """
      conv_blocks:
        pooling: {type: int, min: 1, max: 3}
-     """, "conv_blocks.pooling", "use a choice"),
-    ("""
+     """,
+            "conv_blocks.pooling",
+            "use a choice",
+        ),
+        (
+            """
      training:
        max_epochs: {type: int, min: 1, max: 5}
-     """, "training.max_epochs", "single fixed value"),
-    ("""
+     """,
+            "training.max_epochs",
+            "single fixed value",
+        ),
+        (
+            """
      training:
        batch_size: sixty-four
-     """, "training.batch_size", "expected an integer, got 'sixty-four'"),
-    ("""
+     """,
+            "training.batch_size",
+            "expected an integer, got 'sixty-four'",
+        ),
+        (
+            """
      objective: {metric: val_loss, direction: maximize}
-     """, "objective.direction", "should be minimized"),
-    ("""
+     """,
+            "objective.direction",
+            "should be minimized",
+        ),
+        (
+            """
      stem: {filters: 3}
-     """, "stem", "expected a list"),
-    ("""
+     """,
+            "stem",
+            "expected a list",
+        ),
+        (
+            """
      residual: true
-     """, "residual", "unknown key"),
-    ("""
+     """,
+            "residual",
+            "unknown key",
+        ),
+        (
+            """
      conv_blocks:
        residual: {type: bool, values: [true]}
-     """, "conv_blocks.residual.values", "unknown key"),
-    ("""
+     """,
+            "conv_blocks.residual.values",
+            "unknown key",
+        ),
+        (
+            """
      augmentation: {flip: sideways}
-     """, "augmentation.flip", "expected one of none, horizontal, vertical, horizontal_and_vertical"),
-    ("""
+     """,
+            "augmentation.flip",
+            "expected one of none, horizontal, vertical, horizontal_and_vertical",
+        ),
+        (
+            """
      augmentation:
        rotation: {type: float, min: 0.0, max: 0.7}
-     """, "augmentation.rotation.max", "[0, 0.5]"),
-    ("""
+     """,
+            "augmentation.rotation.max",
+            "[0, 0.5]",
+        ),
+        (
+            """
      augmentation: {translate: 0.1}
-     """, "augmentation.translate", "did you mean 'translation'"),
-    ("""
+     """,
+            "augmentation.translate",
+            "did you mean 'translation'",
+        ),
+        (
+            """
      augmentation: horizontal
-     """, "augmentation", "expected a mapping with keys flip, rotation"),
-    ("""
+     """,
+            "augmentation",
+            "expected a mapping with keys flip, rotation",
+        ),
+        (
+            """
      training: {lr_schedule: linear}
-     """, "training.lr_schedule", "expected one of constant, cosine, plateau, got 'linear'"),
-    ("""
+     """,
+            "training.lr_schedule",
+            "expected one of constant, cosine, plateau, got 'linear'",
+        ),
+        (
+            """
      training:
        max_params: {type: choice, values: [10000, 100000]}
-     """, "training.max_params", "single fixed value"),
-    ("""
+     """,
+            "training.max_params",
+            "single fixed value",
+        ),
+        (
+            """
      training: {max_params: -1}
-     """, "training.max_params", "expected a value >= 0"),
-])
+     """,
+            "training.max_params",
+            "expected a value >= 0",
+        ),
+    ],
+)
 def test_validation_errors_name_file_key_path_and_reason(text, path, words):
     message = error_of(text)
     assert message.startswith(f"my.yaml: {path}: "), message
@@ -179,8 +288,13 @@ def test_every_problem_in_a_file_is_reported_at_once():
     head, *lines = message.splitlines()
     assert head == "my.yaml: 5 problems, fix each:"
     paths = sorted(line.removeprefix("  - ").split(":")[0] for line in lines)
-    assert paths == ["conv_blocks.count.max", "conv_blocks.filtres", "dense.units", "objective.direction",
-                     "optimizer.adamm"]
+    assert paths == [
+        "conv_blocks.count.max",
+        "conv_blocks.filtres",
+        "dense.units",
+        "objective.direction",
+        "optimizer.adamm",
+    ]
     assert "did you mean 'filters'?" in message and "did you mean 'adam'?" in message
 
 
@@ -218,8 +332,13 @@ def test_defaults_fill_a_minimal_space():
     arch = space.sample(RandomSuggester(0))
     assert len(arch["blocks"]) == 2
     assert arch["blocks"][0]["layers"][0] == {"filters": 32, "kernel_size": 3, "activation": "relu"}
-    assert arch["optimizer"] == {"name": "adam", "learning_rate": 1e-3, "weight_decay": 0.0,
-                                 "beta_1": 0.9, "beta_2": 0.999}
+    assert arch["optimizer"] == {
+        "name": "adam",
+        "learning_rate": 1e-3,
+        "weight_decay": 0.0,
+        "beta_1": 0.9,
+        "beta_2": 0.999,
+    }
     assert space.objective == ("val_accuracy", "maximize")
     assert space.param_names() == []  # nothing is searched
 
@@ -237,10 +356,17 @@ def test_augmentation_is_in_the_architecture_only_when_it_transforms():
         """)
     assert space.param_names() == ["augmentation.flip", "augmentation.translation"]
     arch = space.sample(FixedSuggester({"augmentation.flip": "none", "augmentation.translation": 0.15}))
-    assert arch["augmentation"] == {"flip": "none", "rotation": 0.0, "translation": 0.15, "zoom": 0.0,
-                                    "contrast": 0.0, "fill": "constant"}
-    assert "augmentation" not in space.sample(FixedSuggester({"augmentation.flip": "none",
-                                                              "augmentation.translation": 0.0}))
+    assert arch["augmentation"] == {
+        "flip": "none",
+        "rotation": 0.0,
+        "translation": 0.15,
+        "zoom": 0.0,
+        "contrast": 0.0,
+        "fill": "constant",
+    }
+    assert "augmentation" not in space.sample(
+        FixedSuggester({"augmentation.flip": "none", "augmentation.translation": 0.0})
+    )
 
 
 def test_a_learning_rate_schedule_is_in_the_architecture_only_when_the_rate_changes():
@@ -268,8 +394,9 @@ def test_a_space_pickled_before_augmentation_and_pruning_warmup_existed_loads_as
     assert restored == space and searched(restored) == searched(space)
     assert restored.sample(RandomSuggester(3)) == space.sample(RandomSuggester(3))
     old_dict = {k: v for k, v in space.to_dict().items() if k != "augmentation"}  # an old run.json
-    old_dict["training"] = {k: v for k, v in old_dict["training"].items()
-                            if k not in ("pruning_warmup", "lr_schedule", "max_params")}
+    old_dict["training"] = {
+        k: v for k, v in old_dict["training"].items() if k not in ("pruning_warmup", "lr_schedule", "max_params")
+    }
     assert space_from_dict(old_dict) == space
 
 
@@ -301,8 +428,14 @@ def test_per_block_and_per_layer_names_and_growth():
           filters: {type: int, min: 8, max: 16, step: 8}
           filters_growth: 2.0
         """)
-    values = {"conv_blocks.count": 2, "conv_blocks.0.layers": 2, "conv_blocks.0.0.filters": 8,
-              "conv_blocks.0.1.filters": 16, "conv_blocks.1.layers": 1, "conv_blocks.1.0.filters": 16}
+    values = {
+        "conv_blocks.count": 2,
+        "conv_blocks.0.layers": 2,
+        "conv_blocks.0.0.filters": 8,
+        "conv_blocks.0.1.filters": 16,
+        "conv_blocks.1.layers": 1,
+        "conv_blocks.1.0.filters": 16,
+    }
     suggester = FixedSuggester(values)
     arch = space.sample(suggester)
     assert [[l["filters"] for l in b["layers"]] for b in arch["blocks"]] == [[8, 16], [32]]
@@ -383,10 +516,15 @@ def test_format_docs_cover_every_key():
     from autodl.space import schema
 
     docs = (Path(__file__).resolve().parents[1] / "searchspaces" / "README.md").read_text()
-    keys = ([f"stem[i].{k}" for k in schema.STEM_LAYER] + [f"conv_blocks.{k}" for k in schema.CONV_BLOCKS]
-            + [f"dense.{k}" for k in schema.DENSE] + [f"training.{k}" for k in schema.TRAINING]
-            + [f"objective.{k}" for k in schema.OBJECTIVE] + [f"augmentation.{k}" for k in schema.AUGMENTATION]
-            + ["normalization"])
+    keys = (
+        [f"stem[i].{k}" for k in schema.STEM_LAYER]
+        + [f"conv_blocks.{k}" for k in schema.CONV_BLOCKS]
+        + [f"dense.{k}" for k in schema.DENSE]
+        + [f"training.{k}" for k in schema.TRAINING]
+        + [f"objective.{k}" for k in schema.OBJECTIVE]
+        + [f"augmentation.{k}" for k in schema.AUGMENTATION]
+        + ["normalization"]
+    )
     for key in keys:
         assert f"`{key}`" in docs, key
     for name, fields in schema.OPTIMIZER_PARAMS.items():
@@ -396,5 +534,10 @@ def test_format_docs_cover_every_key():
 
 def test_exponent_floats_without_decimal_point():
     space = parse("optimizer:\n  adam: {learning_rate: {type: float, min: 1e-4, max: 1e-2, log: true}}\n")
-    assert space.to_dict()["optimizer"]["adam"]["learning_rate"] == {"type": "float", "min": 1e-4, "max": 1e-2, "log": True}
+    assert space.to_dict()["optimizer"]["adam"]["learning_rate"] == {
+        "type": "float",
+        "min": 1e-4,
+        "max": 1e-2,
+        "log": True,
+    }
     assert parse("dense: {layers: 1, units: 64}\n").to_dict()["dense"]["units"] == 64  # ints stay ints

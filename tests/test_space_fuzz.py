@@ -36,8 +36,12 @@ MESSAGE_LIMIT = 8000  # at most 20 problems of a few hundred characters; never t
 # CI runs a fixed sample (derandomized: no flaky failures); AUTODL_FUZZ_EXAMPLES=5000 runs a
 # longer, random fuzzing pass.
 EXAMPLES = int(os.environ.get("AUTODL_FUZZ_EXAMPLES", "0"))
-FUZZ = settings(max_examples=EXAMPLES or 150, derandomize=not EXAMPLES, deadline=datetime.timedelta(seconds=2),
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES or 150,
+    derandomize=not EXAMPLES,
+    deadline=datetime.timedelta(seconds=2),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def check_outcome(load) -> None:
@@ -64,17 +68,46 @@ def check_outcome(load) -> None:
 
 
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.integers(10**20, 10**400),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
-    st.sampled_from(["[/x]", "[bold red]boom[/]", "int", "float", "choice", "bool", "fixed", "relu", "max",
-                     "none", "batch", "adam", "per_layer", "per_block", "val_loss", "1e400", ""]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.integers(10**20, 10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "[/x]",
+            "[bold red]boom[/]",
+            "int",
+            "float",
+            "choice",
+            "bool",
+            "fixed",
+            "relu",
+            "max",
+            "none",
+            "batch",
+            "adam",
+            "per_layer",
+            "per_block",
+            "val_loss",
+            "1e400",
+            "",
+        ]
+    ),
 )
 VALUES = st.recursive(
     SCALARS,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(st.one_of(st.text(max_size=8), st.sampled_from(
-            ["type", "min", "max", "step", "log", "values", "value", "count", "layers", "filters"])), inner, max_size=4),
+        st.dictionaries(
+            st.one_of(
+                st.text(max_size=8),
+                st.sampled_from(["type", "min", "max", "step", "log", "values", "value", "count", "layers", "filters"]),
+            ),
+            inner,
+            max_size=4,
+        ),
     ),
     max_leaves=8,
 )
@@ -120,8 +153,9 @@ def test_mutated_bundled_spaces_load_or_raise_space_error(data):
     tree = DICTS[name]
     for _ in range(data.draw(st.integers(1, 3))):
         path = data.draw(st.sampled_from(list(paths(tree))))
-        tree = mutate(tree, path, data.draw(st.sampled_from(["replace", "replace", "delete", "add", "wrap"])),
-                      data.draw(VALUES))
+        tree = mutate(
+            tree, path, data.draw(st.sampled_from(["replace", "replace", "delete", "add", "wrap"])), data.draw(VALUES)
+        )
     check_outcome(lambda: space_from_dict(tree, label="fuzz.yaml"))
     try:
         text = yaml.safe_dump(tree)
@@ -130,9 +164,30 @@ def test_mutated_bundled_spaces_load_or_raise_space_error(data):
     check_outcome(lambda: parse_space(text, source="fuzz.yaml"))
 
 
-YAML_BITS = st.sampled_from(list("[]{}:,-&*!|>'\"#?%@` \n\t0123456789.eE+") + [
-    "&a ", "*a", "<<: *a\n", ".nan", ".inf", "-.inf", "1" * 400, "~", "!!python/object:os.system ",
-    "!!binary ", "2024-13-45", "0x", "0o7", "\n  ", "\n- ", "{type: {}}", "[" * 200, "\ufeff", "\x00"])
+YAML_BITS = st.sampled_from(
+    list("[]{}:,-&*!|>'\"#?%@` \n\t0123456789.eE+")
+    + [
+        "&a ",
+        "*a",
+        "<<: *a\n",
+        ".nan",
+        ".inf",
+        "-.inf",
+        "1" * 400,
+        "~",
+        "!!python/object:os.system ",
+        "!!binary ",
+        "2024-13-45",
+        "0x",
+        "0o7",
+        "\n  ",
+        "\n- ",
+        "{type: {}}",
+        "[" * 200,
+        "\ufeff",
+        "\x00",
+    ]
+)
 
 
 @FUZZ
@@ -142,17 +197,49 @@ def test_text_edits_of_bundled_spaces_load_or_raise_space_error(data):
     for _ in range(data.draw(st.integers(1, 6))):
         at = data.draw(st.integers(0, len(text)))
         cut = data.draw(st.integers(0, 3))
-        text = text[:at] + data.draw(YAML_BITS) + text[at + cut:]
+        text = text[:at] + data.draw(YAML_BITS) + text[at + cut :]
     check_outcome(lambda: parse_space(text, source="fuzz.yaml"))
 
 
 @FUZZ
-@given(section=st.sampled_from(["conv_blocks", "dense", "training", "augmentation", "objective", "stem",
-                                "normalization", "optimizer", "start", "name"]),
-       key=st.sampled_from(["count", "layers", "filters", "filters_growth", "kernel_size", "dropout", "units",
-                            "batch_size", "max_epochs", "max_params", "rotation", "metric", "adam", "sgd",
-                            "activation", "pooling", "residual"]),
-       value=VALUES)
+@given(
+    section=st.sampled_from(
+        [
+            "conv_blocks",
+            "dense",
+            "training",
+            "augmentation",
+            "objective",
+            "stem",
+            "normalization",
+            "optimizer",
+            "start",
+            "name",
+        ]
+    ),
+    key=st.sampled_from(
+        [
+            "count",
+            "layers",
+            "filters",
+            "filters_growth",
+            "kernel_size",
+            "dropout",
+            "units",
+            "batch_size",
+            "max_epochs",
+            "max_params",
+            "rotation",
+            "metric",
+            "adam",
+            "sgd",
+            "activation",
+            "pooling",
+            "residual",
+        ]
+    ),
+    value=VALUES,
+)
 def test_any_value_under_any_key_loads_or_raises_space_error(section, key, value):
     tree = {"conv_blocks": {"count": 1}, section: {key: value}}
     check_outcome(lambda: space_from_dict(tree, label="fuzz.yaml"))
@@ -172,48 +259,66 @@ def error_of(text: str) -> str:
 def aliases(depth: int) -> str:
     """The "billion laughs": each level lists the one below nine times."""
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
-              f"*a{i - 1}, *a{i - 1}]" for i in range(1, depth)]
+    lines += [
+        f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+        f"*a{i - 1}, *a{i - 1}]"
+        for i in range(1, depth)
+    ]
     return "\n".join(lines) + f"\nconv_blocks: {{count: *a{depth - 1}}}\n"
 
 
-@pytest.mark.parametrize("text, words", [
-    ("conv_blocks: {count: {type: {}, min: 1, max: 2}}\n", "unknown parameter type {}"),
-    ("conv_blocks: {count: {type: [int], min: 1, max: 2}}\n", "unknown parameter type ['int']"),
-    ("conv_blocks: {count: " + "[" * 1000 + "]" * 1000 + "}\n", "nested"),
-    ("conv_blocks: {filters: " + "9" * 400 + "}\n", "conv_blocks.filters: expected an integer of a sane size"),
-    ("conv_blocks: {filters: {type: int, min: 1, max: " + "9" * 400 + "}}\n", "conv_blocks.filters.max: expected"),
-    ("optimizer: {adam: {learning_rate: " + "9" * 400 + "}}\n", "a number of a sane size"),
-    ("optimizer: {adam: {learning_rate: {type: float, min: 0.001, max: " + "9" * 400 + "}}}\n", "sane size"),
-    ("conv_blocks: {count: " + "9" * 5000 + "}\n", "a value cannot be read"),
-    ("dense: {layers: [1, 2]}\nstart: [{dense.layers: " + "9" * 400 + "}]\n", "start.0.dense.layers: expected one of 1, 2"),
-    ("dense: {layers: {type: int, min: 1, max: 2}}\nstart: [{dense.layers: " + "9" * 400 + "}]\n",
-     "start.0.dense.layers: expected an integer in [1, 2], got 99999"),
-    ("conv_blocks: {count: 2.0}\n", "conv_blocks.count: expected an integer, got 2.0; write 2"),
-    ("conv_blocks: {kernel_size: 3.0}\n", "conv_blocks.kernel_size: expected an integer, got 3.0; write 3"),
-    ("conv_blocks: {kernel_size: [3, 5.0]}\n", "conv_blocks.kernel_size.values: expected an integer, got 5.0"),
-    ("conv_blocks: {count: 2, filters_growth: [1.0, 1.0e+308]}\n", "filters_growth.values: expected a value in [1, 4]"),
-    ("conv_blocks: {count: {type: int, min: 1, max: 1000000000}}\n", "conv_blocks.count.max: expected a value in [0, 64]"),
-    ("dense: {layers: 1, units: 100000000}\n", "dense.units: expected a value in [1, 65536]"),
-    ("training: {batch_size: 10000000}\n", "expected a value in [1, 65536]"),
-    ("dense: {layers: 1, dropout: .nan}\n", "dense.dropout: expected a finite number, got nan"),
-    ("optimizer: {adam: {learning_rate: .inf}}\n", "learning_rate: expected a finite number, got inf"),
-    ("optimizer: {adam: {learning_rate: {type: float, min: 0.001, max: .inf}}}\n", "expected a finite number"),
-    ("dense: {layers: 1, dropout: [0.1, .nan]}\n", "choices must be a finite number, got nan"),
-    ("conv_blocks: {count: 1}\nconv_blocks: {count: 2}\n", "the key 'conv_blocks' appears twice"),
-    ("dense:\n  layers: 1\n  units: 32\n  layers: 2\n", "at line 4"),
-    ("[]\n", "expected a mapping of sections"),
-    ("0\n", "got int 0"),
-    ("false\n", "got bool False"),
-    ("''\n", "got str ''"),
-    ("\n# nothing but a comment\n", "the file is empty"),
-    ("normalization: {type: choice, values: " + str(list(range(65))) + "}\n", "at most 64 values"),
-    ("stem: [" + ", ".join(["{filters: 8}"] * 65) + "]\n", "stem: expected at most 64 layers"),
-    (aliases(7), "once its YAML aliases"),
-    (aliases(9), "once its YAML aliases"),
-    ("normalization: \"[/x]\"\n", "expected one of none, batch, layer, got '[/x]'"),
-    ("name: " + "n" * 100_000 + "\nconv_blocks: {count: 1, filters: x" + "y" * 100_000 + "}\n", "got 'xyyy"),
-], ids=lambda v: v[:30].replace("\n", " ") if isinstance(v, str) and len(v) > 30 else None)
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("conv_blocks: {count: {type: {}, min: 1, max: 2}}\n", "unknown parameter type {}"),
+        ("conv_blocks: {count: {type: [int], min: 1, max: 2}}\n", "unknown parameter type ['int']"),
+        ("conv_blocks: {count: " + "[" * 1000 + "]" * 1000 + "}\n", "nested"),
+        ("conv_blocks: {filters: " + "9" * 400 + "}\n", "conv_blocks.filters: expected an integer of a sane size"),
+        ("conv_blocks: {filters: {type: int, min: 1, max: " + "9" * 400 + "}}\n", "conv_blocks.filters.max: expected"),
+        ("optimizer: {adam: {learning_rate: " + "9" * 400 + "}}\n", "a number of a sane size"),
+        ("optimizer: {adam: {learning_rate: {type: float, min: 0.001, max: " + "9" * 400 + "}}}\n", "sane size"),
+        ("conv_blocks: {count: " + "9" * 5000 + "}\n", "a value cannot be read"),
+        (
+            "dense: {layers: [1, 2]}\nstart: [{dense.layers: " + "9" * 400 + "}]\n",
+            "start.0.dense.layers: expected one of 1, 2",
+        ),
+        (
+            "dense: {layers: {type: int, min: 1, max: 2}}\nstart: [{dense.layers: " + "9" * 400 + "}]\n",
+            "start.0.dense.layers: expected an integer in [1, 2], got 99999",
+        ),
+        ("conv_blocks: {count: 2.0}\n", "conv_blocks.count: expected an integer, got 2.0; write 2"),
+        ("conv_blocks: {kernel_size: 3.0}\n", "conv_blocks.kernel_size: expected an integer, got 3.0; write 3"),
+        ("conv_blocks: {kernel_size: [3, 5.0]}\n", "conv_blocks.kernel_size.values: expected an integer, got 5.0"),
+        (
+            "conv_blocks: {count: 2, filters_growth: [1.0, 1.0e+308]}\n",
+            "filters_growth.values: expected a value in [1, 4]",
+        ),
+        (
+            "conv_blocks: {count: {type: int, min: 1, max: 1000000000}}\n",
+            "conv_blocks.count.max: expected a value in [0, 64]",
+        ),
+        ("dense: {layers: 1, units: 100000000}\n", "dense.units: expected a value in [1, 65536]"),
+        ("training: {batch_size: 10000000}\n", "expected a value in [1, 65536]"),
+        ("dense: {layers: 1, dropout: .nan}\n", "dense.dropout: expected a finite number, got nan"),
+        ("optimizer: {adam: {learning_rate: .inf}}\n", "learning_rate: expected a finite number, got inf"),
+        ("optimizer: {adam: {learning_rate: {type: float, min: 0.001, max: .inf}}}\n", "expected a finite number"),
+        ("dense: {layers: 1, dropout: [0.1, .nan]}\n", "choices must be a finite number, got nan"),
+        ("conv_blocks: {count: 1}\nconv_blocks: {count: 2}\n", "the key 'conv_blocks' appears twice"),
+        ("dense:\n  layers: 1\n  units: 32\n  layers: 2\n", "at line 4"),
+        ("[]\n", "expected a mapping of sections"),
+        ("0\n", "got int 0"),
+        ("false\n", "got bool False"),
+        ("''\n", "got str ''"),
+        ("\n# nothing but a comment\n", "the file is empty"),
+        ("normalization: {type: choice, values: " + str(list(range(65))) + "}\n", "at most 64 values"),
+        ("stem: [" + ", ".join(["{filters: 8}"] * 65) + "]\n", "stem: expected at most 64 layers"),
+        (aliases(7), "once its YAML aliases"),
+        (aliases(9), "once its YAML aliases"),
+        ('normalization: "[/x]"\n', "expected one of none, batch, layer, got '[/x]'"),
+        ("name: " + "n" * 100_000 + "\nconv_blocks: {count: 1, filters: x" + "y" * 100_000 + "}\n", "got 'xyyy"),
+    ],
+    ids=lambda v: v[:30].replace("\n", " ") if isinstance(v, str) and len(v) > 30 else None,
+)
 def test_each_fuzzing_finding_is_a_short_space_error(text, words):
     message = error_of(text)
     assert words in message, message

@@ -18,8 +18,8 @@ from autodl.exceptions import SpaceError
 from autodl.records import SearchSettings
 from autodl.search import run_search
 from autodl.search.search import SearchInterrupted
-from autodl.space.compare import searched
 from autodl.space import load_space, parse_space, space_from_dict
+from autodl.space.compare import searched
 
 SEED = 3
 MLP = textwrap.dedent("""\
@@ -34,9 +34,18 @@ MLP = textwrap.dedent("""\
       sgd: {learning_rate: {type: float, min: 1.0e-3, max: 1.0e-1, log: true}, nesterov: {type: bool}}
     training: {batch_size: {type: choice, values: [32, 64]}, max_epochs: 2, patience: 0}
     """)
-FULL = {"normalization": "batch", "dense.layers": 2, "dense.0.units": 192, "dense.0.dropout": 0.1,
-        "dense.1.units": 64, "dense.1.dropout": 0.0, "optimizer.name": "sgd",
-        "optimizer.sgd.learning_rate": 0.05, "optimizer.sgd.nesterov": True, "training.batch_size": 32}
+FULL = {
+    "normalization": "batch",
+    "dense.layers": 2,
+    "dense.0.units": 192,
+    "dense.0.dropout": 0.1,
+    "dense.1.units": 64,
+    "dense.1.dropout": 0.0,
+    "optimizer.name": "sgd",
+    "optimizer.sgd.learning_rate": 0.05,
+    "optimizer.sgd.nesterov": True,
+    "training.batch_size": 32,
+}
 PARTIAL = {"dense.layers": 1, "optimizer.name": "adam"}
 
 
@@ -59,8 +68,9 @@ def start_yaml(*configs: dict) -> str:
 
 
 def settings(tmp_path: Path, name: str, space: Path, **overrides) -> SearchSettings:
-    base = SearchSettings(dataset="digits", space=str(space), trials=3, subset=300, seed=SEED,
-                          out=str(tmp_path), name=name, pruner="none")
+    base = SearchSettings(
+        dataset="digits", space=str(space), trials=3, subset=300, seed=SEED, out=str(tmp_path), name=name, pruner="none"
+    )
     return dataclasses.replace(base, **overrides)
 
 
@@ -72,10 +82,14 @@ def error_of(start: str) -> str:
 
 # ---------------------------------------------------------------------------- the file
 def test_start_values_are_checked_and_normalised():
-    space = parse_space(MLP + "start:\n  - {dense.layers: 2.0, dense.0.dropout: 0.1, optimizer.sgd.nesterov: true}\n"
-                        "  - {training.batch_size: 64}\n")
-    assert space.start == [{"dense.layers": 2, "dense.0.dropout": 0.1, "optimizer.sgd.nesterov": True},
-                           {"training.batch_size": 64}]
+    space = parse_space(
+        MLP + "start:\n  - {dense.layers: 2.0, dense.0.dropout: 0.1, optimizer.sgd.nesterov: true}\n"
+        "  - {training.batch_size: 64}\n"
+    )
+    assert space.start == [
+        {"dense.layers": 2, "dense.0.dropout": 0.1, "optimizer.sgd.nesterov": True},
+        {"training.batch_size": 64},
+    ]
     assert type(space.start[0]["dense.layers"]) is int
     again = space_from_dict(space.to_dict())
     assert again == space and again.start == space.start
@@ -84,23 +98,29 @@ def test_start_values_are_checked_and_normalised():
     assert searched(space) == searched(without), "start points are not part of what a run searches"
 
 
-@pytest.mark.parametrize("start, path, words", [
-    ("start: {dense.layers: 2}\n", "start", "expected a list of configurations"),
-    ("start:\n  - {}\n", "start.0", "expected a mapping"),
-    ("start:\n  - dense.layers\n", "start.0", "expected a mapping"),
-    ("start:\n  - {dense.layer: 2}\n", "start.0.dense.layer", "did you mean 'dense.layers'"),
-    ("start:\n  - {training.max_epochs: 3}\n", "start.0.training.max_epochs", "not a searched parameter"),
-    ("start:\n  - {dense.layers: 4}\n", "start.0.dense.layers", "an integer in [1, 3], got 4"),
-    ("start:\n  - {dense.layers: 1.5}\n", "start.0.dense.layers", "an integer in [1, 3]"),
-    ("start:\n  - {dense.0.units: 100}\n", "start.0.dense.0.units", "in steps of 64 from 64"),
-    ("start:\n  - {dense.0.dropout: 0.12}\n", "start.0.dense.0.dropout", "in steps of 0.05"),
-    ("start:\n  - {optimizer.name: rmsprop}\n", "start.0.optimizer.name", "one of adam, sgd"),
-    ("start:\n  - {optimizer.sgd.nesterov: 1}\n", "start.0.optimizer.sgd.nesterov", "one of false, true, got 1"),
-    ("start:\n  - {training.batch_size: true}\n", "start.0.training.batch_size", "one of 32, 64, got true"),
-    ("start:\n  - {optimizer.adam.learning_rate: 1.0}\n", "start.0.optimizer.adam.learning_rate",
-     "a number in [0.0001, 0.01]"),
-    ("start:\n  - {dense.layers: 2}\n  - {dense.layers: 2.0}\n", "start.1", "repeats an earlier configuration"),
-])
+@pytest.mark.parametrize(
+    "start, path, words",
+    [
+        ("start: {dense.layers: 2}\n", "start", "expected a list of configurations"),
+        ("start:\n  - {}\n", "start.0", "expected a mapping"),
+        ("start:\n  - dense.layers\n", "start.0", "expected a mapping"),
+        ("start:\n  - {dense.layer: 2}\n", "start.0.dense.layer", "did you mean 'dense.layers'"),
+        ("start:\n  - {training.max_epochs: 3}\n", "start.0.training.max_epochs", "not a searched parameter"),
+        ("start:\n  - {dense.layers: 4}\n", "start.0.dense.layers", "an integer in [1, 3], got 4"),
+        ("start:\n  - {dense.layers: 1.5}\n", "start.0.dense.layers", "an integer in [1, 3]"),
+        ("start:\n  - {dense.0.units: 100}\n", "start.0.dense.0.units", "in steps of 64 from 64"),
+        ("start:\n  - {dense.0.dropout: 0.12}\n", "start.0.dense.0.dropout", "in steps of 0.05"),
+        ("start:\n  - {optimizer.name: rmsprop}\n", "start.0.optimizer.name", "one of adam, sgd"),
+        ("start:\n  - {optimizer.sgd.nesterov: 1}\n", "start.0.optimizer.sgd.nesterov", "one of false, true, got 1"),
+        ("start:\n  - {training.batch_size: true}\n", "start.0.training.batch_size", "one of 32, 64, got true"),
+        (
+            "start:\n  - {optimizer.adam.learning_rate: 1.0}\n",
+            "start.0.optimizer.adam.learning_rate",
+            "a number in [0.0001, 0.01]",
+        ),
+        ("start:\n  - {dense.layers: 2}\n  - {dense.layers: 2.0}\n", "start.1", "repeats an earlier configuration"),
+    ],
+)
 def test_bad_start_names_the_entry_key_and_fix(start, path, words):
     message = error_of(start)
     assert message.startswith(f"my.yaml: {path}: "), message
@@ -112,8 +132,9 @@ def test_bundled_cnn_starts_from_a_known_good_network():
     assert len(space.start) >= 1
     domains = space.domains()
     for config in space.start:
-        assert set(config) == {n for n in domains if not _inactive(n, config)}, \
+        assert set(config) == {n for n in domains if not _inactive(n, config)}, (
             "the bundled start points fix every parameter their network uses"
+        )
 
 
 def _inactive(name: str, config: dict) -> bool:
@@ -225,8 +246,11 @@ def test_a_dead_workers_start_trial_is_queued_again_once_by_the_heartbeat(tmp_pa
     waiting = [t.user_attrs["autodl_start"] for t in trials if t.state == optuna.trial.TrialState.WAITING]
     assert waiting == [1, 0], "queued again once, behind the start configuration not yet run"
     assert workers[1].study.ask().params == {}  # a fresh ask takes the queue, so it runs start 1
-    again = [t for t in workers[0].study.get_trials(deepcopy=False) if t.user_attrs.get("autodl_start") == 0
-             and t.state == optuna.trial.TrialState.WAITING]
+    again = [
+        t
+        for t in workers[0].study.get_trials(deepcopy=False)
+        if t.user_attrs.get("autodl_start") == 0 and t.state == optuna.trial.TrialState.WAITING
+    ]
     assert len(again) == 1
     for backend in (dead, *workers):
         backend.close()
@@ -237,8 +261,9 @@ def test_keras_tuner_says_it_does_not_use_start_points(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         search = run_search(settings(tmp_path, "kt", space, backend="kerastuner", tuner="random", trials=1))
     assert len(search.records) == 1
-    assert any("start configurations are tried first by --backend optuna only" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "start configurations are tried first by --backend optuna only" in r.getMessage() for r in caplog.records
+    )
 
 
 # ---------------------------------------------------------------------------- the pruner's bar
@@ -259,8 +284,15 @@ def test_the_pruner_judges_a_trial_only_against_four_peers_at_the_same_epoch(tmp
     assert space.pruning_warmup == (1 if warmup is None else warmup)
     store = RunStore.create(tmp_path, "bar")
     backend = OptunaBackend(settings(tmp_path, "bar", Path(space.source), pruner="median"), space, store)
-    curves = [[0.5, 0.8, 0.9], [0.5, 0.7, 0.8], [0.1, 0.2, 0.3], [0.6, 0.8, 0.9], [0.5, 0.78, 0.88],
-              [0.1, 0.2, 0.3], [0.1, 0.2, 0.3]]
+    curves = [
+        [0.5, 0.8, 0.9],
+        [0.5, 0.7, 0.8],
+        [0.1, 0.2, 0.3],
+        [0.6, 0.8, 0.9],
+        [0.5, 0.78, 0.88],
+        [0.1, 0.2, 0.3],
+        [0.1, 0.2, 0.3],
+    ]
     stopped_after = []
 
     def run_trial(ctx):
@@ -273,8 +305,9 @@ def test_the_pruner_judges_a_trial_only_against_four_peers_at_the_same_epoch(tmp
             except TrialPruned:
                 stopped_after.append((ctx.number, epoch + 1))
                 return TrialRecord(ctx.number, TrialState.PRUNED, dict(ctx.suggester.params), epochs=epoch + 1)
-        return TrialRecord(ctx.number, TrialState.COMPLETE, dict(ctx.suggester.params), value=max(curve),
-                           epochs=len(curve))
+        return TrialRecord(
+            ctx.number, TrialState.COMPLETE, dict(ctx.suggester.params), value=max(curve), epochs=len(curve)
+        )
 
     backend.optimize(run_trial, n_trials=7)
     backend.close()

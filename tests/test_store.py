@@ -28,8 +28,9 @@ from autodl.runs import (
     atomic_write_text,
     dump_signed,
     load_signed,
+    signing,
 )
-from autodl.runs import signing, store as store_module
+from autodl.runs import store as store_module
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -206,8 +207,16 @@ def test_create_refuses_a_full_disk(tmp_path, monkeypatch):
 def test_trials_json_and_csv(tmp_path):
     run = RunStore.create(tmp_path, "r")
     records = [
-        TrialRecord(0, TrialState.COMPLETE, {"lr": 0.01, "blocks": 2}, value=0.8, epochs=3,
-                    seconds=1.5, n_params=100, history={"loss": [1.0, float("nan")]}),
+        TrialRecord(
+            0,
+            TrialState.COMPLETE,
+            {"lr": 0.01, "blocks": 2},
+            value=0.8,
+            epochs=3,
+            seconds=1.5,
+            n_params=100,
+            history={"loss": [1.0, float("nan")]},
+        ),
         TrialRecord(1, TrialState.FAILED, {"lr": 0.1, "epochs": 5}, error="NaN loss, epoch 1"),
         TrialRecord(2, TrialState.PRUNED, {"lr": 0.2, "units": [8, 16]}, value=float("nan")),
     ]
@@ -222,8 +231,23 @@ def test_trials_json_and_csv(tmp_path):
 
     with run.trials_csv.open(newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["number", "state", "value", "epochs", "seconds", "n_params",
-                             "error", "model_path", "start", "origin", "flops", "lr", "blocks", "param_epochs", "units"]
+    assert list(rows[0]) == [
+        "number",
+        "state",
+        "value",
+        "epochs",
+        "seconds",
+        "n_params",
+        "error",
+        "model_path",
+        "start",
+        "origin",
+        "flops",
+        "lr",
+        "blocks",
+        "param_epochs",
+        "units",
+    ]
     assert rows[0]["state"] == "complete" and float(rows[0]["value"]) == 0.8
     assert rows[1]["blocks"] == "" and rows[1]["param_epochs"] == "5"
     assert rows[2]["value"] == "" and json.loads(rows[2]["units"]) == [8, 16]
@@ -246,8 +270,16 @@ def test_model_paths_from_trials_json_stay_in_the_models_folder(tmp_path, caplog
     run.models_dir.mkdir()
     (run.models_dir / "trial_0000.keras").write_text("model")
     (run.models_dir / "trial_0001.keras").symlink_to(outside)
-    paths = ["models/trial_0000.keras", "models/trial_0001.keras", "../secret.keras", str(outside),
-             "models/../../secret.keras", "run.json", 7, ["models/trial_0000.keras"]]
+    paths = [
+        "models/trial_0000.keras",
+        "models/trial_0001.keras",
+        "../secret.keras",
+        str(outside),
+        "models/../../secret.keras",
+        "run.json",
+        7,
+        ["models/trial_0000.keras"],
+    ]
     run.write_trials([TrialRecord(i, TrialState.COMPLETE, {}, value=0.5, model_path=p) for i, p in enumerate(paths)])
     back = run.read_trials()
     assert [r.model_path for r in back] == ["models/trial_0000.keras"] + [None] * (len(paths) - 1)
@@ -267,8 +299,21 @@ def test_a_name_that_leads_out_of_out_is_refused_with_a_storage_too(tmp_path):
     (victim / "keep.txt").write_text("mine")
     (tmp_path / "out").mkdir()
     for name in ("../victim", "..", str(victim), "."):
-        result = CliRunner().invoke(cli, ["search", "digits", "--storage", f"sqlite:///{tmp_path}/s.db",
-                                          "--name", name, "--out", str(tmp_path / "out"), "--trials", "1"])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "search",
+                "digits",
+                "--storage",
+                f"sqlite:///{tmp_path}/s.db",
+                "--name",
+                name,
+                "--out",
+                str(tmp_path / "out"),
+                "--trials",
+                "1",
+            ],
+        )
         assert result.exit_code == 2, result.output
         assert "Invalid run name" in result.output
     assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
@@ -300,8 +345,7 @@ def test_top_k_models_are_saved_and_dropped(tmp_path):
             assert _kept(run) == ["trial_0001.keras", "trial_0002.keras"]
             assert paths == {0: None, 1: "models/trial_0001.keras", 2: "models/trial_0002.keras"}
     assert _kept(run) == ["trial_0001.keras", "trial_0003.keras"]
-    assert [r.model_path for r in records] == [None, "models/trial_0001.keras", None,
-                                               "models/trial_0003.keras"]
+    assert [r.model_path for r in records] == [None, "models/trial_0001.keras", None, "models/trial_0003.keras"]
     assert run.model_path(3).read_bytes() == b"model 3"
 
 
@@ -316,8 +360,7 @@ def test_top_k_ties_go_to_the_earlier_trial(tmp_path):
     run = RunStore.create(tmp_path, "r")
     records = _finish(run, [_record(0, value=0.5)], 0, k=1)
     saved = []
-    records = run.update_top_models([*records, _record(1, value=0.5)], 1, "maximize",
-                                    saved.append, 1)
+    records = run.update_top_models([*records, _record(1, value=0.5)], 1, "maximize", saved.append, 1)
     assert saved == [] and _kept(run) == ["trial_0000.keras"]
     assert records[0].model_path == "models/trial_0000.keras" and records[1].model_path is None
 
@@ -326,8 +369,7 @@ def test_top_k_minimize(tmp_path):
     run = RunStore.create(tmp_path, "r")
     records: list[TrialRecord] = []
     for number, loss in enumerate([0.3, 0.1, 0.2]):
-        records = _finish(run, [*records, _record(number, value=loss)], number, k=1,
-                          direction="minimize")
+        records = _finish(run, [*records, _record(number, value=loss)], number, k=1, direction="minimize")
     assert _kept(run) == ["trial_0001.keras"]
 
 
@@ -335,12 +377,19 @@ def test_top_k_ignores_failed_pruned_and_nan_trials(tmp_path):
     run = RunStore.create(tmp_path, "r")
     records = _finish(run, [_record(0, value=0.1)], 0)
     calls = []
-    for number, state, value in [(1, TrialState.PRUNED, 0.99), (2, TrialState.FAILED, None),
-                                 (3, TrialState.COMPLETE, float("nan")),
-                                 (4, TrialState.COMPLETE, float("inf")) ]:
-        records = run.update_top_models([*records, _record(number, state, value)], 2,
-                                        "minimize" if number == 4 else "maximize",
-                                        calls.append, number)
+    for number, state, value in [
+        (1, TrialState.PRUNED, 0.99),
+        (2, TrialState.FAILED, None),
+        (3, TrialState.COMPLETE, float("nan")),
+        (4, TrialState.COMPLETE, float("inf")),
+    ]:
+        records = run.update_top_models(
+            [*records, _record(number, state, value)],
+            2,
+            "minimize" if number == 4 else "maximize",
+            calls.append,
+            number,
+        )
     assert calls == [] and _kept(run) == ["trial_0000.keras"]
     assert [r.model_path for r in records] == ["models/trial_0000.keras"] + [None] * 4
 
@@ -435,9 +484,15 @@ def test_env_key_wins_over_the_key_file(tmp_path, monkeypatch):
     assert signing.get_key() == file_key
 
 
-@pytest.mark.parametrize("value, words", [
-    ("   ", "is empty"), ("x", "is 1 bytes long"), ("abcd" * 7, "is 14 bytes long"), ("ab" * 15, "is 15 bytes long"),
-])
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ("   ", "is empty"),
+        ("x", "is 1 bytes long"),
+        ("abcd" * 7, "is 14 bytes long"),
+        ("ab" * 15, "is 15 bytes long"),
+    ],
+)
 def test_a_blank_or_short_env_key_is_refused(monkeypatch, value, words):
     monkeypatch.setenv("AUTODL_SIGNING_KEY", value)
     with pytest.raises(RunError, match="at least 16 bytes") as info:
@@ -499,11 +554,9 @@ def test_concurrent_processes_agree_on_one_key(tmp_path):
             time.sleep(0.005)
         print(get_key().hex())
     """)
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT),
-           "AUTODL_CONFIG_DIR": str(tmp_path / "config")}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "AUTODL_CONFIG_DIR": str(tmp_path / "config")}
     procs = [
-        subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
-        for _ in range(4)
+        subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True) for _ in range(4)
     ]
     time.sleep(1.0)  # let every process import and wait on the start line
     go.touch()

@@ -7,8 +7,10 @@ import pytest
 
 keras = pytest.importorskip("keras")
 if keras.backend.backend() != "tensorflow":
-    pytest.skip("the fused batch norm is TensorFlow's; other backends keep Keras' layer "
-                "(tests/test_jax_smoke.py covers JAX)", allow_module_level=True)
+    pytest.skip(
+        "the fused batch norm is TensorFlow's; other backends keep Keras' layer (tests/test_jax_smoke.py covers JAX)",
+        allow_module_level=True,
+    )
 
 import tensorflow as tf  # noqa: E402
 
@@ -123,11 +125,22 @@ def test_a_search_trains_batch_norm_models_fused(tmp_path, monkeypatch, fused_ca
 
     monkeypatch.setenv("AUTODL_CONFIG_DIR", str(tmp_path / "config"))
     space = tmp_path / "bn.yaml"
-    space.write_text("name: bn\nconv_blocks: {count: 1, layers: 1, filters: 8}\nnormalization: batch\n"
-                     "dense: {layers: 1, units: 16}\noptimizer: {adam: {learning_rate: 0.001}}\n"
-                     "training: {batch_size: 32, max_epochs: 1, patience: 0}\n", encoding="utf-8")
-    search = autodl.run_search(dataset="digits", subset=200, space=str(space), trials=1, out=str(tmp_path),
-                               name="bn", pruner="none", precision="float32")
+    space.write_text(
+        "name: bn\nconv_blocks: {count: 1, layers: 1, filters: 8}\nnormalization: batch\n"
+        "dense: {layers: 1, units: 16}\noptimizer: {adam: {learning_rate: 0.001}}\n"
+        "training: {batch_size: 32, max_epochs: 1, patience: 0}\n",
+        encoding="utf-8",
+    )
+    search = autodl.run_search(
+        dataset="digits",
+        subset=200,
+        space=str(space),
+        trials=1,
+        out=str(tmp_path),
+        name="bn",
+        pruner="none",
+        precision="float32",
+    )
     assert search.records[0].state.value == "complete"
     assert fused_calls, "the search's fit went through the fused op"
     model = keras.saving.load_model(search.path / search.records[0].model_path)

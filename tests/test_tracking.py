@@ -14,10 +14,32 @@ from autodl.cli.main import cli
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs")
-    result = CliRunner().invoke(cli, [
-        "search", "digits", "--trials", "2", "--epochs", "2", "--subset", "200", "--top-k", "1", "--precision",
-        "float32", "--out", str(out), "--name", "tracked", "--quiet", "--tensorboard",
-        "--mlflow", f"sqlite:///{out / 'mlflow.db'}"], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        [
+            "search",
+            "digits",
+            "--trials",
+            "2",
+            "--epochs",
+            "2",
+            "--subset",
+            "200",
+            "--top-k",
+            "1",
+            "--precision",
+            "float32",
+            "--out",
+            str(out),
+            "--name",
+            "tracked",
+            "--quiet",
+            "--tensorboard",
+            "--mlflow",
+            f"sqlite:///{out / 'mlflow.db'}",
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     return out / "tracked"
 
@@ -45,8 +67,7 @@ def test_mlflow_has_one_parent_run_and_a_child_run_per_trial(run: Path) -> None:
         assert child.data.tags["state"] == record.state.value
         assert child.data.params == {k: str(v) for k, v in record.params.items()}
         history = client.get_metric_history(child.info.run_id, "val_accuracy")
-        assert [m.value for m in sorted(history, key=lambda m: m.step)] == pytest.approx(
-            record.history["val_accuracy"])
+        assert [m.value for m in sorted(history, key=lambda m: m.step)] == pytest.approx(record.history["val_accuracy"])
         saved = [a.path for a in client.list_artifacts(child.info.run_id, "model")]
         assert bool(saved) == bool(record.model_path)
 

@@ -42,8 +42,14 @@ def _custom_gradients() -> set[str]:
 def _small_model():
     import keras
 
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
-                              keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
@@ -125,11 +131,23 @@ def test_a_cosine_schedule_sets_the_rate_each_epoch_trains_with(backend, tmp_pat
     if backend == "jax" and os.environ.get("AUTODL_SKIP_JAX") == "1":
         pytest.skip("AUTODL_SKIP_JAX=1: the JAX checks were skipped on purpose")
     if importlib.util.find_spec(backend) is None:
-        pytest.fail(f"{backend} is not installed: `pip install -e \".[test,jax]\"`")
-    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu", "TF_CPP_MIN_LOG_LEVEL": "2",
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.run([sys.executable, "-c", SCHEDULE_CHILD], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+        pytest.fail(f'{backend} is not installed: `pip install -e ".[test,jax]"`')
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "JAX_PLATFORMS": "cpu",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", SCHEDULE_CHILD],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["backend"] == backend
@@ -172,12 +190,19 @@ def test_a_constant_rate_logs_no_learning_rate_and_trains_as_before():
     assert "learning_rate" not in fit.history and fit.epochs == 2
 
 
-@pytest.mark.parametrize("error, where", [
-    (MemoryError(), "host"),
-    (type("ResourceExhaustedError", (Exception,), {})("OOM when allocating tensor with shape[4096,4096] on "
-                                                      "/job:localhost/device:GPU:0"), "GPU"),
-    (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.2GiB."), "host"),
-])
+@pytest.mark.parametrize(
+    "error, where",
+    [
+        (MemoryError(), "host"),
+        (
+            type("ResourceExhaustedError", (Exception,), {})(
+                "OOM when allocating tensor with shape[4096,4096] on /job:localhost/device:GPU:0"
+            ),
+            "GPU",
+        ),
+        (RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate 1.2GiB."), "host"),
+    ],
+)
 def test_a_trial_out_of_memory_fails_with_the_reason(monkeypatch, error, where):
     """Recorded as a failed trial (TrialFailed), and the search goes on."""
     from autodl.exceptions import TrialFailed

@@ -20,8 +20,7 @@ FLAGS = ["--trials", "6", "--epochs", "1", "--subset", "300", "--space", "mlp"] 
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "AUTODL_OFFLINE": "1",
-            "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, "AUTODL_CONFIG_DIR": str(tmp_path / "config"), "AUTODL_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
 
 
 # ---------------------------------------------------------------- planning (no processes)
@@ -42,10 +41,29 @@ def test_the_first_workers_command_line_carries_every_setting():
     from autodl.search.workers import _flags
 
     settings = SearchSettings(
-        dataset="photos", space="mlp", backend="kerastuner", sampler="random", pruner="hyperband",
-        tuner="bayesian", trials=7, timeout=12.5, epochs=3, max_params=50000, seed=4, name="n", out="o", storage="journal:///s.log",
-        subset=50, val_fraction=0.25, top_k=2, data_dir="/d", image_size="8x6", precision="float32", refit=False,
-        warm_start="reports/earlier")
+        dataset="photos",
+        space="mlp",
+        backend="kerastuner",
+        sampler="random",
+        pruner="hyperband",
+        tuner="bayesian",
+        trials=7,
+        timeout=12.5,
+        epochs=3,
+        max_params=50000,
+        seed=4,
+        name="n",
+        out="o",
+        storage="journal:///s.log",
+        subset=50,
+        val_fraction=0.25,
+        top_k=2,
+        data_dir="/d",
+        image_size="8x6",
+        precision="float32",
+        refit=False,
+        warm_start="reports/earlier",
+    )
     fields = dataclasses.fields(SearchSettings)
     assert all(getattr(settings, f.name) != f.default for f in fields), "give every field a non-default value"
     params = search.make_context("search", [settings.dataset, *_flags(settings)]).params
@@ -73,12 +91,15 @@ def test_gpu_workers_share_each_gpus_memory():
     assert shares == [pytest.approx(GPU_MEMORY_SHARE / 3, abs=1e-3)] * 6
     assert all(slot.env["TF_FORCE_GPU_ALLOW_GROWTH"] == "true" for slot in slots)
     alone = plan_workers(1, ["0", "1"], [0, 1])
-    assert all("XLA_PYTHON_CLIENT_MEM_FRACTION" not in slot.env for slot in alone), \
+    assert all("XLA_PYTHON_CLIENT_MEM_FRACTION" not in slot.env for slot in alone), (
         "one worker per GPU keeps JAX's own memory default"
+    )
 
 
-@pytest.mark.parametrize("workers, message", [(0, "--workers must be at least 1, got 0"),
-                                               (3, "--workers 3 on a machine with 2 usable CPU cores")])
+@pytest.mark.parametrize(
+    "workers, message",
+    [(0, "--workers must be at least 1, got 0"), (3, "--workers 3 on a machine with 2 usable CPU cores")],
+)
 def test_impossible_worker_counts_are_refused(workers, message):
     with pytest.raises(UsageError, match=message):
         plan_workers(workers, [], [0, 1])
@@ -86,9 +107,23 @@ def test_impossible_worker_counts_are_refused(workers, message):
 
 def test_cli_refuses_too_many_cpu_workers_before_anything_starts(tmp_path):
     too_many = len(os.sched_getaffinity(0)) + 1
-    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--workers", str(too_many),
-                           "--out", str(tmp_path / "out")], env=_env(tmp_path), capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autodl",
+            "search",
+            "digits",
+            "--workers",
+            str(too_many),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"--workers {too_many} on a machine with" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
@@ -96,23 +131,49 @@ def test_cli_refuses_too_many_cpu_workers_before_anything_starts(tmp_path):
 
 def test_unknown_dataset_or_taken_name_is_refused_before_any_worker_starts(tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "nosuchdata", "--workers", "2", "--out", str(out)],
-                          env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autodl", "search", "nosuchdata", "--workers", "2", "--out", str(out)],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Unknown dataset 'nosuchdata'" in proc.stdout + proc.stderr and not out.exists()
     (out / "taken").mkdir(parents=True)
     (out / "taken" / "run.json").write_text("{}")
-    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--workers", "2", "--out", str(out),
-                           "--name", "taken"], env=_env(tmp_path), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "autodl", "search", "digits", "--workers", "2", "--out", str(out), "--name", "taken"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "already exists and is not empty" in proc.stdout + proc.stderr
     assert sorted(p.name for p in (out / "taken").iterdir()) == ["run.json"], "the old run is untouched"
 
 
 def test_kerastuner_backend_is_refused_with_workers(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--workers", "2", "--backend",
-                           "kerastuner", "--out", str(tmp_path / "out")], env=_env(tmp_path), capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autodl",
+            "search",
+            "digits",
+            "--workers",
+            "2",
+            "--backend",
+            "kerastuner",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "chief/worker mode" in proc.stdout + proc.stderr and not (tmp_path / "out").exists()
 
@@ -125,16 +186,20 @@ def test_journal_trials_of_dead_processes_are_failed_and_their_start_requeued(tm
 
     from autodl.backends import optuna_storage as st
 
-    study = optuna.create_study(study_name="s", storage=st.make_storage(f"journal://{tmp_path / 'j.log'}", shared=False))
+    study = optuna.create_study(
+        study_name="s", storage=st.make_storage(f"journal://{tmp_path / 'j.log'}", shared=False)
+    )
     study.set_user_attr(st.SPACE_ATTR, {"start": [{"lr": 0.1}]})
     dead_proc = subprocess.Popen(["true"])
     dead_proc.wait()
     host = socket.gethostname()
-    owners = {"dead": {"host": host, "pid": dead_proc.pid, "started": 1},
-              "reused pid": {"host": host, "pid": os.getpid(), "started": -1},  # same pid, another process
-              "alive": None,  # named by name_owner, as the backend does
-              "other host": {"host": host + "-elsewhere", "pid": dead_proc.pid, "started": 1},
-              "no owner yet": "unset"}
+    owners = {
+        "dead": {"host": host, "pid": dead_proc.pid, "started": 1},
+        "reused pid": {"host": host, "pid": os.getpid(), "started": -1},  # same pid, another process
+        "alive": None,  # named by name_owner, as the backend does
+        "other host": {"host": host + "-elsewhere", "pid": dead_proc.pid, "started": 1},
+        "no owner yet": "unset",
+    }
     trials = {}
     for label, owner in owners.items():
         trial = study.ask()
@@ -148,12 +213,19 @@ def test_journal_trials_of_dead_processes_are_failed_and_their_start_requeued(tm
 
     def states() -> dict[str, str]:
         by_number = {t.number: t for t in study.get_trials()}
-        return {label: by_number[n].state.name + ("*" if by_number[n].user_attrs.get(st.INTERRUPTED_ATTR) else "")
-                for label, n in trials.items()}
+        return {
+            label: by_number[n].state.name + ("*" if by_number[n].user_attrs.get(st.INTERRUPTED_ATTR) else "")
+            for label, n in trials.items()
+        }
 
     st.fail_stale(study)
-    assert states() == {"dead": "FAIL*", "reused pid": "FAIL*", "alive": "RUNNING", "other host": "RUNNING",
-                        "no owner yet": "RUNNING"}
+    assert states() == {
+        "dead": "FAIL*",
+        "reused pid": "FAIL*",
+        "alive": "RUNNING",
+        "other host": "RUNNING",
+        "no owner yet": "RUNNING",
+    }
     waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert [t.user_attrs.get(st.START_ATTR) for t in waiting] == [0], "the dead start trial is queued once"
     monkeypatch.setattr(st, "ORPHAN_SECONDS", 0.0)  # killed between asking and naming itself, long ago
@@ -204,8 +276,26 @@ def test_study_reader_sees_finished_records_and_running_epochs(tmp_path):
 @pytest.mark.slow
 def test_two_cpu_workers_finish_one_search_with_one_summary(tmp_path):
     out, name = tmp_path / "out", "two"
-    proc = subprocess.run([sys.executable, "-m", "autodl", "search", "digits", "--workers", "2", "--name", name,
-                           "--out", str(out), *FLAGS], env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "autodl",
+            "search",
+            "digits",
+            "--workers",
+            "2",
+            "--name",
+            name,
+            "--out",
+            str(out),
+            *FLAGS,
+        ],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "starting 2 workers sharing one study (on CPU cores 0, 1)" in proc.stdout
     assert proc.stdout.count("best model on the test split") == 1, "the parent alone finishes and summarises"
@@ -232,10 +322,34 @@ def test_ctrl_c_stops_every_worker_and_resume_finishes(tmp_path):
     out, name = tmp_path / "out", "stop"
     slow = tmp_path / "slow.yaml"  # no early stopping, no pruning: trials last long enough to be stopped
     slow.write_text("dense: {layers: 1, units: 32}\ntraining: {max_epochs: 200, patience: 0}\n")
-    parent = subprocess.Popen([sys.executable, "-m", "autodl", "search", "digits", "--workers", "2", "--name", name,
-                               "--out", str(out), "--trials", "2", "--space", str(slow), "--pruner", "none",
-                               "--subset", "300", "--quiet"], env=_env(tmp_path), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "autodl",
+            "search",
+            "digits",
+            "--workers",
+            "2",
+            "--name",
+            name,
+            "--out",
+            str(out),
+            "--trials",
+            "2",
+            "--space",
+            str(slow),
+            "--pruner",
+            "none",
+            "--subset",
+            "300",
+            "--quiet",
+        ],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     trials_json = out / name / "trials.json"
     journal = f"journal://{(out / name / 'study.log').resolve()}"
     deadline = time.monotonic() + 240
@@ -257,8 +371,13 @@ def test_ctrl_c_stops_every_worker_and_resume_finishes(tmp_path):
     assert sum(r["state"] == "complete" for r in records) < 2
     elapsed = json.loads((out / name / "run.json").read_text())["timings"]["total_seconds"]
     slow.write_text("dense: {layers: 1, units: 48}\ntraining: {max_epochs: 200, patience: 0}\n")  # edited since
-    resumed = subprocess.run([sys.executable, "-m", "autodl", "resume", str(out / name), "--workers", "2"],
-                             env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "autodl", "resume", str(out / name), "--workers", "2"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "starting 2 workers sharing one study" in resumed.stdout
     assert (resumed.stdout + resumed.stderr).count("changed since this run started") == 1, "one warning per command"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from autodl.exceptions import UsageError
 from autodl.records import SearchSettings, TrialRecord
@@ -53,19 +54,30 @@ class BaseBackend(abc.ABC):
     name: str = ""
     supports_warm_start: bool = False  # can queue configurations from earlier runs (``warm_start``)
 
-    def __init__(self, settings: SearchSettings, space: SearchSpace, store: RunStore,
-                 state: dict[str, Any] | None = None, *, dataset: dict[str, Any] | None = None,
-                 warm_start: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+    def __init__(
+        self,
+        settings: SearchSettings,
+        space: SearchSpace,
+        store: RunStore,
+        state: dict[str, Any] | None = None,
+        *,
+        dataset: dict[str, Any] | None = None,
+        warm_start: list[tuple[str, dict[str, Any]]] | None = None,
+    ) -> None:
         if warm_start and not self.supports_warm_start:
-            raise UsageError(f"--warm-start queues configurations in an Optuna study; the {self.name} backend "
-                             "cannot queue them. Drop --warm-start or use --backend optuna")
+            raise UsageError(
+                f"--warm-start queues configurations in an Optuna study; the {self.name} backend "
+                "cannot queue them. Drop --warm-start or use --backend optuna"
+            )
         self.settings = settings
         self.space = space
         self.store = store
         self.dataset = dataset  # the dataset summary (name, shapes, fingerprint)
 
     @abc.abstractmethod
-    def optimize(self, run_trial: TrialRunner, *, n_trials: int, budget_spent: Callable[[], bool] = lambda: False) -> None:
+    def optimize(
+        self, run_trial: TrialRunner, *, n_trials: int, budget_spent: Callable[[], bool] = lambda: False
+    ) -> None:
         """Run trials through ``run_trial`` until ``n_trials`` count or ``budget_spent()``
         (checked before each new trial: the search's time budget).
 

@@ -28,8 +28,9 @@ import json
 import logging
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from autodl.backends import kerastuner_distributed as distributed
 from autodl.backends.base import BaseBackend, TrialContext, TrialRunner
@@ -66,24 +67,39 @@ class KerasTunerBackend(BaseBackend):
 
     name = "kerastuner"
 
-    def __init__(self, settings: SearchSettings, space: SearchSpace, store: RunStore,
-                 state: dict[str, Any] | None = None, *, dataset: dict[str, Any] | None = None,
-                 warm_start: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+    def __init__(
+        self,
+        settings: SearchSettings,
+        space: SearchSpace,
+        store: RunStore,
+        state: dict[str, Any] | None = None,
+        *,
+        dataset: dict[str, Any] | None = None,
+        warm_start: list[tuple[str, dict[str, Any]]] | None = None,
+    ) -> None:
         super().__init__(settings, space, store, state, dataset=dataset, warm_start=warm_start)
         if settings.tuner not in TUNERS:
-            raise UsageError(f"unknown tuner {settings.tuner!r} for --backend kerastuner; "
-                             f"expected one of {', '.join(TUNERS)}")
+            raise UsageError(
+                f"unknown tuner {settings.tuner!r} for --backend kerastuner; expected one of {', '.join(TUNERS)}"
+            )
         if settings.storage:
-            raise UsageError("--storage is for --backend optuna; the Keras Tuner backend keeps its "
-                             "state in the run folder (several processes: KT's KERASTUNER_* "
-                             "environment variables, see docs/distributed.md): drop --storage")
+            raise UsageError(
+                "--storage is for --backend optuna; the Keras Tuner backend keeps its "
+                "state in the run folder (several processes: KT's KERASTUNER_* "
+                "environment variables, see docs/distributed.md): drop --storage"
+            )
         if state and state.get("tuner", settings.tuner) != settings.tuner:
-            raise RunError(f"this run was searched with --tuner {state['tuner']}, not "
-                           f"{settings.tuner}; resume it with the tuner it started with")
+            raise RunError(
+                f"this run was searched with --tuner {state['tuner']}, not "
+                f"{settings.tuner}; resume it with the tuner it started with"
+            )
         self.monitor, self.direction = space.objective
         if space.start and state is None:
-            logger.warning("the space's start configurations are tried first by --backend optuna only; "
-                           "Keras Tuner's %s tuner draws every trial itself", settings.tuner)
+            logger.warning(
+                "the space's start configurations are tried first by --backend optuna only; "
+                "Keras Tuner's %s tuner draws every trial itself",
+                settings.tuner,
+            )
         self.role = distributed.role()  # None, "chief" or "worker"
         distributed.claim_project(store.kerastuner_dir, distributed.tuner_id() if self.role else None)
         with quiet():
@@ -95,18 +111,26 @@ class KerasTunerBackend(BaseBackend):
         try:
             import keras_tuner as kt
         except ImportError as exc:
-            raise UsageError("--backend kerastuner needs the keras-tuner package; run "
-                             "`pip install keras-tuner` or use --backend optuna") from exc
+            raise UsageError(
+                "--backend kerastuner needs the keras-tuner package; run "
+                "`pip install keras-tuner` or use --backend optuna"
+            ) from exc
         kwargs: dict[str, Any] = dict(
             hypermodel=functools.partial(declare_space, self.space),
             objective=kt.Objective(self.monitor, "max" if self.direction == "maximize" else "min"),
-            seed=_kt_seed(self.settings.seed), max_retries_per_trial=0,
-            max_consecutive_failed_trials=_UNLIMITED, overwrite=False,
-            directory=str(self.store.kerastuner_dir.parent), project_name=self.store.kerastuner_dir.name,
+            seed=_kt_seed(self.settings.seed),
+            max_retries_per_trial=0,
+            max_consecutive_failed_trials=_UNLIMITED,
+            overwrite=False,
+            directory=str(self.store.kerastuner_dir.parent),
+            project_name=self.store.kerastuner_dir.name,
         )
         if self.settings.tuner == "hyperband":
-            kwargs.update(max_epochs=self.settings.epochs or self.space.max_epochs,
-                          factor=HYPERBAND_FACTOR, hyperband_iterations=_UNLIMITED)
+            kwargs.update(
+                max_epochs=self.settings.epochs or self.space.max_epochs,
+                factor=HYPERBAND_FACTOR,
+                hyperband_iterations=_UNLIMITED,
+            )
             tuner_class = kt.Hyperband
         else:
             kwargs["max_trials"] = self.settings.trials
@@ -116,8 +140,10 @@ class KerasTunerBackend(BaseBackend):
         except AutoDLError:
             raise
         except ImportError as exc:  # BayesianOptimization needs scipy and scikit-learn
-            raise UsageError(f"--tuner {self.settings.tuner} needs a package that is not installed "
-                             f"({exc}); install it or pick --tuner random") from exc
+            raise UsageError(
+                f"--tuner {self.settings.tuner} needs a package that is not installed "
+                f"({exc}); install it or pick --tuner random"
+            ) from exc
         except Exception as exc:
             raise RunError(
                 f"cannot open the Keras Tuner project {self.store.kerastuner_dir}: "
@@ -128,7 +154,9 @@ class KerasTunerBackend(BaseBackend):
         return tuner
 
     # -- the search --------------------------------------------------------------------
-    def optimize(self, run_trial: TrialRunner, *, n_trials: int, budget_spent: Callable[[], bool] = lambda: False) -> None:
+    def optimize(
+        self, run_trial: TrialRunner, *, n_trials: int, budget_spent: Callable[[], bool] = lambda: False
+    ) -> None:
         """KT's own ``Tuner.search`` loop, with the runner in place of ``Tuner.run_trial``.
 
         Driving the oracle directly (create_trial / update_trial / end_trial, as
@@ -171,8 +199,12 @@ class KerasTunerBackend(BaseBackend):
 
         hp = trial.hyperparameters
         epochs = hp.values.get("tuner/epochs")  # Hyperband's budget for this round
-        ctx = TrialContext(number=int(trial.trial_id), suggester=KerasTunerSuggester(hp),
-                           max_epochs=int(epochs) if epochs else None, finish=finish)
+        ctx = TrialContext(
+            number=int(trial.trial_id),
+            suggester=KerasTunerSuggester(hp),
+            max_epochs=int(epochs) if epochs else None,
+            finish=finish,
+        )
         record = run_trial(ctx)
         if not ended:
             self._end(trial, record)
@@ -225,14 +257,17 @@ class KerasTunerBackend(BaseBackend):
     def finished_count(self) -> int | None:
         if self.role == "worker":
             return None
-        return sum(1 for t in self.oracle.trials.values()
-                   if t.status in ("COMPLETED", "FAILED", "INVALID") and t.message != INTERRUPTED_MESSAGE)
+        return sum(
+            1
+            for t in self.oracle.trials.values()
+            if t.status in ("COMPLETED", "FAILED", "INVALID") and t.message != INTERRUPTED_MESSAGE
+        )
 
     def finished_record(self, number: int) -> TrialRecord | None:
         """The record KT kept for a finished trial, for a run folder that lost it in a crash."""
         if self.role == "worker":  # the chief holds the trials; the record is kept here
             for path in self.store.kerastuner_dir.glob("trial_*/autodl_record.json"):
-                if path.parent.name[len("trial_"):].isdigit() and int(path.parent.name[len("trial_"):]) == number:
+                if path.parent.name[len("trial_") :].isdigit() and int(path.parent.name[len("trial_") :]) == number:
                     record = TrialRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
                     return record if record.state not in (TrialState.RUNNING, TrialState.INTERRUPTED) else None
             return None
@@ -245,8 +280,11 @@ class KerasTunerBackend(BaseBackend):
     def study_info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"tuner": self.settings.tuner, "project": self.store.kerastuner_dir.name}
         if self.role:
-            info["distributed"] = {"role": self.role, "tuner_id": distributed.tuner_id(),
-                                   "oracle": distributed.address()}
+            info["distributed"] = {
+                "role": self.role,
+                "tuner_id": distributed.tuner_id(),
+                "oracle": distributed.address(),
+            }
         if self.role == "chief":
             info["trials"] = self.finished_count()  # every worker's; the runs are the workers'
         return info

@@ -46,23 +46,27 @@ import functools
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from autodl.backends.kerastuner_hp import INTERRUPTED_MESSAGE, declare_space, quiet
 from autodl.exceptions import RunError, UsageError
 
 ENV_IP, ENV_PORT, ENV_ID = "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID"
 LEAVE_PREFIX = "autodl-leave:"
-POLL_SECONDS = 0.2      # the chief's check for the end of the search
-IDLE_SECONDS = 1.0      # a worker's pause when the oracle has no trial yet (Hyperband rounds)
-GRACE_SECONDS = 5.0     # the chief's server finishes answering in-flight requests
-LEAVE_TIMEOUT = 10.0    # a leaving worker does not wait for a chief that is gone
+POLL_SECONDS = 0.2  # the chief's check for the end of the search
+IDLE_SECONDS = 1.0  # a worker's pause when the oracle has no trial yet (Hyperband rounds)
+GRACE_SECONDS = 5.0  # the chief's server finishes answering in-flight requests
+LEAVE_TIMEOUT = 10.0  # a leaving worker does not wait for a chief that is gone
 ROLE_FILE = "autodl_role.json"
 # gRPC's reconnection backoff grows to 2 minutes; a worker waiting for its chief retries
 # every few seconds instead, so it starts soon after the chief does.
-CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 500), ("grpc.min_reconnect_backoff_ms", 500),
-                   ("grpc.max_reconnect_backoff_ms", 3000)]
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.min_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 3000),
+]
 
 
 def role() -> str | None:
@@ -75,7 +79,8 @@ def role() -> str | None:
             f"Keras Tuner's distributed mode needs {ENV_IP}, {ENV_PORT} and {ENV_ID} all set; "
             f"{', '.join(missing) or ENV_IP} {'is' if len(missing) < 2 else 'are'} empty or missing. "
             f"Set {ENV_ID}=chief on the oracle server and a unique id (tuner0, tuner1...) on each "
-            f"worker, or unset {ENV_IP} to search in one process")
+            f"worker, or unset {ENV_IP} to search in one process"
+        )
     if not os.environ[ENV_PORT].isdigit():
         raise UsageError(f"{ENV_PORT} must be a port number, got {os.environ[ENV_PORT]!r}")
     return "chief" if "chief" in os.environ[ENV_ID] else "worker"
@@ -114,11 +119,15 @@ def claim_project(project_dir: Path, current: str | None) -> None:
         return
     run = project_dir.parent
     if current is None:
-        raise RunError(f"{run} belongs to Keras Tuner's distributed mode ({ENV_ID}={claimed}); resume it with "
-                       f"the same {ENV_IP}, {ENV_PORT} and {ENV_ID} set")
-    raise RunError(f"{run} is the run folder of the Keras Tuner process {ENV_ID}={claimed}, not {current}: every "
-                   f"process of a distributed search needs its own run folder (give each its own --name, for "
-                   f"example --name kt-{current}), and resumes it with its own {ENV_ID}")
+        raise RunError(
+            f"{run} belongs to Keras Tuner's distributed mode ({ENV_ID}={claimed}); resume it with "
+            f"the same {ENV_IP}, {ENV_PORT} and {ENV_ID} set"
+        )
+    raise RunError(
+        f"{run} is the run folder of the Keras Tuner process {ENV_ID}={claimed}, not {current}: every "
+        f"process of a distributed search needs its own run folder (give each its own --name, for "
+        f"example --name kt-{current}), and resumes it with its own {ENV_ID}"
+    )
 
 
 # ------------------------------------------------------------------------------ chief
@@ -139,8 +148,10 @@ def serve(backend: Any, *, n_trials: int, budget_spent: Callable[[], bool]) -> N
     except RuntimeError:
         bound = 0
     if not bound:
-        raise RunError(f"the Keras Tuner chief cannot listen on {address()}: the port is taken or the address "
-                       f"is not this machine's; pick another {ENV_PORT} (and give the workers the same)")
+        raise RunError(
+            f"the Keras Tuner chief cannot listen on {address()}: the port is taken or the address "
+            f"is not this machine's; pick another {ENV_PORT} (and give the workers the same)"
+        )
     server.start()
     done = False
     try:
@@ -183,7 +194,7 @@ def _make_servicer(oracle: Any, budget: Callable[[], int]) -> Any:
         def CreateTrial(self, request: Any, context: Any) -> Any:
             worker = request.tuner_id
             if worker.startswith(LEAVE_PREFIX):
-                leave(oracle, worker[len(LEAVE_PREFIX):])
+                leave(oracle, worker[len(LEAVE_PREFIX) :])
                 return self._stopped(trigger=False)  # the budget is not spent: others may come
             if self.stopping and stop(oracle, worker):
                 return self._stopped()
@@ -202,6 +213,7 @@ def _make_servicer(oracle: Any, budget: Callable[[], int]) -> Any:
 
 def _quietly(method: Callable[..., Any]) -> Callable[..., Any]:
     """KT 1.4.8 prints from ``Parent.to_proto`` (a leftover debug print): drop it."""
+
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with quiet():
@@ -248,8 +260,9 @@ def _check_space(backend: Any, wait: float) -> None:
     from keras_tuner.src import protos
 
     with _rpc(f"waiting up to {wait:.0f} s for the chief", first=True):
-        response = backend.oracle.stub.GetSpace(protos.get_service().GetSpaceRequest(),
-                                                wait_for_ready=True, timeout=wait)
+        response = backend.oracle.stub.GetSpace(
+            protos.get_service().GetSpaceRequest(), wait_for_ready=True, timeout=wait
+        )
     remote = kt.HyperParameters.from_proto(response.hyperparameters)
     local = kt.HyperParameters()
     declare_space(backend.space, local)
@@ -258,14 +271,17 @@ def _check_space(backend: Any, wait: float) -> None:
         return {p.name for p in hp.space if not p.name.startswith("tuner/")}
 
     if names(remote) != names(local):
+
         def some(found: set[str]) -> str:
             listed = sorted(found)
             return ", ".join(listed[:4]) + (f" and {len(listed) - 4} more" if len(listed) > 4 else "") or "nothing"
 
-        raise RunError(f"the Keras Tuner chief at {address()} searches another space than this worker "
-                       f"(--space {backend.space.name}): only the chief has {some(names(remote) - names(local))}; "
-                       f"only this worker has {some(names(local) - names(remote))}. Start every process with the "
-                       "same --space")
+        raise RunError(
+            f"the Keras Tuner chief at {address()} searches another space than this worker "
+            f"(--space {backend.space.name}): only the chief has {some(names(remote) - names(local))}; "
+            f"only this worker has {some(names(local) - names(remote))}. Start every process with the "
+            "same --space"
+        )
 
 
 def _reconnect_fast(client: Any) -> None:
@@ -283,8 +299,9 @@ def _leave(client: Any, me: str) -> None:
     from keras_tuner.src import protos
 
     with contextlib.suppress(grpc.RpcError):
-        client.stub.CreateTrial(protos.get_service().CreateTrialRequest(tuner_id=LEAVE_PREFIX + me),
-                                timeout=LEAVE_TIMEOUT)
+        client.stub.CreateTrial(
+            protos.get_service().CreateTrialRequest(tuner_id=LEAVE_PREFIX + me), timeout=LEAVE_TIMEOUT
+        )
 
 
 @contextlib.contextmanager
@@ -300,6 +317,9 @@ def _rpc(doing: str, first: bool = False) -> Iterator[None]:
 def _lost(exc: Any, doing: str, first: bool = False) -> RunError:
     code = exc.code().name if hasattr(exc, "code") else type(exc).__name__
     details = exc.details() if hasattr(exc, "details") else str(exc)
-    hint = (f"is the chief ({ENV_ID}=chief) running with the same {ENV_IP} and {ENV_PORT}?" if first else
-            "the chief stopped or crashed; this worker's finished trials are saved in its run folder")
+    hint = (
+        f"is the chief ({ENV_ID}=chief) running with the same {ENV_IP} and {ENV_PORT}?"
+        if first
+        else "the chief stopped or crashed; this worker's finished trials are saved in its run folder"
+    )
     return RunError(f"no answer from the Keras Tuner chief at {address()} while {doing} ({code}: {details}); {hint}")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from autodl.exceptions import SpaceError
 from autodl.space.suggest import BaseSuggester
@@ -27,8 +28,9 @@ class KerasTunerSuggester(BaseSuggester):
         value = self.hp.Int(name, low, high, step=None if log else step, sampling="log" if log else "linear")
         return self._record(name, value)
 
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float:
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
         value = self.hp.Float(name, low, high, step=None if log else step, sampling="log" if log else "linear")
         return self._record(name, value)
 
@@ -78,8 +80,9 @@ class _DeclaringSuggester(KerasTunerSuggester):
         super().suggest_int(name, low, high, step=step, log=log)
         return high if log else low + step * ((high - low) // step)
 
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float:
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
         super().suggest_float(name, low, high, step=step, log=log)
         return low
 

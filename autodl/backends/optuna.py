@@ -15,7 +15,8 @@ import contextlib
 import logging
 import pickle
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from autodl.backends.base import BaseBackend, TrialContext, TrialRunner
 from autodl.backends.optuna_policy import ORIGIN_ATTR, QUEUED_ATTR, make_pruner, make_sampler, plan_neighbour
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-
 class OptunaSuggester(BaseSuggester):
     """Answers the space's questions with an Optuna trial's ``suggest_*``."""
 
@@ -57,8 +57,9 @@ class OptunaSuggester(BaseSuggester):
         self.params[name] = value = self.trial.suggest_int(name, low, high, step=step, log=log)
         return value
 
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float:
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
         self.params[name] = value = self.trial.suggest_float(name, low, high, step=step, log=log)
         return value
 
@@ -73,9 +74,16 @@ class OptunaBackend(BaseBackend):
     name = "optuna"
     supports_warm_start = True
 
-    def __init__(self, settings: SearchSettings, space: SearchSpace, store: RunStore,
-                 state: dict[str, Any] | None = None, *, dataset: dict[str, Any] | None = None,
-                 warm_start: list[tuple[str, dict[str, Any]]] | None = None) -> None:
+    def __init__(
+        self,
+        settings: SearchSettings,
+        space: SearchSpace,
+        store: RunStore,
+        state: dict[str, Any] | None = None,
+        *,
+        dataset: dict[str, Any] | None = None,
+        warm_start: list[tuple[str, dict[str, Any]]] | None = None,
+    ) -> None:
         super().__init__(settings, space, store, state, dataset=dataset, warm_start=warm_start)
         import optuna
 
@@ -86,8 +94,9 @@ class OptunaBackend(BaseBackend):
         # Workers sharing a study must not draw the same points: a shared study's samplers are
         # seeded from the OS, a single-process one from --seed (and restored on resume).
         saved = state or {}
-        sampler = saved.get("sampler") or make_sampler(settings.sampler, None if self.shared else settings.seed,
-                                                        shared=self.shared)
+        sampler = saved.get("sampler") or make_sampler(
+            settings.sampler, None if self.shared else settings.seed, shared=self.shared
+        )
         # The sampler as it was before the last trial it drew for: that trial's draws are
         # given back if it did not count (Ctrl-C, kill -9), so its slot re-runs them.
         pending = saved.get("pending") or {}
@@ -95,38 +104,16 @@ class OptunaBackend(BaseBackend):
         self._current: int | None = None
         self._sampler_before: bytes | None = None
         self.storage_url = settings.storage or f"sqlite:///{store.study_db}"
-        if not self.shared:
-            _check_run_study(store, resumed=state is not None)
-        try:
-            storage = make_storage(self.storage_url, shared=self.shared)
-        except RunError as exc:
-            if self.shared:
-                raise
-            raise _damaged_study(store, exc.__cause__ or exc) from exc
-        try:
-            self.study = optuna.create_study(
-                study_name=settings.name or store.root.name, storage=storage, sampler=sampler,
-                pruner=make_pruner(settings.pruner, settings.epochs or space.max_epochs),
-                direction=direction, load_if_exists=True,
-            )
-            save_study_settings(self.study, {**settings.to_dict(), "storage": None}, space.to_dict(),
-                                dataset, resumed=state is not None)
-        except Exception as exc:  # sqlalchemy/optuna raise many kinds; all mean the same to users
-            if not self.shared:
-                raise _damaged_study(store, exc) from exc
-            raise RunError(
-                f"cannot open the Optuna study in {redact(self.storage_url)}: {type(exc).__name__}: {exc}. "
-                "Check the URL (e.g. sqlite:///path/study.db or postgresql://user@host/db), that the "
-                "server is reachable, and that the file is a valid Optuna database (a damaged study.db "
-                "cannot be resumed: move it away and start a new search)"
-            ) from exc
+        self.study = _open_study(self.storage_url, settings, space, store, sampler, dataset, resumed=state is not None)
         check_same_search(self.study, space.to_dict(), dataset, self.storage_url)
         if state is None:
             self._enqueue_start(warm_start or [])
         if self.study.direction.name.lower() != direction:
-            raise RunError(f"the study {self.study.study_name!r} in {redact(self.storage_url)} "
-                           f"{self.study.direction.name.lower()}s, but this space's objective is to {direction}; "
-                           "use another --name for a different objective")
+            raise RunError(
+                f"the study {self.study.study_name!r} in {redact(self.storage_url)} "
+                f"{self.study.direction.name.lower()}s, but this space's objective is to {direction}; "
+                "use another --name for a different objective"
+            )
 
     def _enqueue_start(self, warm: list[tuple[str, dict[str, Any]]]) -> None:
         """Queue earlier runs' best configurations (``--warm-start``), then the space's start
@@ -138,20 +125,23 @@ class OptunaBackend(BaseBackend):
         if self.study.get_trials(deepcopy=False):
             return
         for origin, params in warm:
-            self.study.enqueue_trial(params, user_attrs={ORIGIN_ATTR: origin, QUEUED_ATTR: params},
-                                     skip_if_exists=True)
+            self.study.enqueue_trial(params, user_attrs={ORIGIN_ATTR: origin, QUEUED_ATTR: params}, skip_if_exists=True)
         for index, params in enumerate(self.space.start):
             self.study.enqueue_trial(params, user_attrs={START_ATTR: index}, skip_if_exists=True)
 
     def _requeue_start(self, user_attrs: dict[str, Any]) -> None:
         """A queued configuration whose trial did not count goes back to the queue's end."""
         if QUEUED_ATTR in user_attrs:
-            self.study.enqueue_trial(user_attrs[QUEUED_ATTR], user_attrs={
-                ORIGIN_ATTR: user_attrs.get(ORIGIN_ATTR), QUEUED_ATTR: user_attrs[QUEUED_ATTR]})
+            self.study.enqueue_trial(
+                user_attrs[QUEUED_ATTR],
+                user_attrs={ORIGIN_ATTR: user_attrs.get(ORIGIN_ATTR), QUEUED_ATTR: user_attrs[QUEUED_ATTR]},
+            )
             return
         queue_start(self.study, self.space.start, user_attrs.get(START_ATTR))
 
-    def optimize(self, run_trial: TrialRunner, *, n_trials: int, budget_spent: Callable[[], bool] = lambda: False) -> None:
+    def optimize(
+        self, run_trial: TrialRunner, *, n_trials: int, budget_spent: Callable[[], bool] = lambda: False
+    ) -> None:
         while not budget_spent():
             fail_stale(self.study)
             if self._taken() >= n_trials:
@@ -176,14 +166,20 @@ class OptunaBackend(BaseBackend):
                 break
             told: list[TrialRecord] = []
 
-            def finish(record: TrialRecord, trial: Any = trial) -> None:
+            def finish(record: TrialRecord, trial: Any = trial, told: list[TrialRecord] = told) -> None:
                 self._tell(trial, record)
                 told.append(record)
 
             start = trial.user_attrs.get(START_ATTR)
-            ctx = TrialContext(number=trial.number, suggester=OptunaSuggester(trial),
-                               reporters=[self._pruning_reporter(trial)], finish=finish, start=start, slot=slot,
-                               origin=trial.user_attrs.get(ORIGIN_ATTR) or (None if start is None else "start"))
+            ctx = TrialContext(
+                number=trial.number,
+                suggester=OptunaSuggester(trial),
+                reporters=[self._pruning_reporter(trial)],
+                finish=finish,
+                start=start,
+                slot=slot,
+                origin=trial.user_attrs.get(ORIGIN_ATTR) or (None if start is None else "start"),
+            )
             try:
                 with heartbeat(self.study._storage, trial._trial_id):
                     record = run_trial(ctx)
@@ -209,8 +205,10 @@ class OptunaBackend(BaseBackend):
         def report(epoch: int, logs: dict[str, float]) -> None:
             trial.report(logs[self.monitor], epoch)
             if epoch >= warmup and trial.should_prune():
-                raise TrialPruned(f"pruned after epoch {epoch + 1} ({self.monitor} "
-                                  f"{logs[self.monitor]:.4f} below the pruner's bar)")
+                raise TrialPruned(
+                    f"pruned after epoch {epoch + 1} ({self.monitor} {logs[self.monitor]:.4f} below the pruner's bar)"
+                )
+
         return report
 
     def _tell(self, trial: Any, record: TrialRecord) -> None:
@@ -292,7 +290,8 @@ class OptunaBackend(BaseBackend):
                 f"{', '.join(map(str, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}, which the run folder "
                 f"lists. It was replaced, recreated or restored from an older copy, and resuming would number "
                 f"new trials twice. The finished trials are intact in trials.csv and models/; restore this "
-                f"run's study.db to resume, or start a new search (autodl search ... --name NEW)")
+                f"run's study.db to resume, or start a new search (autodl search ... --name NEW)"
+            )
         stale = [t for t in trials if t.state == OptunaState.RUNNING]
         for t in stale:
             self.study._storage.set_trial_user_attr(t._trial_id, INTERRUPTED_ATTR, True)
@@ -315,20 +314,70 @@ class OptunaBackend(BaseBackend):
 
     def records(self) -> list[TrialRecord]:
         """Every finished trial's record as the storage holds it (all workers)."""
-        return [TrialRecord.from_dict(t.user_attrs[RECORD_ATTR])
-                for t in self.study.get_trials(deepcopy=False) if RECORD_ATTR in t.user_attrs]
+        return [
+            TrialRecord.from_dict(t.user_attrs[RECORD_ATTR])
+            for t in self.study.get_trials(deepcopy=False)
+            if RECORD_ATTR in t.user_attrs
+        ]
 
     def study_info(self) -> dict[str, Any]:
         return study_info(self.storage_url, self.study.study_name)
 
     def state(self) -> dict[str, Any]:
-        return {"sampler": self.study.sampler, "storage": redact(self.storage_url),
-                "study_name": self.study.study_name,
-                "pending": {"trial": self._current, "sampler_before": self._sampler_before}}
+        return {
+            "sampler": self.study.sampler,
+            "storage": redact(self.storage_url),
+            "study_name": self.study.study_name,
+            "pending": {"trial": self._current, "sampler_before": self._sampler_before},
+        }
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.study._storage.remove_session()
+
+
+def _open_study(
+    url: str,
+    settings: SearchSettings,
+    space: SearchSpace,
+    store: RunStore,
+    sampler: Any,
+    dataset: dict[str, Any] | None,
+    *,
+    resumed: bool,
+) -> Any:
+    """Open (or create) the run's study with its sampler and pruner, and store the settings in it."""
+    import optuna
+
+    shared = bool(settings.storage)
+    if not shared:
+        _check_run_study(store, resumed=resumed)
+    try:
+        storage = make_storage(url, shared=shared)
+    except RunError as exc:
+        if shared:
+            raise
+        raise _damaged_study(store, exc.__cause__ or exc) from exc
+    try:
+        study = optuna.create_study(
+            study_name=settings.name or store.root.name,
+            storage=storage,
+            sampler=sampler,
+            pruner=make_pruner(settings.pruner, settings.epochs or space.max_epochs),
+            direction=space.objective[1],
+            load_if_exists=True,
+        )
+        save_study_settings(study, {**settings.to_dict(), "storage": None}, space.to_dict(), dataset, resumed=resumed)
+    except Exception as exc:  # sqlalchemy/optuna raise many kinds; all mean the same to users
+        if not shared:
+            raise _damaged_study(store, exc) from exc
+        raise RunError(
+            f"cannot open the Optuna study in {redact(url)}: {type(exc).__name__}: {exc}. "
+            "Check the URL (e.g. sqlite:///path/study.db or postgresql://user@host/db), that the "
+            "server is reachable, and that the file is a valid Optuna database (a damaged study.db "
+            "cannot be resumed: move it away and start a new search)"
+        ) from exc
+    return study
 
 
 def _check_run_study(store: Any, *, resumed: bool) -> None:
@@ -337,7 +386,8 @@ def _check_run_study(store: Any, *, resumed: bool) -> None:
         raise RunError(
             f"{store.study_db} is missing, so this run cannot continue: Optuna's record of its trials "
             f"(and the sampler's history) is gone. The finished trials are intact in trials.csv and "
-            f"models/; restore study.db to resume, or start a new search (autodl search ... --name NEW)")
+            f"models/; restore study.db to resume, or start a new search (autodl search ... --name NEW)"
+        )
 
 
 def _damaged_study(store: Any, exc: BaseException) -> RunError:
@@ -348,4 +398,5 @@ def _damaged_study(store: Any, exc: BaseException) -> RunError:
         f"{first_line}): it is damaged or unreadable, so this run cannot "
         f"continue from it. Nothing was changed: the finished trials are intact in trials.csv, "
         f"trials.json and models/ (`autodl show {store.root}` still works). Restore study.db from a "
-        f"backup to resume, or start a new search (autodl search ... --name NEW)")
+        f"backup to resume, or start a new search (autodl search ... --name NEW)"
+    )

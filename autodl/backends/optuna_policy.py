@@ -49,15 +49,18 @@ def make_sampler(name: str, seed: int | None, *, shared: bool = False) -> Any:
         try:
             import torch  # noqa: F401  (GPSampler needs it)
         except ImportError as exc:
-            raise UsageError("--sampler gp needs PyTorch, which is not installed; run "
-                             "`pip install torch` or pick --sampler tpe|random|cmaes") from exc
+            raise UsageError(
+                "--sampler gp needs PyTorch, which is not installed; run "
+                "`pip install torch` or pick --sampler tpe|random|cmaes"
+            ) from exc
         return optuna.samplers.GPSampler(seed=seed)
     if name == "cmaes":
         try:
             import cmaes  # noqa: F401
         except ImportError as exc:
-            raise UsageError("--sampler cmaes needs the `cmaes` package; run `pip install cmaes` "
-                             "or pick --sampler tpe|random") from exc
+            raise UsageError(
+                "--sampler cmaes needs the `cmaes` package; run `pip install cmaes` or pick --sampler tpe|random"
+            ) from exc
         return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
     raise UsageError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
 
@@ -97,8 +100,9 @@ class FairPruner(optuna.pruners.BasePruner):
         step = trial.last_step
         if step is None:
             return False
-        peers = sum(1 for t in study.get_trials(deepcopy=False)
-                    if t.number != trial.number and step in t.intermediate_values)
+        peers = sum(
+            1 for t in study.get_trials(deepcopy=False) if t.number != trial.number and step in t.intermediate_values
+        )
         return peers >= self.min_peers and bool(self.inner.prune(study, trial))
 
 
@@ -128,6 +132,7 @@ def plan_neighbour(study: Any, space: SearchSpace, seed: int | None) -> tuple[di
     maximize = study.direction.name == "MAXIMIZE"
     top = sorted(complete, key=lambda t: (-t.value if maximize else t.value, t.number))[:PARENTS]
     parent = min(rng.sample(top, min(TOURNAMENT, len(top))), key=top.index)
-    params = neighbour(space, dict(parent.params), rng, changes=rng.choice((1, 2)),
-                       avoid=[dict(t.params) for t in counted])
+    params = neighbour(
+        space, dict(parent.params), rng, changes=rng.choice((1, 2)), avoid=[dict(t.params) for t in counted]
+    )
     return None if params is None else (params, f"neighbour of {parent.number}")

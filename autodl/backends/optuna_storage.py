@@ -19,8 +19,9 @@ import json
 import os
 import socket
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from autodl.exceptions import AutoDLError, RunError
 from autodl.space import space_from_dict
@@ -54,19 +55,24 @@ def make_storage(url: str, *, shared: bool) -> Any:
         if url.startswith("journal://"):
             from optuna.storages.journal import JournalFileBackend
 
-            return optuna.storages.JournalStorage(JournalFileBackend(url[len("journal://"):]))
+            return optuna.storages.JournalStorage(JournalFileBackend(url[len("journal://") :]))
         if not shared:
             return optuna.storages.RDBStorage(url)
         engine_kwargs = {} if url.startswith("sqlite") else {"pool_pre_ping": True}
         return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS, heartbeat_stale_trial_callback=_requeue_stale_start)
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=HEARTBEAT_SECONDS,
+            grace_period=GRACE_SECONDS,
+            heartbeat_stale_trial_callback=_requeue_stale_start,
+        )
     except Exception as exc:  # sqlalchemy raises many kinds; all mean the same to users
         raise RunError(
             f"cannot open the Optuna storage {redact(url)}: {type(exc).__name__}: {exc}. Check the URL "
             "(sqlite:///path/study.db, postgresql://user:password@host/db, journal:///path/file.log), "
             "that the server is reachable and the database exists, and that a file is an Optuna "
-            "database (an unreadable study.db cannot be resumed: move it away to start over)") from exc
+            "database (an unreadable study.db cannot be resumed: move it away to start over)"
+        ) from exc
 
 
 def _with_driver(url: str) -> str:
@@ -79,8 +85,10 @@ def _with_driver(url: str) -> str:
     for module, driver in (("psycopg2", "psycopg2"), ("psycopg", "psycopg")):
         if importlib.util.find_spec(module):
             return f"postgresql+{driver}://{rest}"
-    raise RunError("a PostgreSQL storage needs a database driver, and neither psycopg2 nor psycopg is "
-                   "installed: run `pip install 'autodl[postgres]'` (psycopg2-binary)")
+    raise RunError(
+        "a PostgreSQL storage needs a database driver, and neither psycopg2 nor psycopg is "
+        "installed: run `pip install 'autodl[postgres]'` (psycopg2-binary)"
+    )
 
 
 def counts(trial: Any) -> bool:
@@ -162,8 +170,9 @@ def name_owner(study: Any, trial: Any) -> None:
 
     if isinstance(study._storage, optuna.storages.JournalStorage):
         pid = os.getpid()
-        study._storage.set_trial_user_attr(trial._trial_id, OWNER_ATTR,
-                                           {"host": socket.gethostname(), "pid": pid, "started": _started(pid)})
+        study._storage.set_trial_user_attr(
+            trial._trial_id, OWNER_ATTR, {"host": socket.gethostname(), "pid": pid, "started": _started(pid)}
+        )
 
 
 def _fail_dead_owners(study: Any) -> None:
@@ -211,8 +220,14 @@ def _started(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])  # field 22, counted after the command name
 
 
-def save_study_settings(study: Any, settings: dict[str, Any], space: dict[str, Any],
-                        dataset: dict[str, Any] | None, *, resumed: bool = False) -> None:
+def save_study_settings(
+    study: Any,
+    settings: dict[str, Any],
+    space: dict[str, Any],
+    dataset: dict[str, Any] | None,
+    *,
+    resumed: bool = False,
+) -> None:
     """Keep what a joining worker needs in the study itself (first writer wins).
 
     A resume may change the trial total and the timeout (``autodl resume --trials``): workers
@@ -224,7 +239,9 @@ def save_study_settings(study: Any, settings: dict[str, Any], space: dict[str, A
         study.set_user_attr(SPACE_ATTR, space)
         study.set_user_attr(DATASET_ATTR, dataset)
     elif resumed and any(stored.get(key) != settings.get(key) for key in ("trials", "timeout")):
-        study.set_user_attr(SETTINGS_ATTR, {**stored, "trials": settings.get("trials"), "timeout": settings.get("timeout")})
+        study.set_user_attr(
+            SETTINGS_ATTR, {**stored, "trials": settings.get("trials"), "timeout": settings.get("timeout")}
+        )
 
 
 def check_same_search(study: Any, space: dict[str, Any], dataset: dict[str, Any] | None, url: str) -> None:
@@ -243,14 +260,16 @@ def check_same_search(study: Any, space: dict[str, Any], dataset: dict[str, Any]
                 f"the study {name!r} in {redact(url)} searches another space than this process "
                 f"({first_difference(theirs, ours, labels=('study', 'here'))}): trials of two spaces are not "
                 f"comparable. Join it with `autodl worker --storage URL --name {name}`, which searches the "
-                "study's own space, or give this search another --name")
+                "study's own space, or give this search another --name"
+            )
     fingerprint = ((study.user_attrs.get(DATASET_ATTR) or {}).get("fingerprint"), (dataset or {}).get("fingerprint"))
     if all(fingerprint) and fingerprint[0] != fingerprint[1]:
         raise RunError(
             f"the study {name!r} in {redact(url)} was started on other data than this process loaded "
             f"({(dataset or {}).get('name', 'the dataset')}: fingerprint {fingerprint[1][:12]} here, "
             f"{fingerprint[0][:12]} in the study): trials on different data are not comparable. Point --data-dir "
-            "(or AUTODL_DATA_DIR) at the same files as the study's first worker, or give this search another --name")
+            "(or AUTODL_DATA_DIR) at the same files as the study's first worker, or give this search another --name"
+        )
 
 
 def _as_parsed_now(stored: dict[str, Any]) -> dict[str, Any]:
@@ -275,12 +294,16 @@ def load_study_settings(url: str, name: str) -> dict[str, Any]:
         study = optuna.load_study(study_name=name, storage=storage)
     except KeyError as exc:
         names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
-        raise RunError(f"no study named {name!r} in {redact(url)} (studies there: {', '.join(names) or 'none'}); "
-                       "start it with `autodl search DATASET --storage URL --name NAME` first") from exc
+        raise RunError(
+            f"no study named {name!r} in {redact(url)} (studies there: {', '.join(names) or 'none'}); "
+            "start it with `autodl search DATASET --storage URL --name NAME` first"
+        ) from exc
     attrs = study.user_attrs
     if SETTINGS_ATTR not in attrs:
-        raise RunError(f"the study {name!r} in {redact(url)} was not created by autodl (it has no "
-                       "settings to join); start one with `autodl search DATASET --storage URL --name NAME`")
+        raise RunError(
+            f"the study {name!r} in {redact(url)} was not created by autodl (it has no "
+            "settings to join); start one with `autodl search DATASET --storage URL --name NAME`"
+        )
     return {"settings": attrs[SETTINGS_ATTR], "space": attrs[SPACE_ATTR], "dataset": attrs.get(DATASET_ATTR)}
 
 
@@ -319,7 +342,12 @@ class StudyReader:
 
         trials = self.study.get_trials(deepcopy=False)
         records = [TrialRecord.from_dict(t.user_attrs[RECORD_ATTR]) for t in trials if RECORD_ATTR in t.user_attrs]
-        running = {t.number: (len(t.intermediate_values), t.intermediate_values[max(t.intermediate_values)]
-                              if t.intermediate_values else None)
-                   for t in trials if t.state == OptunaState.RUNNING and RECORD_ATTR not in t.user_attrs}
+        running = {
+            t.number: (
+                len(t.intermediate_values),
+                t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else None,
+            )
+            for t in trials
+            if t.state == OptunaState.RUNNING and RECORD_ATTR not in t.user_attrs
+        }
         return records, running

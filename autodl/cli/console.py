@@ -1,4 +1,8 @@
-"""Everything the terminal shows; the only module that imports rich."""
+"""Everything the terminal shows; the only module that imports rich.
+
+Longer than 300 lines: rich may be imported here alone, so every table, bar and line the terminal shows
+lives in this one module; splitting it would spread rich over several.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,7 @@ from autodl.search.callbacks import SearchCallback
 console = Console(highlight=False)
 error_console = Console(stderr=True, highlight=False)
 
-STATE_STYLE = {"complete": "green", "pruned": "yellow", "failed": "red", "interrupted": "magenta",
-               "running": "cyan"}
+STATE_STYLE = {"complete": "green", "pruned": "yellow", "failed": "red", "interrupted": "magenta", "running": "cyan"}
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -53,9 +56,16 @@ class RichProgress(SearchCallback):
         if self.quiet or self.progress is not None or not console.is_terminal:  # a pipe shows no live bar
             return
         if self.loading is None:
-            self.loading = Progress(TextColumn("  reading images"), BarColumn(), MofNCompleteColumn(),
-                                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                                    console=console, transient=True)
+            self.loading = Progress(
+                TextColumn("  reading images"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
             self.loading.start()
             self.loading.add_task("read", total=total)
         self.loading.update(self.loading.task_ids[0], completed=done, total=total)
@@ -76,26 +86,36 @@ class RichProgress(SearchCallback):
             return
         s, d = search.settings, search.dataset or {}
         engine = f"optuna/{s.sampler}, pruner {s.pruner}" if s.backend == "optuna" else f"kerastuner/{s.tuner}"
-        console.print(f"[bold]autodl[/] {literal(d.get('name', s.dataset))} "
-                      f"({d.get('n_train')} train / {d.get('n_val')} val / {d.get('n_test')} test, "
-                      f"{d.get('num_classes')} classes, {tuple(d.get('input_shape') or ())}) · "
-                      f"space {literal(search.space.name)} · {engine} · {literal(search.policy)} · "
-                      f"run [cyan]{literal(search.path)}[/]")
+        console.print(
+            f"[bold]autodl[/] {literal(d.get('name', s.dataset))} "
+            f"({d.get('n_train')} train / {d.get('n_val')} val / {d.get('n_test')} test, "
+            f"{d.get('num_classes')} classes, {tuple(d.get('input_shape') or ())}) · "
+            f"space {literal(search.space.name)} · {engine} · {literal(search.policy)} · "
+            f"run [cyan]{literal(search.path)}[/]"
+        )
         self.progress = Progress(
-            TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(), TextColumn("best {task.fields[best]}"),
-            TextColumn("{task.fields[line]}", style="dim", markup=False), console=console, transient=False)
+            TextColumn("[bold]trials"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("best {task.fields[best]}"),
+            TextColumn("{task.fields[line]}", style="dim", markup=False),
+            console=console,
+            transient=False,
+        )
         self.progress.start()
-        self.task = self.progress.add_task("search", total=s.trials, completed=len(search.finished),
-                                           best=fmt(self.best), line="")
+        self.task = self.progress.add_task(
+            "search", total=s.trials, completed=len(search.finished), best=fmt(self.best), line=""
+        )
 
     def on_trial_start(self, number: int, params: dict[str, Any]) -> None:
         self._line(f"trial {number}: training")
 
     def on_epoch_end(self, number: int, epoch: int, logs: dict[str, float]) -> None:
         metric = self.search.space.objective[0] if self.search else "val_accuracy"
-        self._line(f"trial {number} epoch {epoch + 1}: loss {fmt(logs.get('loss'))} "
-                   f"{metric} {fmt(logs.get(metric))}")
+        self._line(f"trial {number} epoch {epoch + 1}: loss {fmt(logs.get('loss'))} {metric} {fmt(logs.get(metric))}")
 
     def on_trial_end(self, record: TrialRecord) -> None:
         if self.search is not None:  # the search's best: other workers' trials of a shared study included
@@ -107,12 +127,17 @@ class RichProgress(SearchCallback):
         self.progress.update(self.task, completed=done, best=fmt(self.best), line="")
         style = STATE_STYLE.get(record.state.value, "")
         # A failure says why; a pruned trial's state and epochs already say what happened.
-        note = f" [dim]{literal(record.error)}[/]" if record.error and record.state not in (
-            TrialState.COMPLETE, TrialState.PRUNED) else ""
+        note = (
+            f" [dim]{literal(record.error)}[/]"
+            if record.error and record.state not in (TrialState.COMPLETE, TrialState.PRUNED)
+            else ""
+        )
         self.progress.console.print(  # one line each, also in logs and pipes (rich wraps at 80 there)
             f"  trial {record.number:>3} [{style}]{record.state.value:<9}[/] value {fmt(record.value):>7} "
             f"epochs {record.epochs:>2} {record.seconds:6.1f}s "
-            f"{f'{record.n_params:,}' if record.n_params else '-'} params{note}", soft_wrap=True)
+            f"{f'{record.n_params:,}' if record.n_params else '-'} params{note}",
+            soft_wrap=True,
+        )
 
     def on_status(self, message: str) -> None:
         if self.progress is None and message and not self.quiet:  # before the bar: a line of its own
@@ -140,8 +165,14 @@ def leaderboard(search: Any, limit: int = 10) -> Table:
     for column in ("rank", "trial", metric, "epochs", "seconds", "parameters"):
         table.add_column(column, justify="right")
     for rank, record in enumerate(search.ranked()[:limit], 1):
-        table.add_row(str(rank), str(record.number), fmt(record.value), str(record.epochs),
-                      f"{record.seconds:.1f}", f"{record.n_params:,}" if record.n_params else "-")
+        table.add_row(
+            str(rank),
+            str(record.number),
+            fmt(record.value),
+            str(record.epochs),
+            f"{record.seconds:.1f}",
+            f"{record.n_params:,}" if record.n_params else "-",
+        )
     return table
 
 
@@ -172,8 +203,7 @@ def front_table(search: Any) -> Table:
     metric = search.space.objective[0]
     best = search.best_trial
     ranks = {r.number: i for i, r in enumerate(search.ranked(), 1)}
-    table = Table(title=f"smaller models (Pareto front), up to {SMALLER:.0%} of the best's size",
-                  title_justify="left")
+    table = Table(title=f"smaller models (Pareto front), up to {SMALLER:.0%} of the best's size", title_justify="left")
     for column in ("trial", "rank", "parameters", metric, "behind the best"):
         table.add_column(column, justify="right")
     for record in smaller_models(search):
@@ -190,23 +220,30 @@ def print_summary(search: Any, *, front: bool = False) -> None:
         console.print(leaderboard(search))
         if front and len(smaller_models(search)) > 1:
             console.print(front_table(search))
-    elif first := next((r for r in search.records if r.state not in (TrialState.INTERRUPTED, TrialState.RUNNING)),
-                       None):
-        console.print(f"[yellow]no trial completed[/]: `autodl show {literal(search.path)} --trial {first.number}` "
-                      f"says why (trial {first.number}: {literal(first.error or first.state.value)})",
-                      highlight=False, soft_wrap=True)
+    elif first := next(
+        (r for r in search.records if r.state not in (TrialState.INTERRUPTED, TrialState.RUNNING)), None
+    ):
+        console.print(
+            f"[yellow]no trial completed[/]: `autodl show {literal(search.path)} --trial {first.number}` "
+            f"says why (trial {first.number}: {literal(first.error or first.state.value)})",
+            highlight=False,
+            soft_wrap=True,
+        )
     if search.best_trial is not None:
         if search.best_trial.params:
             console.print(params_table(search.best_trial))
         else:
             console.print(f"best trial {search.best_trial.number}: the space fixes every hyperparameter")
-    console.print(f"trials: {counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
-                  f"{counts[TrialState.FAILED]} failed" +
-                  (f", {counts[TrialState.INTERRUPTED]} interrupted (re-run)" if counts[TrialState.INTERRUPTED] else "") +
-                  f" in {search.elapsed:.0f}s")
+    console.print(
+        f"trials: {counts[TrialState.COMPLETE]} complete, {counts[TrialState.PRUNED]} pruned, "
+        f"{counts[TrialState.FAILED]} failed"
+        + (f", {counts[TrialState.INTERRUPTED]} interrupted (re-run)" if counts[TrialState.INTERRUPTED] else "")
+        + f" in {search.elapsed:.0f}s"
+    )
     if search.test_metrics:
-        console.print("best model on the test split: " +
-                      ", ".join(f"{k} {fmt(v)}" for k, v in search.test_metrics.items()))
+        console.print(
+            "best model on the test split: " + ", ".join(f"{k} {fmt(v)}" for k, v in search.test_metrics.items())
+        )
     if search.final:
         console.print(final_line(search.final, search.test_metrics), highlight=False, markup=False)
     if search.ensemble:
@@ -224,9 +261,11 @@ def final_line(final: dict[str, Any], test_metrics: dict[str, float] | None) -> 
         return f"final training skipped: {final['skipped']}"
     ours = (final.get("test_metrics") or {}).get("accuracy")
     before = (test_metrics or {}).get("accuracy")
-    return (f"final model (trial {final['trial']} trained again on train + validation, {final['epochs']} epochs, "
-            f"{final['seconds']:.0f}s): test accuracy {fmt(ours)} (validation-chosen model {fmt(before)}); "
-            "autodl predict uses it")
+    return (
+        f"final model (trial {final['trial']} trained again on train + validation, {final['epochs']} epochs, "
+        f"{final['seconds']:.0f}s): test accuracy {fmt(ours)} (validation-chosen model {fmt(before)}); "
+        "autodl predict uses it"
+    )
 
 
 def accounting_lines(accounting: dict[str, Any] | None) -> list[str]:
@@ -242,17 +281,20 @@ def accounting_lines(accounting: dict[str, Any] | None) -> list[str]:
 
     if start and searched:
         verdict = "beats" if accounting.get("searched_beats_start") else "does not beat"
-        lines.append(f"the best searched trial, {describe(searched)}, {verdict} the best start network, "
-                     f"trial {describe(start)}")
+        lines.append(
+            f"the best searched trial, {describe(searched)}, {verdict} the best start network, trial {describe(start)}"
+        )
     seconds = {k: v for k, v in (accounting.get("seconds") or {}).items() if v}
     if seconds:
         lines.append("time: " + ", ".join(f"{name} {value:.0f}s" for name, value in seconds.items()))
     epochs = accounting.get("epochs") or {}
     skipped = accounting.get("skipped_for_cost") or []
     if epochs:
-        lines.append(f"epochs: {epochs['trained']} trained, {epochs['saved_by_early_stopping']} saved by early "
-                     f"stopping, {epochs['saved_by_pruning']} by pruning; {len(skipped)} trial"
-                     f"{'s' if len(skipped) != 1 else ''} skipped for cost")
+        lines.append(
+            f"epochs: {epochs['trained']} trained, {epochs['saved_by_early_stopping']} saved by early "
+            f"stopping, {epochs['saved_by_pruning']} by pruning; {len(skipped)} trial"
+            f"{'s' if len(skipped) != 1 else ''} skipped for cost"
+        )
     return lines
 
 
@@ -260,13 +302,17 @@ def ensemble_line(ensemble: dict[str, Any]) -> str:
     """The kept models together against the best alone, validation first (where choosing is fair)."""
     trials = ensemble["trials"]
     weights = ensemble.get("weights")
-    how = ("weights " + ", ".join(f"{n}: {w:g}" for n, w in weights.items()) if weights else
-           "probabilities averaged")
-    return (f"top-{len(trials)} ensemble (trials {', '.join(map(str, trials))}, {how}): "
-            f"validation accuracy {fmt(ensemble['val_accuracy'])} (best alone {fmt(ensemble['best_val_accuracy'])}), "
-            f"test accuracy {fmt(ensemble['accuracy'])} (best alone {fmt(ensemble['best_accuracy'])})" +
-            ("; it beats the best alone on validation: `autodl predict --ensemble` uses it"
-             if ensemble["val_accuracy"] > ensemble["best_val_accuracy"] else ""))
+    how = "weights " + ", ".join(f"{n}: {w:g}" for n, w in weights.items()) if weights else "probabilities averaged"
+    return (
+        f"top-{len(trials)} ensemble (trials {', '.join(map(str, trials))}, {how}): "
+        f"validation accuracy {fmt(ensemble['val_accuracy'])} (best alone {fmt(ensemble['best_val_accuracy'])}), "
+        f"test accuracy {fmt(ensemble['accuracy'])} (best alone {fmt(ensemble['best_accuracy'])})"
+        + (
+            "; it beats the best alone on validation: `autodl predict --ensemble` uses it"
+            if ensemble["val_accuracy"] > ensemble["best_val_accuracy"]
+            else ""
+        )
+    )
 
 
 def print_trial(search: Any, record: TrialRecord) -> None:
@@ -274,12 +320,14 @@ def print_trial(search: Any, record: TrialRecord) -> None:
     metric, direction = search.space.objective
     ranked = [r.number for r in search.ranked()]
     rank = f" (rank {ranked.index(record.number) + 1} of {len(ranked)} complete)" if record.number in ranked else ""
-    parts = [f"trial {record.number}: {record.state.value}",
-             f"{metric} {fmt(record.value)}{rank}" if record.value is not None else None,
-             f"{record.epochs} epoch{'s' if record.epochs != 1 else ''} in {record.seconds:.1f}s",
-             f"{record.n_params:,} parameters" if record.n_params else None,
-             f"start configuration {record.start}" if record.start is not None else None,
-             f"worker {record.worker}" if record.worker else None]
+    parts = [
+        f"trial {record.number}: {record.state.value}",
+        f"{metric} {fmt(record.value)}{rank}" if record.value is not None else None,
+        f"{record.epochs} epoch{'s' if record.epochs != 1 else ''} in {record.seconds:.1f}s",
+        f"{record.n_params:,} parameters" if record.n_params else None,
+        f"start configuration {record.start}" if record.start is not None else None,
+        f"worker {record.worker}" if record.worker else None,
+    ]
     console.print(" · ".join(p for p in parts if p), highlight=False, markup=False)
     if record.error:
         console.print(f"why: {record.error}", highlight=False, markup=False)
@@ -334,8 +382,7 @@ def runs_table(rows: list[dict[str, Any]], width: int | None = None) -> tuple[Ta
         columns = [c for c in _RUN_COLUMNS if c not in hidden]
         table = Table(title="runs", title_justify="left")
         for column in columns:
-            table.add_column(column, justify="right" if column in ("trials", "best", "test") else "left",
-                             no_wrap=True)
+            table.add_column(column, justify="right" if column in ("trials", "best", "test") else "left", no_wrap=True)
         for row in rows:
             table.add_row(*(_minute(row.get(c)) if c == "created" else fmt(row.get(c)) for c in columns))
         natural = console.measure(table, options=console.options.update_width(10_000)).maximum
@@ -363,7 +410,9 @@ def predictions_table(frame: Any) -> Table:
         table.add_column("then")
     for row in frame.to_dict("records"):
         rest = " · ".join(f"{literal(row[c])} {row[c.replace('class', 'probability')]:.3f}" for c in others)
-        table.add_row(literal(row["file"]), literal(row["class"]), f"{row['probability']:.3f}", *([rest] if others else []))
+        table.add_row(
+            literal(row["file"]), literal(row["class"]), f"{row['probability']:.3f}", *([rest] if others else [])
+        )
     return table
 
 

@@ -1,4 +1,9 @@
-"""``autodl`` commands. Each parses flags, calls one library function, renders the result."""
+"""``autodl`` commands. Each parses flags, calls one library function, renders the result.
+
+Longer than 300 lines: one click command per function, each a flag list and a call of the library;
+click's decorators make the flag lists long, and one module keeps the command line readable as one
+thing. The logic behind each command lives in the library.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,9 @@ import functools
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -34,8 +40,7 @@ class _Count(click.ParamType):
         match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmM]?)", str(value).strip().replace("_", "").replace(",", ""))
         count = decimal.Decimal(match[1]) * {"": 1, "k": 1_000, "m": 1_000_000}[match[2].lower()] if match else None
         if count is None or count != count.to_integral_value():
-            self.fail(f"expected a whole number of parameters such as 100000, 100k or 1.5M, got {value!r}",
-                      param, ctx)
+            self.fail(f"expected a whole number of parameters such as 100000, 100k or 1.5M, got {value!r}", param, ctx)
         return int(count)
 
 
@@ -62,6 +67,7 @@ _OWN_PROCESS = False  # set by main(): the console script never needs its old si
 
 def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Library errors become one clean paragraph and an exit code; never a traceback."""
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from autodl.cli.console import error_console, literal
@@ -75,6 +81,7 @@ def _handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             _exit_at_next_signal()
             error_console.print("[yellow]interrupted[/]")
             sys.exit(130)
+
     return wrapper
 
 
@@ -116,15 +123,22 @@ def _stop_twice_to_quit() -> Callable[[], None]:
         for sig, old in previous.items():
             signal.signal(sig, old)
         clear_stop()
+
     return restore
 
 
 def _worker_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option("--workers", default=1, show_default=True, type=int,
-                        help="Worker processes sharing the study: this many per GPU with --gpus, else on this "
-                             "machine's CPU cores (each worker gets its share of them).")(func)
-    return click.option("--gpus", help="all, or GPU indices (0,1): worker processes on each of these GPUs, "
-                                       "sharing the study.")(func)
+    func = click.option(
+        "--workers",
+        default=1,
+        show_default=True,
+        type=int,
+        help="Worker processes sharing the study: this many per GPU with --gpus, else on this "
+        "machine's CPU cores (each worker gets its share of them).",
+    )(func)
+    return click.option(
+        "--gpus", help="all, or GPU indices (0,1): worker processes on each of these GPUs, sharing the study."
+    )(func)
 
 
 def _display_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -133,11 +147,19 @@ def _display_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _tracking_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option("--tensorboard", is_flag=True,
-                        help="Write per-trial TensorBoard logs with hyperparameters to RUN/tensorboard.")(func)
-    return click.option("--mlflow", "mlflow_uri", is_flag=False, flag_value="", default=None, metavar="[URI]",
-                        help="Log each trial as an MLflow run under one parent run (URI: a tracking URI; "
-                             "without one, MLflow's default). Needs autodl[mlflow].")(func)
+    func = click.option(
+        "--tensorboard", is_flag=True, help="Write per-trial TensorBoard logs with hyperparameters to RUN/tensorboard."
+    )(func)
+    return click.option(
+        "--mlflow",
+        "mlflow_uri",
+        is_flag=False,
+        flag_value="",
+        default=None,
+        metavar="[URI]",
+        help="Log each trial as an MLflow run under one parent run (URI: a tracking URI; "
+        "without one, MLflow's default). Needs autodl[mlflow].",
+    )(func)
 
 
 def _trackers(mlflow_uri: str | None, tensorboard: bool) -> list[Any]:
@@ -147,7 +169,8 @@ def _trackers(mlflow_uri: str | None, tensorboard: bool) -> list[Any]:
     from autodl.tracking import MLflowCallback, TensorBoardCallback
 
     return ([MLflowCallback(mlflow_uri or None)] if mlflow_uri is not None else []) + (
-        [TensorBoardCallback()] if tensorboard else [])
+        [TensorBoardCallback()] if tensorboard else []
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -160,45 +183,84 @@ def cli() -> None:
 @click.argument("dataset", default="digits")
 @click.option("--space", default="cnn", show_default=True, help="Bundled space name or a YAML file.")
 @click.option("--trials", default=20, show_default=True, type=int, help="Trials to finish.")
-@click.option("--timeout", type=_DURATION, metavar="DURATION",
-              help="Time for the whole command (search, final training, test evaluation, report): 900, 15m, 2h.")
+@click.option(
+    "--timeout",
+    type=_DURATION,
+    metavar="DURATION",
+    help="Time for the whole command (search, final training, test evaluation, report): 900, 15m, 2h.",
+)
 @click.option("--backend", default="optuna", show_default=True, type=click.Choice(BACKENDS))
-@click.option("--sampler", default="tpe", show_default=True, type=click.Choice(SAMPLERS),
-              help="Optuna sampler.")
-@click.option("--pruner", default="median", show_default=True, type=click.Choice(PRUNERS),
-              help="Optuna pruner.")
-@click.option("--tuner", default="random", show_default=True, type=click.Choice(TUNERS),
-              help="Keras Tuner tuner (with --backend kerastuner).")
+@click.option("--sampler", default="tpe", show_default=True, type=click.Choice(SAMPLERS), help="Optuna sampler.")
+@click.option("--pruner", default="median", show_default=True, type=click.Choice(PRUNERS), help="Optuna pruner.")
+@click.option(
+    "--tuner",
+    default="random",
+    show_default=True,
+    type=click.Choice(TUNERS),
+    help="Keras Tuner tuner (with --backend kerastuner).",
+)
 @click.option("--epochs", type=int, help="Max epochs per trial (default: the space's training.max_epochs).")
-@click.option("--max-params", type=_COUNT, metavar="N",
-              help="Prune, untrained, every model with more than N parameters (100000, 100k, 1.5M; "
-                   "default: the space's training.max_params; 0: no limit).")
+@click.option(
+    "--max-params",
+    type=_COUNT,
+    metavar="N",
+    help="Prune, untrained, every model with more than N parameters (100000, 100k, 1.5M; "
+    "default: the space's training.max_params; 0: no limit).",
+)
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for sampler, split and weights.")
 @click.option("--name", help="Run name (folder under --out); default: a timestamp.")
 @click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root for run folders.")
 @click.option("--storage", help="Optuna storage URL (default: sqlite in the run folder).")
 @click.option("--subset", type=int, help="Use only N training examples, for quick runs.")
-@click.option("--val-fraction", default=0.1, show_default=True, type=float, help="Share of train held out (unused when the data has x_val).")
+@click.option(
+    "--val-fraction",
+    default=0.1,
+    show_default=True,
+    type=float,
+    help="Share of train held out (unused when the data has x_val).",
+)
 @click.option("--top-k", default=3, show_default=True, type=int, help="Best models to keep.")
-@click.option("--refit/--no-refit", default=True, show_default=True,
-              help="Train the winner again on train + validation at the end (when the time budget allows); "
-                   "autodl predict then uses that model.")
-@click.option("--warm-start", metavar="RUN",
-              help="Queue the best configurations of an earlier run (its folder, or a study in --storage) first.")
+@click.option(
+    "--refit/--no-refit",
+    default=True,
+    show_default=True,
+    help="Train the winner again on train + validation at the end (when the time budget allows); "
+    "autodl predict then uses that model.",
+)
+@click.option(
+    "--warm-start",
+    metavar="RUN",
+    help="Queue the best configurations of an earlier run (its folder, or a study in --storage) first.",
+)
 @click.option("--data-dir", envvar="AUTODL_DATA_DIR", help="Folder with dataset files (AUTODL_DATA_DIR).")
-@click.option("--image-size", metavar="WxH",
-              help="Resize an image folder's images to WIDTHxHEIGHT (or N for NxN) as they are read.")
-@click.option("--precision", default="auto", show_default=True,
-              type=click.Choice(["auto", "float32", "mixed_bfloat16", "mixed_float16"]),
-              help="Dtype policy. auto: mixed_bfloat16 on bfloat16 GPUs/TPUs and on AMX/AVX512-BF16 CPUs "
-                   "under TensorFlow, mixed_float16 on older GPUs, float32 elsewhere.")
+@click.option(
+    "--image-size",
+    metavar="WxH",
+    help="Resize an image folder's images to WIDTHxHEIGHT (or N for NxN) as they are read.",
+)
+@click.option(
+    "--precision",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "float32", "mixed_bfloat16", "mixed_float16"]),
+    help="Dtype policy. auto: mixed_bfloat16 on bfloat16 GPUs/TPUs and on AMX/AVX512-BF16 CPUs "
+    "under TensorFlow, mixed_float16 on older GPUs, float32 elsewhere.",
+)
 @_worker_options
 @click.option("--no-finish", is_flag=True, hidden=True, help="Leave the test evaluation and report to the caller.")
 @_tracking_options
 @_display_options
 @_handle_errors
-def search(dataset: str, quiet: bool, gpus: str | None, workers: int, no_finish: bool, mlflow_uri: str | None,
-           tensorboard: bool, **flags: Any) -> None:
+def search(
+    dataset: str,
+    quiet: bool,
+    gpus: str | None,
+    workers: int,
+    no_finish: bool,
+    mlflow_uri: str | None,
+    tensorboard: bool,
+    **flags: Any,
+) -> None:
     """Search DATASET (default: digits) and save the best models under --out."""
     from autodl.records import SearchSettings
 
@@ -210,15 +272,21 @@ def search(dataset: str, quiet: bool, gpus: str | None, workers: int, no_finish:
     if len(slots) > 1:
         from autodl.search import run_in_workers
 
-        _run_with_display(lambda cb: run_in_workers(settings, slots, callbacks=[cb, *trackers],
-                                                    before_finish=import_keras_quietly), quiet)
+        _run_with_display(
+            lambda cb: run_in_workers(settings, slots, callbacks=[cb, *trackers], before_finish=import_keras_quietly),
+            quiet,
+        )
         return
     import_keras_quietly()
     from autodl.search import run_search
 
     guard = _memory_guard(no_finish)
-    _run_with_display(lambda cb: run_search(settings, callbacks=[cb, *trackers, *guard], finish=not no_finish), quiet,
-                      summary=not no_finish, guard=guard)
+    _run_with_display(
+        lambda cb: run_search(settings, callbacks=[cb, *trackers, *guard], finish=not no_finish),
+        quiet,
+        summary=not no_finish,
+        guard=guard,
+    )
 
 
 def _worker_slots(gpus_spec: str | None, workers: int) -> list[WorkerSlot]:
@@ -245,36 +313,58 @@ def _worker_slots(gpus_spec: str | None, workers: int) -> list[WorkerSlot]:
 @click.option("--name", required=True, help="The study (run) name given to the first `autodl search`.")
 @click.option("--out", default=DEFAULT_OUT, show_default=True, help="Output root (shared, or one per worker).")
 @click.option("--data-dir", envvar="AUTODL_DATA_DIR", help="Folder with dataset files on this machine.")
-@click.option("--wait", default=0.0, show_default=True, type=click.FloatRange(min=0),
-              help="Seconds to wait for the study to be created (workers started together).")
+@click.option(
+    "--wait",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds to wait for the study to be created (workers started together).",
+)
 @click.option("--no-finish", is_flag=True, hidden=True, help="Leave the test evaluation and report to the caller.")
 @_display_options
 @_handle_errors
-def worker(storage: str, name: str, out: str, data_dir: str | None, wait: float, no_finish: bool,
-           quiet: bool) -> None:
+def worker(storage: str, name: str, out: str, data_dir: str | None, wait: float, no_finish: bool, quiet: bool) -> None:
     """Join a running search as one more worker, with the settings stored in its study."""
     from autodl.cli.quiet import import_keras_quietly
 
     import_keras_quietly()
     from autodl.search import join_search
 
-    _run_with_display(lambda cb: join_search(storage, name, out=out, data_dir=data_dir, wait=wait, callbacks=cb,
-                                             finish=not no_finish), quiet, summary=not no_finish)
+    _run_with_display(
+        lambda cb: join_search(
+            storage, name, out=out, data_dir=data_dir, wait=wait, callbacks=cb, finish=not no_finish
+        ),
+        quiet,
+        summary=not no_finish,
+    )
 
 
 @cli.command()
 @click.argument("path", type=click.Path())
 @click.option("--trials", type=int, help="Finish this many trials in all (default: the original total).")
-@click.option("--timeout", type=_DURATION, metavar="DURATION",
-              help="Time for the rest of the search (final training, evaluation and report included): 900, 15m, 2h.")
+@click.option(
+    "--timeout",
+    type=_DURATION,
+    metavar="DURATION",
+    help="Time for the rest of the search (final training, evaluation and report included): 900, 15m, 2h.",
+)
 @click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key (only files you trust).")
 @click.option("--space", help="The run's own space, to confirm it: a run keeps its space; another is refused.")
 @_worker_options
 @click.option("--no-finish", is_flag=True, hidden=True, help="Leave the test evaluation and report to the caller.")
 @_display_options
 @_handle_errors
-def resume(path: str, trials: int | None, timeout: float | None, trust: bool, space: str | None, gpus: str | None,
-           workers: int, no_finish: bool, quiet: bool) -> None:
+def resume(
+    path: str,
+    trials: int | None,
+    timeout: float | None,
+    trust: bool,
+    space: str | None,
+    gpus: str | None,
+    workers: int,
+    no_finish: bool,
+    quiet: bool,
+) -> None:
     """Continue the search in PATH (a run folder or its search.pkl).
 
     A run searched with --workers (or --storage) may go on with --workers and --gpus again.
@@ -285,17 +375,32 @@ def resume(path: str, trials: int | None, timeout: float | None, trust: bool, sp
     if len(slots) > 1:
         from autodl.search import resume_in_workers
 
-        _run_with_display(lambda cb: resume_in_workers(path, slots, trials=trials, timeout=timeout, trust=trust,
-                                                       space=space, callbacks=cb, before_finish=import_keras_quietly),
-                          quiet)
+        _run_with_display(
+            lambda cb: resume_in_workers(
+                path,
+                slots,
+                trials=trials,
+                timeout=timeout,
+                trust=trust,
+                space=space,
+                callbacks=cb,
+                before_finish=import_keras_quietly,
+            ),
+            quiet,
+        )
         return
     import_keras_quietly()
     from autodl.search import resume_search
 
     guard = _memory_guard(no_finish)
-    _run_with_display(lambda cb: resume_search(path, trials=trials, timeout=timeout, trust=trust, space=space,
-                                               callbacks=[cb, *guard], finish=not no_finish), quiet,
-                      summary=not no_finish, guard=guard)
+    _run_with_display(
+        lambda cb: resume_search(
+            path, trials=trials, timeout=timeout, trust=trust, space=space, callbacks=[cb, *guard], finish=not no_finish
+        ),
+        quiet,
+        summary=not no_finish,
+        guard=guard,
+    )
 
 
 def _memory_guard(no_finish: bool) -> list[Any]:
@@ -308,8 +413,9 @@ def _memory_guard(no_finish: bool) -> list[Any]:
     return [MemoryGuard()]
 
 
-def _run_with_display(start: Callable[[Any], Any], quiet: bool, *, summary: bool = True,
-                      guard: list[Any] | None = None) -> None:
+def _run_with_display(
+    start: Callable[[Any], Any], quiet: bool, *, summary: bool = True, guard: list[Any] | None = None
+) -> None:
     """Run ``start(progress)`` under the Ctrl-C rules; ``summary=False`` (a worker whose parent
     reports for it) prints neither the summary nor the resume hint. A ``guard`` that stopped
     the search to free memory has it continue in a fresh process."""
@@ -387,8 +493,10 @@ def datasets() -> None:
     from autodl.data import list_datasets
 
     console.print(simple_table("datasets", ["name", "description"], [list(r) for r in list_datasets()]))
-    console.print("Also: a path to an .npz, a folder of IDX files, a label+pixels CSV, or an image "
-                  "folder with one sub-folder per class (--image-size WxH for images of mixed sizes).")
+    console.print(
+        "Also: a path to an .npz, a folder of IDX files, a label+pixels CSV, or an image "
+        "folder with one sub-folder per class (--image-size WxH for images of mixed sizes)."
+    )
 
 
 @cli.command()
@@ -406,8 +514,9 @@ def runs(out: str) -> None:
     table, hidden = runs_table(rows)
     console.print(table)
     if hidden:
-        console.print(f"[dim]{', '.join(hidden)} left out to fit {console.width} columns; a wider terminal "
-                      "shows them[/]")
+        console.print(
+            f"[dim]{', '.join(hidden)} left out to fit {console.width} columns; a wider terminal shows them[/]"
+        )
 
 
 @cli.command()
@@ -435,12 +544,24 @@ def show(run: str, out: str, trial: int | None, trust: bool) -> None:
 @click.option("--top", default=1, show_default=True, type=click.IntRange(min=1), help="Classes to show per image.")
 @click.option("--trial", type=int, help="Use this trial's saved model (default: the best).")
 @click.option("--ensemble", is_flag=True, help="Average the probabilities of every kept model (the top-k).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False),
-              help="Write the predictions to this CSV file (for scripts) instead of printing each.")
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False),
+    help="Write the predictions to this CSV file (for scripts) instead of printing each.",
+)
 @click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key.")
 @_handle_errors
-def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | None, ensemble: bool,
-            csv_path: str | None, trust: bool) -> None:
+def predict(
+    run: str,
+    images: tuple[str, ...],
+    out: str,
+    top: int,
+    trial: int | None,
+    ensemble: bool,
+    csv_path: str | None,
+    trust: bool,
+) -> None:
     """Classify IMAGES (files or folders) with RUN's best model, prepared as its training data was."""
     from autodl.cli.console import RichProgress, console, predictions_table
     from autodl.cli.quiet import import_keras_quietly
@@ -450,8 +571,9 @@ def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | 
 
     bar = RichProgress()  # its bar of the files read, for a folder of thousands of photos
     try:
-        frame = load(_run_path(run, out), trust=trust).predict(list(images), top=top, trial=trial, ensemble=ensemble,
-                                                               progress=bar.on_load_progress)
+        frame = load(_run_path(run, out), trust=trust).predict(
+            list(images), top=top, trial=trial, ensemble=ensemble, progress=bar.on_load_progress
+        )
     finally:
         bar.close()
     if csv_path is None:
@@ -462,11 +584,18 @@ def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | 
     try:
         atomic_write_csv(csv_path, frame)
     except OSError as error:
-        raise UsageError(f"Cannot write {csv_path} ({error.strerror or error}). Give --csv a path in a folder "
-                         "that exists and that you can write to.") from error
+        raise UsageError(
+            f"Cannot write {csv_path} ({error.strerror or error}). Give --csv a path in a folder "
+            "that exists and that you can write to."
+        ) from error
     counts = frame["class"].value_counts()
-    console.print(f"{len(frame)} predictions written to {csv_path} ("
-                  + ", ".join(f"{name}: {count}" for name, count in counts.items()) + ")", soft_wrap=True, markup=False)
+    console.print(
+        f"{len(frame)} predictions written to {csv_path} ("
+        + ", ".join(f"{name}: {count}" for name, count in counts.items())
+        + ")",
+        soft_wrap=True,
+        markup=False,
+    )
 
 
 @cli.command()
@@ -483,8 +612,20 @@ def predict(run: str, images: tuple[str, ...], out: str, top: int, trial: int | 
 @click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key.")
 @_display_options
 @_handle_errors
-def train(run: str, dataset: str | None, trial: int | None, ensemble: bool, epochs: int | None, out: str | None,
-          name: str | None, subset: int | None, data_dir: str | None, runs: str, trust: bool, quiet: bool) -> None:
+def train(
+    run: str,
+    dataset: str | None,
+    trial: int | None,
+    ensemble: bool,
+    epochs: int | None,
+    out: str | None,
+    name: str | None,
+    subset: int | None,
+    data_dir: str | None,
+    runs: str,
+    trust: bool,
+    quiet: bool,
+) -> None:
     """Train RUN's best configuration (or --trial N's, or the --ensemble's) from scratch on DATASET, or
     without DATASET on RUN's own train + validation data, as a run folder of its own."""
     from autodl.cli.quiet import import_keras_quietly
@@ -494,25 +635,55 @@ def train(run: str, dataset: str | None, trial: int | None, ensemble: bool, epoc
     from autodl.search.retrain import train_run
 
     source = load(_run_path(run, runs), trust=trust)
-    _run_with_display(lambda cb: train_run(source, dataset, trial=trial, ensemble=ensemble, epochs=epochs, out=out,
-                                           name=name, subset=subset, data_dir=data_dir, callbacks=cb), quiet)
+    _run_with_display(
+        lambda cb: train_run(
+            source,
+            dataset,
+            trial=trial,
+            ensemble=ensemble,
+            epochs=epochs,
+            out=out,
+            name=name,
+            subset=subset,
+            data_dir=data_dir,
+            callbacks=cb,
+        ),
+        quiet,
+    )
 
 
 @cli.command()
 @click.argument("run", type=click.Path())
-@click.option("--format", "format_", default="keras", show_default=True,
-              type=click.Choice(["keras", "tf_saved_model", "onnx", "litert"]),
-              help="Artifact format (Keras 3's model.export formats; all but keras need TensorFlow).")
+@click.option(
+    "--format",
+    "format_",
+    default="keras",
+    show_default=True,
+    type=click.Choice(["keras", "tf_saved_model", "onnx", "litert"]),
+    help="Artifact format (Keras 3's model.export formats; all but keras need TensorFlow).",
+)
 @click.option("--trial", type=int, help="Export this trial's saved model (default: the best).")
 @click.option("--ensemble", is_flag=True, help="Export the kept models as one model that averages them.")
-@click.option("--out", "dest", type=click.Path(file_okay=False),
-              help="Folder to write (default: RUN/exports/FORMAT[-trialN|-ensemble]).")
+@click.option(
+    "--out",
+    "dest",
+    type=click.Path(file_okay=False),
+    help="Folder to write (default: RUN/exports/FORMAT[-trialN|-ensemble]).",
+)
 @click.option("--runs", default=DEFAULT_OUT, show_default=True, help="Output root, when RUN is a bare name.")
 @click.option("--no-latency", is_flag=True, help="Skip timing the artifact (batch 1 and 256) for the model card.")
 @click.option("--trust", is_flag=True, help="Load a search.pkl signed by another key.")
 @_handle_errors
-def export(run: str, format_: str, trial: int | None, ensemble: bool, dest: str | None, runs: str,
-           no_latency: bool, trust: bool) -> None:
+def export(
+    run: str,
+    format_: str,
+    trial: int | None,
+    ensemble: bool,
+    dest: str | None,
+    runs: str,
+    no_latency: bool,
+    trust: bool,
+) -> None:
     """Export RUN's best model (or --trial N, or --ensemble) for serving: raw uint8 images in, the
     run's preprocessing inside, class probabilities out; metadata.json and MODEL_CARD.md beside it."""
     from autodl.cli.console import console
@@ -523,13 +694,21 @@ def export(run: str, format_: str, trial: int | None, ensemble: bool, dest: str 
     from autodl.search import load
 
     with console.status(f"exporting to {format_}"):
-        result = export_run(load(_run_path(run, runs), trust=trust), format_, trial=trial, ensemble=ensemble,
-                            out=dest, latency=not no_latency)
+        result = export_run(
+            load(_run_path(run, runs), trust=trust),
+            format_,
+            trial=trial,
+            ensemble=ensemble,
+            out=dest,
+            latency=not no_latency,
+        )
     info = result.info
     metrics = info.get("test_metrics") or {}
-    console.print(f"exported [cyan]{result.artifact}[/] ({info['size_bytes'] / 1e6:.2f} MB, "
-                  f"{len(info['classes'])} classes; test accuracy {metrics.get('accuracy', float('nan')):.4f})",
-                  soft_wrap=True)
+    console.print(
+        f"exported [cyan]{result.artifact}[/] ({info['size_bytes'] / 1e6:.2f} MB, "
+        f"{len(info['classes'])} classes; test accuracy {metrics.get('accuracy', float('nan')):.4f})",
+        soft_wrap=True,
+    )
     if info.get("latency_text"):
         console.print(f"latency: {info['latency_text']}", soft_wrap=True)
     console.print(f"model card: [cyan]{result.path / 'MODEL_CARD.md'}[/]", soft_wrap=True)

@@ -12,7 +12,8 @@ import abc
 import dataclasses
 import logging
 import pathlib
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from autodl.exceptions import DatasetError
 
@@ -111,27 +112,25 @@ def parse_image_size(value: str | int) -> tuple[int, int]:
         DatasetError: not one or two positive whole numbers.
     """
     parts = str(value).strip().lower().split("x")
-    if len(parts) in (1, 2) and all(part.strip().isdecimal() and len(part.strip()) < 10 and int(part) > 0
-                                    for part in parts):
+    if len(parts) in (1, 2) and all(
+        part.strip().isdecimal() and len(part.strip()) < 10 and int(part) > 0 for part in parts
+    ):
         sides = [int(part) for part in parts]
         width, height = sides if len(sides) == 2 else sides * 2
         if max(width, height) > MAX_IMAGE_SIDE:
             raise DatasetError(
                 f"--image-size {width}x{height} is larger than autodl resizes to: at most {MAX_IMAGE_SIDE} pixels a "
-                f"side (one {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} colour image is {MAX_IMAGE_SIDE ** 2 * 12 // 2 ** 20} MB "
+                f"side (one {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} colour image is {MAX_IMAGE_SIDE**2 * 12 // 2**20} MB "
                 "as the floats a network trains on, and a search holds every image in memory). Small-image "
                 "classifiers train on 32x32 to 224x224; give a size in that range."
             )
         return width, height
     raise DatasetError(
-        f"--image-size must be WIDTHxHEIGHT in pixels, like 64x48, or one number "
-        f"for a square, like 32; got {value!r}."
+        f"--image-size must be WIDTHxHEIGHT in pixels, like 64x48, or one number for a square, like 32; got {value!r}."
     )
 
 
-def stratified_indices(
-    labels: np.ndarray, test_size: float | int, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def stratified_indices(labels: np.ndarray, test_size: float | int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split ``range(len(labels))`` into shuffled (keep, held-out) indices, stratified if possible.
 
     Stratification needs every class twice and at least one held-out sample per class;
@@ -146,15 +145,11 @@ def stratified_indices(
 
     index = np.arange(len(labels))
     try:
-        keep, held = train_test_split(
-            index, test_size=test_size, random_state=seed, stratify=labels
-        )
+        keep, held = train_test_split(index, test_size=test_size, random_state=seed, stratify=labels)
     except (ValueError, TypeError) as stratify_error:
         logger.info("Unstratified split (%s)", stratify_error)
         try:
-            keep, held = train_test_split(
-                index, test_size=test_size, random_state=seed, stratify=None
-            )
+            keep, held = train_test_split(index, test_size=test_size, random_state=seed, stratify=None)
         except ValueError as error:
             raise DatasetError(
                 f"Cannot split {len(labels)} examples with a held-out size of {test_size}: "

@@ -3,6 +3,9 @@
 Each reader checks what it can about the file itself (magic numbers, byte counts, keys,
 columns, image sizes) and names the file in its error; checks that hold for every source
 (label values, image/label counts, class counts) live in ``autodl.data.splits``.
+
+Longer than 300 lines: the four local file formats (.npz, IDX, CSV, image folders) share their
+checks and messages (shapes, labels, what a file must hold); each reader is a small class here.
 """
 
 from __future__ import annotations
@@ -109,9 +112,7 @@ def read_idx(path: pathlib.Path) -> np.ndarray:
     return array.astype(dtype.newbyteorder("="))
 
 
-def find_idx_files(
-    folder: pathlib.Path, *, require_all: bool = True
-) -> dict[str, pathlib.Path | None]:
+def find_idx_files(folder: pathlib.Path, *, require_all: bool = True) -> dict[str, pathlib.Path | None]:
     """Map each IDX role to its file in ``folder``; empty if none is there.
 
     With ``require_all`` the result is empty unless all four files exist, so a caller can
@@ -191,9 +192,7 @@ class CsvDataset(_PathDataset):
         try:
             frame = pd.read_csv(self.path)
             columns = [str(column).strip() for column in frame.columns]
-            if "label" not in [c.lower() for c in columns] and all(
-                _is_number(c) for c in columns
-            ):
+            if "label" not in [c.lower() for c in columns] and all(_is_number(c) for c in columns):
                 logger.info("%s has no header; using the first column as label", self.path)
                 frame = pd.read_csv(self.path, header=None)
                 frame.columns = ["label"] + [f"pixel{i}" for i in range(frame.shape[1] - 1)]
@@ -295,14 +294,14 @@ class ImageFolderDataset(_PathDataset):
             n = len(train_files)
             return ArrayData(x[:n], y[:n], x[n:], y[n:], class_names, str(self.path))
         class_names = _class_folders(self.path)
-        x, y = _read_images(_list_images(self.path, class_names), class_names, self.image_size, progress,
-                            self.upright)
+        x, y = _read_images(_list_images(self.path, class_names), class_names, self.image_size, progress, self.upright)
         return holdout(x, y, class_names, str(self.path))
 
 
 def _class_folders(folder: pathlib.Path) -> list[str]:
     names = sorted(
-        p.name for p in folder.iterdir()
+        p.name
+        for p in folder.iterdir()
         if p.is_dir() and not p.name.startswith(".") and p.name != "__MACOSX"  # zip debris
     )
     if not names:
@@ -329,13 +328,19 @@ def _list_images(folder: pathlib.Path, class_names: list[str]) -> list[tuple[pat
 
 def _images_in(folder: pathlib.Path) -> list[pathlib.Path]:
     """The image files anywhere under ``folder``, sorted; hidden files (``._x.png``) left out."""
-    return sorted(p for p in folder.rglob("*")
-                  if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
 
 
 def _read_images(
-    files: list[tuple[pathlib.Path, str]], class_names: list[str], size: tuple[int, int] | None = None,
-    progress: LoadProgress | None = None, upright: bool = True,
+    files: list[tuple[pathlib.Path, str]],
+    class_names: list[str],
+    size: tuple[int, int] | None = None,
+    progress: LoadProgress | None = None,
+    upright: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     images = _open_images([path for path, _ in files], size, progress, upright)
     first = files[0][0], images[0].size
@@ -354,8 +359,9 @@ def _read_images(
     return x, y
 
 
-def read_image_files(paths: list[pathlib.Path], input_shape: tuple[int, ...],
-                     progress: LoadProgress | None = None, upright: bool = True) -> np.ndarray:
+def read_image_files(
+    paths: list[pathlib.Path], input_shape: tuple[int, ...], progress: LoadProgress | None = None, upright: bool = True
+) -> np.ndarray:
     """Image files as a model trained by autodl takes them: turned upright as their EXIF
     orientation says (unless ``upright`` is false, for runs that trained on files as stored,
     before autodl applied it), resized to ``input_shape`` (height, width, channels), gray or
@@ -388,19 +394,24 @@ def image_files(paths: list[str | pathlib.Path]) -> list[pathlib.Path]:
         if path.is_dir():
             images = _images_in(path)
             if not images:
-                raise DatasetError(f"Folder '{path}' holds no images (looked for "
-                                   f"{', '.join(sorted(IMAGE_SUFFIXES))}). Give image files or a folder of them.")
+                raise DatasetError(
+                    f"Folder '{path}' holds no images (looked for "
+                    f"{', '.join(sorted(IMAGE_SUFFIXES))}). Give image files or a folder of them."
+                )
             found.extend(images)
         elif path.is_file():
             found.append(path)
         else:
-            raise DatasetError(f"Image '{path}' does not exist (resolved to '{path.resolve()}'). Check the "
-                               f"spelling and the working directory.")
+            raise DatasetError(
+                f"Image '{path}' does not exist (resolved to '{path.resolve()}'). Check the "
+                f"spelling and the working directory."
+            )
     return found
 
 
-def _open_images(paths: list[pathlib.Path], size: tuple[int, int] | None,
-                 progress: LoadProgress | None, upright: bool = True) -> list[PIL.Image.Image]:
+def _open_images(
+    paths: list[pathlib.Path], size: tuple[int, int] | None, progress: LoadProgress | None, upright: bool = True
+) -> list[PIL.Image.Image]:
     images = []
     for path in paths:
         images.append(_open_image(path, size, upright))

@@ -72,9 +72,7 @@ def data_folder(data_dir: str | pathlib.Path | None = None) -> pathlib.Path | No
     return pathlib.Path(chosen).expanduser() if chosen is not None else None
 
 
-def candidate_paths(
-    name: str, data_dir: str | pathlib.Path | None = None
-) -> list[pathlib.Path]:
+def candidate_paths(name: str, data_dir: str | pathlib.Path | None = None) -> list[pathlib.Path]:
     """Every place ``name`` is looked for, in order: ``.npz`` files or folders of files.
 
     A folder candidate holds IDX files (mnist, fashion_mnist) or CIFAR pickles (cifar10).
@@ -118,8 +116,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
     """Unpickles only what CIFAR batches need (numpy arrays), so a file cannot run code."""
 
     _allowed = {
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.numeric", "_frombuffer"),
     }
 
     def find_class(self, module: str, name: str):
@@ -224,8 +224,16 @@ class FashionMnistDataset(_KerasDataset):
     name = "fashion_mnist"
     description = "Fashion-MNIST clothing (70,000 28x28 grayscale images, 10 classes)"
     class_names = [
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     ]
 
 
@@ -235,8 +243,16 @@ class Cifar10Dataset(_KerasDataset):
     name = "cifar10"
     description = "CIFAR-10 objects (60,000 32x32 colour images, 10 classes)"
     class_names = [
-        "airplane", "automobile", "bird", "cat", "deer",
-        "dog", "frog", "horse", "ship", "truck",
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
     ]
     files_hint = f"the extracted {CIFAR_FOLDER}/ folder ({', '.join(CIFAR_FILES)})"
 

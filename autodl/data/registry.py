@@ -29,12 +29,7 @@ def list_datasets() -> list[tuple[str, str]]:
 
 def _looks_like_path(text: str) -> bool:
     suffix = pathlib.PurePath(text).suffix.lower()
-    return (
-        "/" in text
-        or os.sep in text
-        or text.startswith((".", "~"))
-        or suffix in {".npz", ".csv", ".gz"}
-    )
+    return "/" in text or os.sep in text or text.startswith((".", "~")) or suffix in {".npz", ".csv", ".gz"}
 
 
 def get_dataset(name_or_path: str, image_size: str | int | None = None) -> BaseDataset:

@@ -5,6 +5,9 @@ once, fingerprints it (so ``resume`` can refuse a different dataset), checks it,
 labels to 0..C-1, optionally takes a stratified subset, carves the validation split out of
 the training data only (or takes the source's fixed one), and scales pixels to float32 in [0, 1] with a channel axis. The
 test split is only ever subsampled (by ``subset``), never used to choose anything.
+
+Longer than 300 lines: the split's every rule (stratified, seeded, a subset, an npz's own validation
+split, the fingerprint a resume checks) is one contract, tested as one.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import hashlib
 import logging
 import math
 import pathlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -114,17 +118,19 @@ def load_splits(
             f"val_fraction must be a number strictly between 0 and 1, got {val_fraction!r}. "
             f"Use e.g. 0.1 to hold out 10% of the training data for validation."
         )
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
-                             or not 0 <= seed < 2**32):
-        raise DatasetError(f"seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}: it seeds the "
-                           "subset and the validation split (the same seed, the same splits).")
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32
+    ):
+        raise DatasetError(
+            f"seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}: it seeds the "
+            "subset and the validation split (the same seed, the same splits)."
+        )
     dataset = get_dataset(name_or_path, image_size)
     if not upright:
         dataset = dataset.as_stored()
     folder = pathlib.Path(data_dir).expanduser() if data_dir is not None else None
     raw = dataset.load(folder, progress)
-    x = {"train": _to_nhwc(raw.x_train, "x_train", raw.source),
-         "test": _to_nhwc(raw.x_test, "x_test", raw.source)}
+    x = {"train": _to_nhwc(raw.x_train, "x_train", raw.source), "test": _to_nhwc(raw.x_test, "x_test", raw.source)}
     if raw.x_val is not None:
         x["val"] = _to_nhwc(raw.x_val, "x_val", raw.source)
     labels = {"train": raw.y_train, "test": raw.y_test, "val": raw.y_val}
@@ -141,8 +147,13 @@ def load_splits(
     if subset is not None:
         _check_subset(subset, num_classes, raw.source)
         if subset >= len(y["train"]):
-            logger.warning("subset=%d keeps all of the %d training images of '%s': the subset is not smaller "
-                           "than the data, so the search uses them all", subset, len(y["train"]), raw.source)
+            logger.warning(
+                "subset=%d keeps all of the %d training images of '%s': the subset is not smaller "
+                "than the data, so the search uses them all",
+                subset,
+                len(y["train"]),
+                raw.source,
+            )
         for part in index:
             if subset < len(y[part]):
                 index[part], _ = stratified_indices(y[part], len(y[part]) - subset, seed)
@@ -174,8 +185,12 @@ def load_splits(
     )
     logger.info(
         "Dataset %s: %d train, %d val, %d test, shape %s, %d classes",
-        splits.name, len(splits.y_train), len(splits.y_val), len(splits.y_test),
-        splits.input_shape, num_classes,
+        splits.name,
+        len(splits.y_train),
+        len(splits.y_val),
+        len(splits.y_test),
+        splits.input_shape,
+        num_classes,
     )
     return splits
 
@@ -200,8 +215,7 @@ def _to_nhwc(x: np.ndarray, key: str, source: str) -> np.ndarray:
         return x[..., np.newaxis]
     if x.ndim == 4:
         if x.shape[1] in (1, 3, 4) and x.shape[3] not in (1, 3, 4):
-            logger.info("%s in %s looks channels-first %s; moving channels last", key,
-                        source, x.shape)
+            logger.info("%s in %s looks channels-first %s; moving channels last", key, source, x.shape)
             return np.moveaxis(x, 1, 3)
         return x
     raise DatasetError(
@@ -218,9 +232,7 @@ def _check_shapes(x: dict[str, np.ndarray], y: dict[str, Any], source: str) -> N
                 f"Each image needs exactly one label; check that the files belong together."
             )
         if len(images) == 0:
-            raise DatasetError(
-                f"'{source}' has no {part} images. Provide at least a few per class."
-            )
+            raise DatasetError(f"'{source}' has no {part} images. Provide at least a few per class.")
         if images.shape[1:] != x["train"].shape[1:]:
             raise DatasetError(
                 f"'{source}' has train images of shape {x['train'].shape[1:]} but {part} images "
@@ -234,17 +246,20 @@ def _warn_small_classes(y: np.ndarray, class_names: list[str], source: str) -> N
     counts = np.bincount(y, minlength=len(class_names))
     single = [str(class_names[i]) for i in np.flatnonzero(counts == 1)]
     if single:
-        logger.warning("'%s': class%s %s %s a single training image: the model learns %s from one example and "
-                       "the validation split may not hold %s at all. Add images, or remove the class",
-                       source, "es" if len(single) > 1 else "", ", ".join(single[:10]),
-                       "have" if len(single) > 1 else "has", "them" if len(single) > 1 else "it",
-                       "them" if len(single) > 1 else "it")
+        logger.warning(
+            "'%s': class%s %s %s a single training image: the model learns %s from one example and "
+            "the validation split may not hold %s at all. Add images, or remove the class",
+            source,
+            "es" if len(single) > 1 else "",
+            ", ".join(single[:10]),
+            "have" if len(single) > 1 else "has",
+            "them" if len(single) > 1 else "it",
+            "them" if len(single) > 1 else "it",
+        )
 
 
 def _check_subset(subset: object, num_classes: int, source: str) -> None:
-    if isinstance(subset, bool) or not isinstance(subset, (int, np.integer)) or (
-        subset < 2 * num_classes
-    ):
+    if isinstance(subset, bool) or not isinstance(subset, (int, np.integer)) or (subset < 2 * num_classes):
         raise DatasetError(
             f"subset={subset!r} is too small for '{source}', which has {num_classes} "
             f"classes: a subset needs an integer of at least 2 per class "
@@ -318,22 +333,22 @@ def _check_finite(x: np.ndarray, key: str, source: str) -> None:
         )
 
 
-def _scaler(
-    x_train: np.ndarray, max_value: float | None, source: str
-) -> Callable[[np.ndarray], np.ndarray]:
+def _scaler(x_train: np.ndarray, max_value: float | None, source: str) -> Callable[[np.ndarray], np.ndarray]:
     """Choose how to map pixels to [0, 1] from the training data alone."""
     low, high = (float(x_train.min()), float(x_train.max())) if x_train.size else (0.0, 1.0)
     if max_value is not None:
         low, high, how = 0.0, float(max_value), f"/ {max_value:g}"
-    elif x_train.dtype == bool or (np.issubdtype(x_train.dtype, np.floating)
-                                   and low >= 0.0 and high <= 1.0):
+    elif x_train.dtype == bool or (np.issubdtype(x_train.dtype, np.floating) and low >= 0.0 and high <= 1.0):
         low, high, how = 0.0, 1.0, "kept"
     elif np.issubdtype(x_train.dtype, np.integer) and low >= 0 and high <= 255:
         low, high, how = 0.0, 255.0, "/ 255"
     else:
         logger.warning(
             "Pixels in %s range over [%g, %g], not 0..255 or 0..1; min-max scaling them to "
-            "[0, 1] with the training range (test values are clipped)", source, low, high,
+            "[0, 1] with the training range (test values are clipped)",
+            source,
+            low,
+            high,
         )
         how = "min-max"
     span = (high - low) or 1.0

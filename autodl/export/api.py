@@ -39,8 +39,15 @@ class ExportResult:
     info: dict[str, Any]
 
 
-def export_run(search: Any, format: str = "keras", *, trial: int | None = None, ensemble: bool = False,
-               out: str | Path | None = None, latency: bool = True) -> ExportResult:
+def export_run(
+    search: Any,
+    format: str = "keras",
+    *,
+    trial: int | None = None,
+    ensemble: bool = False,
+    out: str | Path | None = None,
+    latency: bool = True,
+) -> ExportResult:
     """Write one inference artifact that takes raw uint8 images, its metadata and model card.
 
     ``search`` is an opened run (``autodl.load``). The artifact resizes and scales images
@@ -57,6 +64,7 @@ def export_run(search: Any, format: str = "keras", *, trial: int | None = None, 
     from autodl import environment
     from autodl.export.latency import describe, measure_latency
     from autodl.export.wrapper import serving_model
+
     kind = get_format(format)
     kind.check()
     files = search.model_files(trial, ensemble=ensemble)  # what `autodl predict` uses, weights included
@@ -74,21 +82,36 @@ def export_run(search: Any, format: str = "keras", *, trial: int | None = None, 
         try:
             kind.write(model, artifact)
         except (ImportError, ModuleNotFoundError) as exc:
-            raise UsageError(f"Exporting to {format} failed: {exc}. Install what it names (`pip install "
-                             "'autodl[export]'`), or pick another --format") from exc
+            raise UsageError(
+                f"Exporting to {format} failed: {exc}. Install what it names (`pip install "
+                "'autodl[export]'`), or pick another --format"
+            ) from exc
         run = kind.runner(artifact)
         difference = float(np.max(np.abs(run(probe) - expected)))
         info: dict[str, Any] = {
-            "format": format, "artifact": kind.artifact, "serve": kind.serve, "classes": classes,
-            "input": {"name": "image", "dtype": "uint8", "shape": [None, None, None, trained[2]],
-                      "trained_size": list(trained),
-                      "preprocessing": f"inside the model: resize (bilinear) to {trained[0]}x{trained[1]}, "
-                                       "scale 0..255 to [0, 1]"},
+            "format": format,
+            "artifact": kind.artifact,
+            "serve": kind.serve,
+            "classes": classes,
+            "input": {
+                "name": "image",
+                "dtype": "uint8",
+                "shape": [None, None, None, trained[2]],
+                "trained_size": list(trained),
+                "preprocessing": f"inside the model: resize (bilinear) to {trained[0]}x{trained[1]}, "
+                "scale 0..255 to [0, 1]",
+            },
             "output": {"shape": [None, len(classes)], "meaning": "class probabilities, in the order of classes"},
-            "source": {"run": str(search.path), "run_name": search.path.name, "ensemble": ensemble,
-                       "final": files[0].final, "trials": [r.number for r in records],
-                       "weights": [f.weight for f in files], "params": [r.params for r in records],
-                       "values": [r.value for r in records]},
+            "source": {
+                "run": str(search.path),
+                "run_name": search.path.name,
+                "ensemble": ensemble,
+                "final": files[0].final,
+                "trials": [r.number for r in records],
+                "weights": [f.weight for f in files],
+                "params": [r.params for r in records],
+                "values": [r.value for r in records],
+            },
             "dataset": {k: v for k, v in (search.dataset or {}).items() if k != "class_names"},
             "parameters": int(sum(m.count_params() for m in models)),
             "size_bytes": _size(artifact),
@@ -110,8 +133,13 @@ def _test_metrics(search: Any, files: list[Any], models: list[Any], classes: lis
     model, else the test split predicted again (the data must still be where the search read it)."""
     best = search.best_trial
     evaluation = search.path / "evaluation.npz"
-    if (len(files) == 1 and not files[0].final and best is not None and files[0].record.number == best.number
-            and evaluation.is_file()):
+    if (
+        len(files) == 1
+        and not files[0].final
+        and best is not None
+        and files[0].record.number == best.number
+        and evaluation.is_file()
+    ):
         with np.load(evaluation) as data:
             return {"test_metrics": class_metrics(data["y_true"], data["proba"], classes)}
     try:
@@ -122,8 +150,10 @@ def _test_metrics(search: Any, files: list[Any], models: list[Any], classes: lis
     except Exception as exc:  # noqa: BLE001 - the card says why instead
         logger.info("test split not readable for the model card: %s", exc)
         return {"test_metrics": None, "test_metrics_note": f"the test split could not be read ({exc})"}
-    proba = np.sum([f.weight * np.asarray(predict_proba(m, splits.x_test), dtype=np.float64)
-                    for f, m in zip(files, models)], axis=0)
+    proba = np.sum(
+        [f.weight * np.asarray(predict_proba(m, splits.x_test), dtype=np.float64) for f, m in zip(files, models)],
+        axis=0,
+    )
     return {"test_metrics": class_metrics(splits.y_test, proba, classes)}
 
 

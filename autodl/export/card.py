@@ -23,20 +23,29 @@ def class_metrics(y_true: np.ndarray, proba: np.ndarray, class_names: list[str])
         recall = tp / support if support else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         rows.append({"class": str(name), "precision": precision, "recall": recall, "f1": f1, "support": support})
-    return {"accuracy": float(np.mean(y_pred == y_true)) if len(y_true) else None,
-            "loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))) if len(y_true) else None,
-            "n": int(len(y_true)), "per_class": rows}
+    return {
+        "accuracy": float(np.mean(y_pred == y_true)) if len(y_true) else None,
+        "loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))) if len(y_true) else None,
+        "n": int(len(y_true)),
+        "per_class": rows,
+    }
 
 
 def model_card(info: dict[str, Any]) -> str:
     """The card's Markdown, from the ``info`` that ``export_run`` gathered (also in metadata.json)."""
     source, data, metrics = info["source"], info["dataset"], info.get("test_metrics")
     weights = source.get("weights") or []
-    mix = ("weighted " + ", ".join(f"{w:g}" for w in weights) if weights and len(set(weights)) > 1
-           else "their probabilities averaged")
-    which = (f"the ensemble of trials {', '.join(map(str, source['trials']))} ({mix})" if source["ensemble"] else
-             f"trial {source['trials'][0]}" + (" trained again on train + validation (the final model)"
-                                                if source.get("final") else ""))
+    mix = (
+        "weighted " + ", ".join(f"{w:g}" for w in weights)
+        if weights and len(set(weights)) > 1
+        else "their probabilities averaged"
+    )
+    which = (
+        f"the ensemble of trials {', '.join(map(str, source['trials']))} ({mix})"
+        if source["ensemble"]
+        else f"trial {source['trials'][0]}"
+        + (" trained again on train + validation (the final model)" if source.get("final") else "")
+    )
     height, width, channels = info["input"]["trained_size"]
     lines = [
         f"# Model card: {source['run_name']}, {which}",
@@ -61,24 +70,40 @@ def model_card(info: dict[str, Any]) -> str:
         "## Test metrics",
     ]
     if metrics:
-        lines += [f"On the test split ({metrics['n']} images, never used to choose the model): accuracy "
-                  f"{_f(metrics['accuracy'])}, log loss {_f(metrics['loss'])}.", "",
-                  "| class | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
-        lines += [f"| {_cell(r['class'])} | {_f(r['precision'])} | {_f(r['recall'])} | {_f(r['f1'])} | {r['support']} |"
-                  for r in metrics["per_class"]]
+        lines += [
+            f"On the test split ({metrics['n']} images, never used to choose the model): accuracy "
+            f"{_f(metrics['accuracy'])}, log loss {_f(metrics['loss'])}.",
+            "",
+            "| class | precision | recall | F1 | support |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        lines += [
+            f"| {_cell(r['class'])} | {_f(r['precision'])} | {_f(r['recall'])} | {_f(r['f1'])} | {r['support']} |"
+            for r in metrics["per_class"]
+        ]
     else:
         lines.append(f"Not measured: {info.get('test_metrics_note') or 'the test split could not be read'}.")
     check = info.get("check")
-    lines += ["", "## Configuration",
-              f"{info['parameters']:,} parameters. The search's sampled hyperparameters"
-              + (" (per member)" if source["ensemble"] else "") + ":", "", "```json",
-              json.dumps(source["params"] if source["ensemble"] else source["params"][0], indent=2, default=str),
-              "```", "", "## File and speed",
-              f"- Size: {info['size_bytes'] / 1e6:.2f} MB ({info['artifact']}).",
-              "- Latency on this machine ({}): {}.".format(info["machine"], info.get("latency_text") or "not measured")]
+    lines += [
+        "",
+        "## Configuration",
+        f"{info['parameters']:,} parameters. The search's sampled hyperparameters"
+        + (" (per member)" if source["ensemble"] else "")
+        + ":",
+        "",
+        "```json",
+        json.dumps(source["params"] if source["ensemble"] else source["params"][0], indent=2, default=str),
+        "```",
+        "",
+        "## File and speed",
+        f"- Size: {info['size_bytes'] / 1e6:.2f} MB ({info['artifact']}).",
+        "- Latency on this machine ({}): {}.".format(info["machine"], info.get("latency_text") or "not measured"),
+    ]
     if check:
-        lines.append(f"- Checked after writing: on {check['images']} images the artifact's probabilities differ "
-                     f"from the Keras model's by at most {check['max_abs_diff']:.2g}.")
+        lines.append(
+            f"- Checked after writing: on {check['images']} images the artifact's probabilities differ "
+            f"from the Keras model's by at most {check['max_abs_diff']:.2g}."
+        )
     lines += ["", "## Versions", ", ".join(f"{k} {v}" for k, v in info["versions"].items() if v), ""]
     return "\n".join(lines)
 

@@ -9,8 +9,9 @@ the file that ships, not the Keras model it came from.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,8 @@ class ExportFormat:
                 raise UsageError(
                     f"Exporting to {self.name} needs {package}, which is not installed. Install it with "
                     f"`pip install 'autodl[export]'` (or `pip install {package}`), or pick another --format "
-                    f"({', '.join(FORMATS)})")
+                    f"({', '.join(FORMATS)})"
+                )
 
     def runner(self, path: Path) -> Runner:
         """A function from a uint8 image batch to class probabilities, run by the format's runtime."""
@@ -101,24 +103,37 @@ def _litert_runner(path: Path) -> Runner:
         interpreter.set_tensor(source["index"], x)
         interpreter.invoke()
         return np.array(interpreter.get_tensor(target))
+
     return run
 
 
 _RUNNERS: dict[str, Callable[[Path], Runner]] = {
-    "keras": _keras_runner, "tf_saved_model": _saved_model_runner, "onnx": _onnx_runner, "litert": _litert_runner,
+    "keras": _keras_runner,
+    "tf_saved_model": _saved_model_runner,
+    "onnx": _onnx_runner,
+    "litert": _litert_runner,
 }
 
 FORMATS: dict[str, ExportFormat] = {
     "keras": ExportFormat("keras", "model.keras", (), "keras.saving.load_model(path).predict(images)"),
     "tf_saved_model": ExportFormat(
-        "tf_saved_model", "saved_model", ("tensorflow:tensorflow",),
-        "TensorFlow Serving, or tf.saved_model.load(path).serve(images)"),
+        "tf_saved_model",
+        "saved_model",
+        ("tensorflow:tensorflow",),
+        "TensorFlow Serving, or tf.saved_model.load(path).serve(images)",
+    ),
     "onnx": ExportFormat(
-        "onnx", "model.onnx", ("tensorflow:tensorflow", "tf2onnx:tf2onnx", "onnx:onnx", "onnxruntime:onnxruntime"),
-        "onnxruntime.InferenceSession(path).run(None, {'image': images})"),
+        "onnx",
+        "model.onnx",
+        ("tensorflow:tensorflow", "tf2onnx:tf2onnx", "onnx:onnx", "onnxruntime:onnxruntime"),
+        "onnxruntime.InferenceSession(path).run(None, {'image': images})",
+    ),
     "litert": ExportFormat(
-        "litert", "model.tflite", ("tensorflow:tensorflow",),
-        "LiteRT (TFLite) on a phone, or ai_edge_litert.interpreter.Interpreter(path)"),
+        "litert",
+        "model.tflite",
+        ("tensorflow:tensorflow",),
+        "LiteRT (TFLite) on a phone, or ai_edge_litert.interpreter.Interpreter(path)",
+    ),
 }
 
 

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 __all__ = ["describe", "measure_latency"]
 
 
-def measure_latency(run: Callable[[np.ndarray], np.ndarray], input_shape: tuple[int, ...], *,
-                    batches: tuple[int, ...] = (1, 256), seconds: float = 1.0) -> dict[str, dict[str, float]]:
+def measure_latency(
+    run: Callable[[np.ndarray], np.ndarray],
+    input_shape: tuple[int, ...],
+    *,
+    batches: tuple[int, ...] = (1, 256),
+    seconds: float = 1.0,
+) -> dict[str, dict[str, float]]:
     """Median milliseconds per batch and images per second, per batch size.
 
     Each size is run once to warm up, then repeatedly for about ``seconds`` (at least 3
@@ -30,12 +36,16 @@ def measure_latency(run: Callable[[np.ndarray], np.ndarray], input_shape: tuple[
             run(x)
             times.append(time.perf_counter() - start)
         median = statistics.median(times)
-        out[str(size)] = {"ms": round(median * 1000, 3), "images_per_second": round(size / median, 1),
-                          "repeats": len(times)}
+        out[str(size)] = {
+            "ms": round(median * 1000, 3),
+            "images_per_second": round(size / median, 1),
+            "repeats": len(times),
+        }
     return out
 
 
 def describe(latency: dict[str, Any]) -> str:
     """``batch 1: 0.4 ms · batch 256: 12 ms (21,000 images/s)``."""
-    return " · ".join(f"batch {size}: {v['ms']:.3g} ms ({v['images_per_second']:,.0f} images/s)"
-                      for size, v in latency.items())
+    return " · ".join(
+        f"batch {size}: {v['ms']:.3g} ms ({v['images_per_second']:,.0f} images/s)" for size, v in latency.items()
+    )

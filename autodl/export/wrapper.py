@@ -35,11 +35,12 @@ def serving_model(models: list[Any], weights: list[float] | None = None) -> Any:
     elif weights is None:
         output = layers.Average(dtype="float32", name="average")(outputs)
     else:  # greedy selection's weights: a weighted sum of the members' probabilities
-        scaled = [layers.Rescaling(float(w), dtype="float32", name=f"weight{i}")(out)
-                  for i, (w, out) in enumerate(zip(weights, outputs))]
+        scaled = [
+            layers.Rescaling(float(w), dtype="float32", name=f"weight{i}")(out)
+            for i, (w, out) in enumerate(zip(weights, outputs))
+        ]
         output = layers.Add(dtype="float32", name="weighted_sum")(scaled)
-    return keras.Model(inputs, layers.Identity(dtype="float32", name="probabilities")(output),
-                       name="autodl_serving")
+    return keras.Model(inputs, layers.Identity(dtype="float32", name="probabilities")(output), name="autodl_serving")
 
 
 def float32_model(model: Any, name: str) -> Any:

@@ -64,8 +64,7 @@ def make_optimizer(spec: dict[str, Any]) -> Any:
     spec = dict(spec)
     name = spec.pop("name")
     weight_decay = spec.pop("weight_decay", 0.0) or None
-    classes = {"adam": optimizers.Adam, "adamw": optimizers.AdamW, "sgd": optimizers.SGD,
-               "rmsprop": optimizers.RMSprop}
+    classes = {"adam": optimizers.Adam, "adamw": optimizers.AdamW, "sgd": optimizers.SGD, "rmsprop": optimizers.RMSprop}
     if name not in classes:
         raise TrialFailed(f"unknown optimizer {name!r}; expected one of {', '.join(classes)}")
     if name == "adamw":
@@ -84,9 +83,14 @@ def layer_table(model: Any) -> list[dict[str, Any]]:
     for layer in model.layers:
         shape = getattr(layer, "output", None)
         shape = tuple(shape.shape) if shape is not None and hasattr(shape, "shape") else None
-        rows.append({"name": layer.name, "type": type(layer).__name__,
-                     "output_shape": str(shape).replace("None", "-") if shape else "",
-                     "params": int(layer.count_params())})
+        rows.append(
+            {
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "output_shape": str(shape).replace("None", "-") if shape else "",
+                "params": int(layer.count_params()),
+            }
+        )
     return rows
 
 

@@ -6,6 +6,9 @@ the report matches what ``optuna-dashboard`` shows. Keras Tuner runs, and Optuna
 study cannot be opened (moved, deleted, another database), get the same three figures built
 from ``trials.json``. Each figure is optional: a problem becomes a note, never an error,
 because the report must build for any run folder.
+
+Longer than 300 lines: each of Optuna's analyses (history, importances, parallel coordinates) needs
+its own guard for the studies where it cannot run, and those guards are kept beside the call.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ class SearchAnalysis:
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
-def search_analysis(run_dir: Path, run: dict[str, Any], records: Sequence[TrialRecord],
-                    metric: str, direction: str) -> SearchAnalysis:
+def search_analysis(
+    run_dir: Path, run: dict[str, Any], records: Sequence[TrialRecord], metric: str, direction: str
+) -> SearchAnalysis:
     """Figures from the Optuna study when it can be opened, else from the trial records."""
     complete = [r for r in records if r.state == TrialState.COMPLETE and is_finite(r.value)]
     found, note = _study_file(run_dir, run)
@@ -53,8 +57,10 @@ def search_analysis(run_dir: Path, run: dict[str, Any], records: Sequence[TrialR
             return _from_study(kind, path, run["study"].get("name"), metric)
         except Exception as exc:  # a broken or foreign database must not stop the report
             logger.warning("could not read the Optuna study %s: %s", path, exc)
-            note = (f"The Optuna study in {path.name} could not be read "
-                    f"({type(exc).__name__}: {exc}); these figures come from trials.json.")
+            note = (
+                f"The Optuna study in {path.name} could not be read "
+                f"({type(exc).__name__}: {exc}); these figures come from trials.json."
+            )
     analysis = SearchAnalysis(source="trials", notes=[note] if note else [])
     if not complete:
         analysis.notes.append("No trial has completed yet, so there is nothing to analyse.")
@@ -62,8 +68,10 @@ def search_analysis(run_dir: Path, run: dict[str, Any], records: Sequence[TrialR
     analysis.history = _history_figure(complete, metric, direction)
     analysis.parallel = _parallel_figure(complete, metric)
     if len(complete) < MIN_TRIALS_FOR_IMPORTANCE:
-        analysis.notes.append(f"Parameter importances need at least {MIN_TRIALS_FOR_IMPORTANCE}"
-                              f" complete trials; this run has {len(complete)}.")
+        analysis.notes.append(
+            f"Parameter importances need at least {MIN_TRIALS_FOR_IMPORTANCE}"
+            f" complete trials; this run has {len(complete)}."
+        )
     else:
         try:
             analysis.importances = _importance_figure(complete)
@@ -88,9 +96,11 @@ def _study_file(run_dir: Path, run: dict[str, Any]) -> tuple[tuple[str, Path] | 
     storage = str(study["storage"])
     kind = next((k for k, prefix in _FILE_STORAGES.items() if storage.startswith(prefix)), None)
     if kind is None:
-        return None, ("The Optuna study is kept in a database server the report does not "
-                      "contact; these figures come from trials.json.")
-    url_path = Path(storage[len(_FILE_STORAGES[kind]):])
+        return None, (
+            "The Optuna study is kept in a database server the report does not "
+            "contact; these figures come from trials.json."
+        )
+    url_path = Path(storage[len(_FILE_STORAGES[kind]) :])
     candidates = [run_dir / "study.db"] if kind == "sqlite" else []
     candidates += [url_path] if url_path.is_absolute() else []
     for path in candidates:
@@ -119,17 +129,18 @@ def _from_study(kind: str, path: Path, name: str | None, metric: str) -> SearchA
     try:
         study = optuna.load_study(study_name=name, storage=storage)
         analysis = SearchAnalysis(source="optuna")
-        n_complete = len(study.get_trials(deepcopy=False,
-                                          states=(optuna.trial.TrialState.COMPLETE,)))
+        n_complete = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
         if not n_complete:
             analysis.notes.append("No trial has completed yet, so there is nothing to analyse.")
             return analysis
         analysis.history = plot_optimization_history(study, target_name=metric)
         analysis.parallel = plot_parallel_coordinate(study, target_name=metric)
         if n_complete < MIN_TRIALS_FOR_IMPORTANCE:
-            analysis.notes.append(f"Parameter importances need at least "
-                                  f"{MIN_TRIALS_FOR_IMPORTANCE} complete trials; this run "
-                                  f"has {n_complete}.")
+            analysis.notes.append(
+                f"Parameter importances need at least "
+                f"{MIN_TRIALS_FOR_IMPORTANCE} complete trials; this run "
+                f"has {n_complete}."
+            )
         else:
             try:
                 analysis.importances = plot_param_importances(study, target_name=metric)
@@ -150,12 +161,11 @@ def _history_figure(complete: Sequence[TrialRecord], metric: str, direction: str
     best = [pick(values[: i + 1]) for i in range(len(values))]
     numbers = [r.number for r in trials]
     fig = go.Figure()
-    fig.add_scatter(x=numbers, y=values, mode="markers", name=metric,
-                    hovertemplate="trial %{x}: %{y:.4g}<extra></extra>")
-    fig.add_scatter(x=numbers, y=best, mode="lines", name="best so far",
-                    line={"shape": "hv", "color": "#d62728"})
-    fig.update_layout(height=380, xaxis_title="trial", yaxis_title=metric,
-                      margin={"t": 20, "b": 40, "l": 60, "r": 10})
+    fig.add_scatter(
+        x=numbers, y=values, mode="markers", name=metric, hovertemplate="trial %{x}: %{y:.4g}<extra></extra>"
+    )
+    fig.add_scatter(x=numbers, y=best, mode="lines", name="best so far", line={"shape": "hv", "color": "#d62728"})
+    fig.update_layout(height=380, xaxis_title="trial", yaxis_title=metric, margin={"t": 20, "b": 40, "l": 60, "r": 10})
     return fig
 
 
@@ -172,30 +182,62 @@ def _parallel_figure(complete: Sequence[TrialRecord], metric: str) -> go.Figure 
 
     values = [float(r.value) for r in complete]  # type: ignore[arg-type]
     names = list(dict.fromkeys(name for r in complete for name in r.params))
-    axes = [_axis(metric, values)] + [
-        a for a in (_axis(n, [r.params.get(n) for r in complete]) for n in names) if a]
+    axes = [_axis(metric, values)] + [a for a in (_axis(n, [r.params.get(n) for r in complete]) for n in names) if a]
     lo, hi = min(values), max(values)
-    shades = sample_colorscale("Viridis", [(v - lo) / (hi - lo) if hi > lo else 1.0
-                                           for v in values])
+    shades = sample_colorscale("Viridis", [(v - lo) / (hi - lo) if hi > lo else 1.0 for v in values])
     fig = go.Figure()
     for i in sorted(range(len(complete)), key=lambda i: values[i]):  # best drawn last
-        fig.add_scatter(x=list(range(len(axes))), y=[axis["y"][i] for axis in axes],
-                        mode="lines", line={"color": shades[i], "width": 1.5}, opacity=0.8,
-                        showlegend=False, name=f"trial {complete[i].number}",
-                        hovertemplate=f"trial {complete[i].number}: {values[i]:.4g}<extra></extra>")
-    fig.add_scatter(x=[0], y=[None], mode="markers", showlegend=False, hoverinfo="skip",
-                    marker={"color": [lo], "cmin": lo, "cmax": hi, "colorscale": "Viridis",
-                            "showscale": True, "colorbar": {"title": {"text": metric}}})
+        fig.add_scatter(
+            x=list(range(len(axes))),
+            y=[axis["y"][i] for axis in axes],
+            mode="lines",
+            line={"color": shades[i], "width": 1.5},
+            opacity=0.8,
+            showlegend=False,
+            name=f"trial {complete[i].number}",
+            hovertemplate=f"trial {complete[i].number}: {values[i]:.4g}<extra></extra>",
+        )
+    fig.add_scatter(
+        x=[0],
+        y=[None],
+        mode="markers",
+        showlegend=False,
+        hoverinfo="skip",
+        marker={
+            "color": [lo],
+            "cmin": lo,
+            "cmax": hi,
+            "colorscale": "Viridis",
+            "showscale": True,
+            "colorbar": {"title": {"text": metric}},
+        },
+    )
     for x, axis in enumerate(axes):
         fig.add_vline(x=x, line={"color": "#888", "width": 1})
         for y, text in axis["ticks"]:
-            fig.add_annotation(x=x, y=y, text=text, showarrow=False, xanchor="right",
-                               xshift=-3, font={"size": 10}, bgcolor="rgba(255,255,255,0.7)")
+            fig.add_annotation(
+                x=x,
+                y=y,
+                text=text,
+                showarrow=False,
+                xanchor="right",
+                xshift=-3,
+                font={"size": 10},
+                bgcolor="rgba(255,255,255,0.7)",
+            )
     fig.update_layout(
-        height=440, margin={"t": 20, "b": 40, "l": 80, "r": 20}, plot_bgcolor="white",
-        xaxis={"tickvals": list(range(len(axes))), "ticktext": [a["label"] for a in axes],
-               "range": [-0.6, len(axes) - 0.6], "showgrid": False, "zeroline": False},
-        yaxis={"range": [-0.05, 1.05], "visible": False})
+        height=440,
+        margin={"t": 20, "b": 40, "l": 80, "r": 20},
+        plot_bgcolor="white",
+        xaxis={
+            "tickvals": list(range(len(axes))),
+            "ticktext": [a["label"] for a in axes],
+            "range": [-0.6, len(axes) - 0.6],
+            "showgrid": False,
+            "zeroline": False,
+        },
+        yaxis={"range": [-0.05, 1.05], "visible": False},
+    )
     return fig
 
 
@@ -217,8 +259,7 @@ def _axis(name: str, raw: list[Any]) -> dict[str, Any] | None:
         return None
     step = 1 / (len(categories) - 1) if len(categories) > 1 else 0.0
     height = {c: i * step if len(categories) > 1 else 0.5 for i, c in enumerate(categories)}
-    return {"label": name, "y": [height[_category(v)] for v in raw],
-            "ticks": [(height[c], c) for c in categories]}
+    return {"label": name, "y": [height[_category(v)] for v in raw], "ticks": [(height[c], c) for c in categories]}
 
 
 def _category(value: Any) -> str:
@@ -268,8 +309,18 @@ def _importance_figure(complete: Sequence[TrialRecord]) -> go.Figure | None:
     for key, importance in zip(features.columns, forest.feature_importances_):
         totals[owner[key]] += float(importance)
     ranked = sorted(totals.items(), key=lambda item: item[1])
-    fig = go.Figure(go.Bar(x=[v for _, v in ranked], y=[k for k, _ in ranked], orientation="h",
-                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
-    fig.update_layout(height=max(240, 60 + 26 * len(ranked)), xaxis_title="importance",
-                      yaxis={"type": "category"}, margin={"t": 20, "b": 40, "l": 140, "r": 10})
+    fig = go.Figure(
+        go.Bar(
+            x=[v for _, v in ranked],
+            y=[k for k, _ in ranked],
+            orientation="h",
+            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=max(240, 60 + 26 * len(ranked)),
+        xaxis_title="importance",
+        yaxis={"type": "category"},
+        margin={"t": 20, "b": 40, "l": 140, "r": 10},
+    )
     return fig

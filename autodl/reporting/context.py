@@ -2,6 +2,9 @@
 
 Every input but ``run.json`` is optional: a missing or unreadable file turns its sections
 into a note, because a report of an interrupted or half-written run is still worth reading.
+
+Longer than 300 lines: the report's template reads one context; each of its sections is a small
+function here, every one defensive about what an edited run.json may hold.
 """
 
 from __future__ import annotations
@@ -55,32 +58,47 @@ def report_context(run_dir: Path, render: figures.FigureRenderer) -> dict[str, A
     front = summary.pareto_front(records, direction)
     evaluation = _evaluation(store.evaluation_npz, class_names, render)
     return {
-        "run": run, "name": str(run.get("name") or store.root.name), "notes": notes,
-        "status": str(run.get("status") or "unknown"), "dataset": dataset,
-        "settings": _dict(run.get("settings")), "param_budget": _param_budget(run),
+        "run": run,
+        "name": str(run.get("name") or store.root.name),
+        "notes": notes,
+        "status": str(run.get("status") or "unknown"),
+        "dataset": dataset,
+        "settings": _dict(run.get("settings")),
+        "param_budget": _param_budget(run),
         "objective": {"metric": metric, "direction": direction},
         "space_json": json.dumps(run.get("space") or {}, indent=2, default=str),
-        "versions": _dict(run.get("versions")), "hardware": _dict(run.get("hardware")),
-        "timings": _dict(run.get("timings")), "time_stats": summary.time_stats(records),
-        "counts": summary.count_states(records), "n_trials": len(records),
+        "versions": _dict(run.get("versions")),
+        "hardware": _dict(run.get("hardware")),
+        "timings": _dict(run.get("timings")),
+        "time_stats": summary.time_stats(records),
+        "counts": summary.count_states(records),
+        "n_trials": len(records),
         "workers": len({r.worker for r in records if r.worker}),
         "leaderboard": _leaderboard(ranked, summary.param_names(records)),
         "param_names": summary.param_names(records),
-        "best": best, "best_info": _dict(run.get("best")),
+        "best": best,
+        "best_info": _dict(run.get("best")),
         "best_params": _params(best.params if best else _dict(run.get("best")).get("params")),
-        "test_metrics": _dict(run.get("test_metrics")), "ensemble": _ensemble(run.get("ensemble")),
-        "final": _dict(run.get("final")), "accounting": _dict(run.get("accounting")),
-        "accounting_seconds": [(name, summary.format_seconds(value))
-                               for name, value in _dict(_dict(run.get("accounting")).get("seconds")).items()],
+        "test_metrics": _dict(run.get("test_metrics")),
+        "ensemble": _ensemble(run.get("ensemble")),
+        "final": _dict(run.get("final")),
+        "accounting": _dict(run.get("accounting")),
+        "accounting_seconds": [
+            (name, summary.format_seconds(value))
+            for name, value in _dict(_dict(run.get("accounting")).get("seconds")).items()
+        ],
         "model": _model_table(store.root, run, best),
         "curves": render(figures.learning_curves_figure(top)),
         "curve_trials": [r.number for r in top if r.history],
         "overview": render(figures.overview_figure(records, metric, best.number if best else None)),
-        "analysis": analysis, "history_fig": render(analysis.history),
+        "analysis": analysis,
+        "history_fig": render(analysis.history),
         "importance_fig": render(analysis.importances),
         "parallel_fig": render(analysis.parallel),
-        "size_fig": render(figures.size_figure(records, front, metric)), "front": _front_rows(front, ranked),
-        "evaluation": evaluation, "class_names": class_names,
+        "size_fig": render(figures.size_figure(records, front, metric)),
+        "front": _front_rows(front, ranked),
+        "evaluation": evaluation,
+        "class_names": class_names,
     }
 
 
@@ -122,24 +140,40 @@ def _leaderboard(ranked: list[TrialRecord], names: list[str]) -> list[dict[str, 
         for name in names:
             value = record.params.get(name)
             sort = value if summary.is_finite(value) else summary.format_value(value)
-            cells.append({"text": summary.format_value(value) if name in record.params else "",
-                          "sort": sort if name in record.params else ""})
-        rows.append({
-            "rank": rank if scored else None, "number": record.number,
-            "state": record.state.value, "value": record.value if scored else None,
-            "epochs": record.epochs, "seconds": record.seconds, "n_params": record.n_params,
-            "error": record.error or "", "params": cells, "start": record.start,
-        })
+            cells.append(
+                {
+                    "text": summary.format_value(value) if name in record.params else "",
+                    "sort": sort if name in record.params else "",
+                }
+            )
+        rows.append(
+            {
+                "rank": rank if scored else None,
+                "number": record.number,
+                "state": record.state.value,
+                "value": record.value if scored else None,
+                "epochs": record.epochs,
+                "seconds": record.seconds,
+                "n_params": record.n_params,
+                "error": record.error or "",
+                "params": cells,
+                "start": record.start,
+            }
+        )
     return rows
 
 
 def _model_table(run_dir: Path, run: dict[str, Any], best: TrialRecord | None) -> dict[str, Any]:
     """The best model's layers, or its architecture dict and why the file was not read."""
     info = _dict(run.get("best"))
-    result: dict[str, Any] = {"layers": None, "total_params": None, "note": None,
-                              "architecture": json.dumps(info.get("architecture"), indent=2,
-                                                         default=str)
-                              if info.get("architecture") is not None else None}
+    result: dict[str, Any] = {
+        "layers": None,
+        "total_params": None,
+        "note": None,
+        "architecture": json.dumps(info.get("architecture"), indent=2, default=str)
+        if info.get("architecture") is not None
+        else None,
+    }
     relative = info.get("model_path") or (best.model_path if best else None)
     if not relative:
         result["note"] = "No saved model for the best trial."
@@ -160,20 +194,20 @@ def _model_table(run_dir: Path, run: dict[str, Any], best: TrialRecord | None) -
         result["total_params"] = sum(row["params"] for row in result["layers"])
     except Exception as exc:  # a model from another Keras version still gets a report
         logger.warning("could not load %s: %s", path, exc)
-        result["note"] = (f"The best model {relative} could not be loaded "
-                          f"({type(exc).__name__}: {exc}).")
+        result["note"] = f"The best model {relative} could not be loaded ({type(exc).__name__}: {exc})."
     return result
 
 
-def _evaluation(path: Path, class_names: list[str], render: figures.FigureRenderer
-                ) -> dict[str, Any]:
+def _evaluation(path: Path, class_names: list[str], render: figures.FigureRenderer) -> dict[str, Any]:
     """Confusion matrix, per-class accuracy, mistakes and samples from ``evaluation.npz``."""
     import numpy as np
 
     if not path.is_file():
-        return {"note": "evaluation.npz is missing: the search stopped before the best model "
-                        "was evaluated on the test split, so test errors and dataset images "
-                        "are not shown."}
+        return {
+            "note": "evaluation.npz is missing: the search stopped before the best model "
+            "was evaluated on the test split, so test errors and dataset images "
+            "are not shown."
+        }
     try:
         with np.load(path, allow_pickle=False) as npz:
             data = {key: npz[key] for key in npz.files}
@@ -202,18 +236,23 @@ def _evaluation(path: Path, class_names: list[str], render: figures.FigureRender
         samples = []
         issues.append(f"The sample images could not be drawn ({exc}).")
     return {
-        "note": None, "issues": issues, "n_test": len(y_true),
+        "note": None,
+        "issues": issues,
+        "n_test": len(y_true),
         "accuracy": float((y_pred == y_true).mean()) if len(y_true) else None,
         "confusion": render(figures.confusion_figure(matrix, names)) if len(y_true) else None,
-        "per_class": per_class, "mistakes": mistakes,
-        "class_counts": render(figures.class_counts_figure(
-            names, None if train_counts is None else train_counts.tolist(), test_counts.tolist())),
+        "per_class": per_class,
+        "mistakes": mistakes,
+        "class_counts": render(
+            figures.class_counts_figure(
+                names, None if train_counts is None else train_counts.tolist(), test_counts.tolist()
+            )
+        ),
         "samples": samples,
     }
 
 
-def _mistakes(data: dict[str, Any], y_true: Any, proba: Any, names: list[str]
-              ) -> list[dict[str, Any]]:
+def _mistakes(data: dict[str, Any], y_true: Any, proba: Any, names: list[str]) -> list[dict[str, Any]]:
     indices = data.get("mistake_index")
     images = data.get("mistake_images")
     if indices is None or images is None:
@@ -223,9 +262,15 @@ def _mistakes(data: dict[str, Any], y_true: Any, proba: Any, names: list[str]
         if not 0 <= index < len(y_true):
             continue
         predicted = int(proba[index].argmax())
-        out.append({"index": index, "src": png_data_uri(image),
-                    "true": _name(names, int(y_true[index])), "predicted": _name(names, predicted),
-                    "confidence": float(proba[index, predicted])})
+        out.append(
+            {
+                "index": index,
+                "src": png_data_uri(image),
+                "true": _name(names, int(y_true[index])),
+                "predicted": _name(names, predicted),
+                "confidence": float(proba[index, predicted]),
+            }
+        )
     return out
 
 
@@ -260,9 +305,16 @@ def _front_rows(front: list[TrialRecord], ranked: list[TrialRecord]) -> list[dic
         return []
     best = ranked[0].value
     rank = {r.number: i + 1 for i, r in enumerate(ranked)}
-    return [{"number": r.number, "rank": rank.get(r.number), "n_params": r.n_params, "value": r.value,
-             "behind": abs(float(best) - float(r.value)) if best is not None and r.value is not None else None}
-            for r in front]
+    return [
+        {
+            "number": r.number,
+            "rank": rank.get(r.number),
+            "n_params": r.n_params,
+            "value": r.value,
+            "behind": abs(float(best) - float(r.value)) if best is not None and r.value is not None else None,
+        }
+        for r in front
+    ]
 
 
 def _ensemble(value: Any) -> dict[str, Any] | None:

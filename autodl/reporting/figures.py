@@ -5,6 +5,9 @@ run names, class names and parameter names/values (all user-controlled) could in
 there. :func:`sanitize_figure` escapes every string of a figure just before it is embedded,
 whoever built it (these functions or ``optuna.visualization``); the figure builders therefore
 pass user strings through unchanged and never escape twice.
+
+Longer than 300 lines: one function per figure of the report; they share the styling and the
+plotly helpers at the top.
 """
 
 from __future__ import annotations
@@ -65,7 +68,10 @@ class FigureRenderer:
         from autodl.reporting.plotlyjs import plotly_loader
 
         fragment = pio.to_html(
-            sanitize_figure(figure), full_html=False, validate=False, include_plotlyjs=False,
+            sanitize_figure(figure),
+            full_html=False,
+            validate=False,
+            include_plotlyjs=False,
             config={"displaylogo": False, "responsive": True},
         )
         if not self.plotlyjs_included:  # packed: the report stays under 1.5 MB (plotlyjs.py)
@@ -111,8 +117,9 @@ def _escape_tree(value: Any) -> Any:
     return value
 
 
-def learning_curves_figure(records: Sequence[TrialRecord], metric_names: Sequence[str] = (
-        "loss", "accuracy")) -> go.Figure | None:
+def learning_curves_figure(
+    records: Sequence[TrialRecord], metric_names: Sequence[str] = ("loss", "accuracy")
+) -> go.Figure | None:
     """Training (solid) and validation (dashed) curves per metric for the given trials, and
     the learning rate (dotted, log scale) when a trial's schedule changed it."""
     from plotly.subplots import make_subplots
@@ -135,21 +142,25 @@ def learning_curves_figure(records: Sequence[TrialRecord], metric_names: Sequenc
                 if not values:
                     continue
                 fig.add_scatter(
-                    x=list(range(1, len(values) + 1)), y=_finite(values), row=1, col=col,
-                    mode="lines+markers", name=f"trial {record.number} {label}",
-                    legendgroup=f"trial {record.number}", showlegend=col == 1,
-                    line={"color": color, "dash": dash}, marker={"size": 4},
+                    x=list(range(1, len(values) + 1)),
+                    y=_finite(values),
+                    row=1,
+                    col=col,
+                    mode="lines+markers",
+                    name=f"trial {record.number} {label}",
+                    legendgroup=f"trial {record.number}",
+                    showlegend=col == 1,
+                    line={"color": color, "dash": dash},
+                    marker={"size": 4},
                 )
     fig.update_xaxes(title_text="epoch", **_epoch_ticks(records))
     if "learning_rate" in panels:
         fig.update_yaxes(type="log", row=1, col=len(panels))
-    fig.update_layout(height=380, margin={"t": 40, "b": 40, "l": 50, "r": 10},
-                      legend={"orientation": "h", "y": -0.2})
+    fig.update_layout(height=380, margin={"t": 40, "b": 40, "l": 50, "r": 10}, legend={"orientation": "h", "y": -0.2})
     return fig
 
 
-def overview_figure(records: Sequence[TrialRecord], metric: str,
-                    best_number: int | None) -> go.Figure | None:
+def overview_figure(records: Sequence[TrialRecord], metric: str, best_number: int | None) -> go.Figure | None:
     """Every trial's ``metric`` per epoch; pruned, failed... drawn in their own style."""
     import plotly.graph_objects as go
 
@@ -168,20 +179,29 @@ def overview_figure(records: Sequence[TrialRecord], metric: str,
             group = "best"
             line = {"color": "#2ca02c", "dash": "solid", "width": 3.5}
         fig.add_scatter(
-            x=epochs, y=_finite(values), mode="lines", line=line, opacity=0.85,
+            x=epochs,
+            y=_finite(values),
+            mode="lines",
+            line=line,
+            opacity=0.85,
             name=f"best (trial {record.number})" if group == "best" else group,
-            legendgroup=group, showlegend=group not in shown,
-            hovertemplate=f"trial {record.number} ({record.state.value})<br>"
-                          "epoch %{x}: %{y:.4g}<extra></extra>",
+            legendgroup=group,
+            showlegend=group not in shown,
+            hovertemplate=f"trial {record.number} ({record.state.value})<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>",
         )
         shown.add(group)
         if record.state == TrialState.FAILED:  # mark where a failed trial stopped
-            fig.add_scatter(x=epochs[-1:], y=_finite(values[-1:]), mode="markers",
-                            marker={"symbol": "x", "size": 10, "color": style["color"]},
-                            legendgroup=group, showlegend=False, hoverinfo="skip")
+            fig.add_scatter(
+                x=epochs[-1:],
+                y=_finite(values[-1:]),
+                mode="markers",
+                marker={"symbol": "x", "size": 10, "color": style["color"]},
+                legendgroup=group,
+                showlegend=False,
+                hoverinfo="skip",
+            )
     fig.update_xaxes(**_epoch_ticks(records))
-    fig.update_layout(height=400, xaxis_title="epoch", yaxis_title=metric,
-                      margin={"t": 20, "b": 40, "l": 60, "r": 10})
+    fig.update_layout(height=400, xaxis_title="epoch", yaxis_title=metric, margin={"t": 20, "b": 40, "l": 60, "r": 10})
     return fig
 
 
@@ -198,14 +218,32 @@ def size_figure(records: Sequence[TrialRecord], front: Sequence[TrialRecord], me
         return f"trial {record.number}<br>{record.n_params:,} parameters<br>{metric} {float(record.value):.4g}"  # type: ignore[arg-type]
 
     fig = go.Figure()
-    fig.add_scatter(x=[r.n_params for r in sized], y=[r.value for r in sized], mode="markers", name="trial",
-                    marker={"color": "#4c78a8", "size": 7, "opacity": 0.6},
-                    text=[hover(r) for r in sized], hovertemplate="%{text}<extra></extra>")
-    fig.add_scatter(x=[r.n_params for r in front], y=[r.value for r in front], mode="lines+markers",
-                    name="smallest for its score (Pareto front)", line={"color": "#d62728", "shape": "hv"},
-                    marker={"size": 9}, text=[hover(r) for r in front], hovertemplate="%{text}<extra></extra>")
-    fig.update_layout(height=380, xaxis={"title": "parameters", "type": "log"}, yaxis_title=metric,
-                      margin={"t": 20, "b": 40, "l": 60, "r": 10}, legend={"orientation": "h", "y": -0.2})
+    fig.add_scatter(
+        x=[r.n_params for r in sized],
+        y=[r.value for r in sized],
+        mode="markers",
+        name="trial",
+        marker={"color": "#4c78a8", "size": 7, "opacity": 0.6},
+        text=[hover(r) for r in sized],
+        hovertemplate="%{text}<extra></extra>",
+    )
+    fig.add_scatter(
+        x=[r.n_params for r in front],
+        y=[r.value for r in front],
+        mode="lines+markers",
+        name="smallest for its score (Pareto front)",
+        line={"color": "#d62728", "shape": "hv"},
+        marker={"size": 9},
+        text=[hover(r) for r in front],
+        hovertemplate="%{text}<extra></extra>",
+    )
+    fig.update_layout(
+        height=380,
+        xaxis={"title": "parameters", "type": "log"},
+        yaxis_title=metric,
+        margin={"t": 20, "b": 40, "l": 60, "r": 10},
+        legend={"orientation": "h", "y": -0.2},
+    )
     return fig
 
 
@@ -214,21 +252,32 @@ def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> go.Figur
     import plotly.graph_objects as go
 
     labels = _unique_labels(class_names)
-    fig = go.Figure(go.Heatmap(
-        z=matrix.tolist(), x=labels, y=labels, colorscale="Blues",
-        hovertemplate="true %{y}<br>predicted %{x}<br>%{z} images<extra></extra>",
-        texttemplate="%{z}" if len(labels) <= 20 else None,
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix.tolist(),
+            x=labels,
+            y=labels,
+            colorscale="Blues",
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{z} images<extra></extra>",
+            texttemplate="%{z}" if len(labels) <= 20 else None,
+        )
+    )
     side = min(900, 260 + 28 * len(labels))
-    fig.update_layout(height=side, xaxis_title="predicted", yaxis_title="true",
-                      yaxis={"autorange": "reversed"}, xaxis={"type": "category"},
-                      margin={"t": 20, "b": 60, "l": 80, "r": 10})
+    fig.update_layout(
+        height=side,
+        xaxis_title="predicted",
+        yaxis_title="true",
+        yaxis={"autorange": "reversed"},
+        xaxis={"type": "category"},
+        margin={"t": 20, "b": 60, "l": 80, "r": 10},
+    )
     fig.update_yaxes(type="category")
     return fig
 
 
-def class_counts_figure(class_names: Sequence[str], train_counts: Sequence[int] | None,
-                        test_counts: Sequence[int] | None) -> go.Figure | None:
+def class_counts_figure(
+    class_names: Sequence[str], train_counts: Sequence[int] | None, test_counts: Sequence[int] | None
+) -> go.Figure | None:
     """Images per class in the training and test splits, side by side."""
     import plotly.graph_objects as go
 
@@ -239,8 +288,13 @@ def class_counts_figure(class_names: Sequence[str], train_counts: Sequence[int] 
             fig.add_bar(x=labels, y=[int(c) for c in counts], name=name)
     if not fig.data:
         return None
-    fig.update_layout(height=340, barmode="group", xaxis={"type": "category"},
-                      yaxis_title="images", margin={"t": 20, "b": 60, "l": 60, "r": 10})
+    fig.update_layout(
+        height=340,
+        barmode="group",
+        xaxis={"type": "category"},
+        yaxis_title="images",
+        margin={"t": 20, "b": 60, "l": 60, "r": 10},
+    )
     return fig
 
 
@@ -260,5 +314,4 @@ def _unique_labels(class_names: Sequence[str]) -> list[str]:
 
 def _finite(values: Sequence[Any]) -> list[float | None]:
     """Plotly leaves a gap for None; NaN from older files would break the JSON."""
-    return [float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
-            for v in values]
+    return [float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None for v in values]

@@ -66,16 +66,16 @@ def render_report(run_dir: Path) -> str:
     renderer = FigureRenderer()
     context = report_context(Path(run_dir), renderer)
     generated = _now()
-    return _environment().get_template("report.html.j2").render(
-        **context, generated=generated)
+    return _environment().get_template("report.html.j2").render(**context, generated=generated)
 
 
 def render_index(out_dir: Path) -> str:
     """The index page as a string (see :func:`write_index`)."""
     runs = [entry for entry in (_index_entry(d) for d in _run_folders(out_dir)) if entry]
     runs.sort(key=lambda e: (e["sort_time"], e["folder"]), reverse=True)
-    return _environment().get_template("index.html.j2").render(
-        runs=runs, out_dir=out_dir.resolve().name, generated=_now())
+    return (
+        _environment().get_template("index.html.j2").render(runs=runs, out_dir=out_dir.resolve().name, generated=_now())
+    )
 
 
 def _run_folders(out_dir: Path) -> list[Path]:
@@ -87,9 +87,18 @@ def _run_folders(out_dir: Path) -> list[Path]:
 def _index_entry(folder: Path) -> dict[str, Any] | None:
     """One index row; a run.json that cannot be read still gets a row that says so."""
     entry: dict[str, Any] = {
-        "folder": folder.name, "name": folder.name, "href": None, "problem": None,
-        "dataset": "", "backend": "", "trials": None, "best": None, "test": None,
-        "status": "", "date": "", "sort_time": _mtime(folder / "run.json"),
+        "folder": folder.name,
+        "name": folder.name,
+        "href": None,
+        "problem": None,
+        "dataset": "",
+        "backend": "",
+        "trials": None,
+        "best": None,
+        "test": None,
+        "status": "",
+        "date": "",
+        "sort_time": _mtime(folder / "run.json"),
     }
     if (folder / "report.html").is_file():
         entry["href"] = f"{quote(folder.name)}/report.html"
@@ -109,10 +118,13 @@ def _index_entry(folder: Path) -> dict[str, Any] | None:
     dataset = run.get("dataset") if isinstance(run.get("dataset"), dict) else {}
     created = run.get("created")
     entry.update(
-        name=str(run.get("name") or folder.name), dataset=str(dataset.get("name") or ""),
+        name=str(run.get("name") or folder.name),
+        dataset=str(dataset.get("name") or ""),
         backend=f"{backend} ({detail})" if backend and detail else backend,
         trials=sum(v for v in counts.values() if isinstance(v, int)) if counts else None,
-        best=best.get("value"), test=test.get("accuracy"), status=str(run.get("status") or ""),
+        best=best.get("value"),
+        test=test.get("accuracy"),
+        status=str(run.get("status") or ""),
         date=str(created or "")[:19].replace("T", " "),
         sort_time=_timestamp(created) or entry["sort_time"],
     )
@@ -150,8 +162,10 @@ def _environment() -> jinja2.Environment:
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("autodl.reporting", "templates"),
-        autoescape=True, undefined=jinja2.ChainableUndefined,
-        trim_blocks=True, lstrip_blocks=True,
+        autoescape=True,
+        undefined=jinja2.ChainableUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     env.filters["num"] = format_number
     env.filters["duration"] = format_seconds

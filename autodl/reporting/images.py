@@ -38,8 +38,7 @@ def png_data_uri(image: np.ndarray, min_side: int = MIN_SIDE) -> str:
     picture = Image.fromarray(pixels)
     scale = max(1, math.ceil(min_side / max(1, max(picture.size))))
     if scale > 1:
-        picture = picture.resize((picture.width * scale, picture.height * scale),
-                                 Image.Resampling.NEAREST)
+        picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -50,7 +50,7 @@ def unpack(packed: str) -> bytes:
 
     values = np.array([c - 256 if c > 255 else c for c in map(ord, packed)], dtype=np.uint8)
     bits = np.unpackbits(values[:, None], axis=1)[:, 1:].ravel()
-    compressed = np.packbits(bits[:len(bits) // 8 * 8]).tobytes()
+    compressed = np.packbits(bits[: len(bits) // 8 * 8]).tobytes()
     return lzma.decompress(compressed, format=lzma.FORMAT_ALONE)
 
 

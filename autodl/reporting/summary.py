@@ -94,8 +94,7 @@ def time_stats(records: Sequence[TrialRecord]) -> dict[str, float | None]:
     seconds = [float(r.seconds) for r in records if is_finite(r.seconds)]
     if not seconds:
         return {"total": 0.0, "mean": None, "median": None}
-    return {"total": sum(seconds), "mean": statistics.fmean(seconds),
-            "median": statistics.median(seconds)}
+    return {"total": sum(seconds), "mean": statistics.fmean(seconds), "median": statistics.median(seconds)}
 
 
 def param_names(records: Sequence[TrialRecord]) -> list[str]:
@@ -125,8 +124,9 @@ def per_class_accuracy(matrix: np.ndarray) -> list[dict[str, float | int | None]
     for index in range(matrix.shape[0]):
         support = int(matrix[index].sum())
         correct = int(matrix[index, index])
-        rows.append({"index": index, "support": support, "correct": correct,
-                     "accuracy": correct / support if support else None})
+        rows.append(
+            {"index": index, "support": support, "correct": correct, "accuracy": correct / support if support else None}
+        )
     return rows
 
 

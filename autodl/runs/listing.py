@@ -28,16 +28,29 @@ def list_runs(out_dir: str | Path) -> list[dict[str, Any]]:
         if not isinstance(info, dict):
             logger.warning("%s is not an autodl run.json (not a JSON object); that folder is left out", run_json)
             continue
-        settings, best, counts = _mapping(info.get("settings")), _mapping(info.get("best")), _mapping(info.get("counts"))
-        rows.append({
-            "run": run_json.parent.name, "path": str(run_json.parent), "status": _scalar(info.get("status")),
-            "dataset": _scalar(_mapping(info.get("dataset")).get("name") or settings.get("dataset")),
-            "space": _scalar(_mapping(info.get("space")).get("name")), "backend": _scalar(settings.get("backend")),
-            "trials": sum(n for k in ("complete", "pruned", "failed")
-                          if isinstance(n := counts.get(k, 0), int) and not isinstance(n, bool)),
-            "best": _number(best.get("value")), "test": _number(_mapping(info.get("test_metrics")).get("accuracy")),
-            "created": _scalar(info.get("created")),
-        })
+        settings, best, counts = (
+            _mapping(info.get("settings")),
+            _mapping(info.get("best")),
+            _mapping(info.get("counts")),
+        )
+        rows.append(
+            {
+                "run": run_json.parent.name,
+                "path": str(run_json.parent),
+                "status": _scalar(info.get("status")),
+                "dataset": _scalar(_mapping(info.get("dataset")).get("name") or settings.get("dataset")),
+                "space": _scalar(_mapping(info.get("space")).get("name")),
+                "backend": _scalar(settings.get("backend")),
+                "trials": sum(
+                    n
+                    for k in ("complete", "pruned", "failed")
+                    if isinstance(n := counts.get(k, 0), int) and not isinstance(n, bool)
+                ),
+                "best": _number(best.get("value")),
+                "test": _number(_mapping(info.get("test_metrics")).get("accuracy")),
+                "created": _scalar(info.get("created")),
+            }
+        )
     return sorted(rows, key=lambda r: str(r.get("created") or ""), reverse=True)
 
 

@@ -74,9 +74,12 @@ def get_key() -> bytes:
     """
     env = os.environ.get("AUTODL_SIGNING_KEY")
     if env:  # set and not empty (an empty value, `AUTODL_SIGNING_KEY= autodl ...`, means unset)
-        return _checked(_decode_key(env.strip()), "AUTODL_SIGNING_KEY",
-                        "set it to a longer one (e.g. the output of " + _NEW_KEY + "), or unset it to use "
-                        f"the key file {key_path()}")
+        return _checked(
+            _decode_key(env.strip()),
+            "AUTODL_SIGNING_KEY",
+            "set it to a longer one (e.g. the output of " + _NEW_KEY + "), or unset it to use "
+            f"the key file {key_path()}",
+        )
     path = key_path()
     try:
         return _read_key_file(path)
@@ -136,21 +139,14 @@ def load_signed(path: str | os.PathLike[str], *, trust: bool = False) -> Any:
             problem = "it was written by an incompatible version of autodl"
         else:
             problem = "it is not an autodl search state (no AUTODL-PKL1 header)"
-        raise SignatureError(
-            f"Cannot load {path}: {problem}. Pass the search.pkl of an autodl run."
-        )
+        raise SignatureError(f"Cannot load {path}: {problem}. Pass the search.pkl of an autodl run.")
 
     mac_hex = data[len(MAGIC) : len(MAGIC) + _MAC_HEX_LEN]
     payload = data[_HEADER_LEN:]
-    header_ok = (
-        len(data) > _HEADER_LEN
-        and data[_HEADER_LEN - 1 : _HEADER_LEN] == b"\n"
-        and _is_hex(mac_hex)
-    )
+    header_ok = len(data) > _HEADER_LEN and data[_HEADER_LEN - 1 : _HEADER_LEN] == b"\n" and _is_hex(mac_hex)
     if not header_ok:
         raise SignatureError(
-            f"Cannot load {path}: it is truncated or modified (its signature header is "
-            f"incomplete). {fix}"
+            f"Cannot load {path}: it is truncated or modified (its signature header is incomplete). {fix}"
         )
 
     if trust:
@@ -221,8 +217,10 @@ def _read_key_file(path: Path) -> bytes:
         if text or time.monotonic() > deadline or time.time() - path.stat().st_mtime > _PUBLISHING_SECONDS:
             break
         time.sleep(0.02)
-    fix = ("delete it to have a new key made (search states signed with the old one then need --trust), "
-           "or set AUTODL_SIGNING_KEY")
+    fix = (
+        "delete it to have a new key made (search states signed with the old one then need --trust), "
+        "or set AUTODL_SIGNING_KEY"
+    )
     if not text:
         raise RunError(f"The signing key file {path} is empty: {fix}.")
     if os.name == "posix":

@@ -15,6 +15,9 @@ Layout (``reports/README.md`` is the reference)::
         report.html         the HTML report
 
 Every write goes through :mod:`autodl.runs.atomic`, so a crash leaves the previous version.
+
+Longer than 300 lines: RunStore is the only code that knows the run folder's file names, and the
+checks on what it reads back (trials.json is not signed) belong with the reading.
 """
 
 from __future__ import annotations
@@ -46,8 +49,19 @@ logger = logging.getLogger(__name__)
 MIN_FREE_BYTES = 100 * 1024 * 1024
 
 #: The fixed columns of ``trials.csv``; one column per parameter follows.
-CSV_COLUMNS = ("number", "state", "value", "epochs", "seconds", "n_params", "error", "model_path", "start",
-               "origin", "flops")
+CSV_COLUMNS = (
+    "number",
+    "state",
+    "value",
+    "epochs",
+    "seconds",
+    "n_params",
+    "error",
+    "model_path",
+    "start",
+    "origin",
+    "flops",
+)
 
 _MODEL_FILE = re.compile(r"^trial_(\d+)\.keras$")
 
@@ -259,12 +273,19 @@ class RunStore:
         path = record.model_path
         if path is None:
             return record
-        inside = isinstance(path, str) and "\0" not in path and \
-            (self.root / path).resolve().is_relative_to(self.models_dir.resolve())
+        inside = (
+            isinstance(path, str)
+            and "\0" not in path
+            and (self.root / path).resolve().is_relative_to(self.models_dir.resolve())
+        )
         if not inside:
-            logger.warning("%s: trial %s's model path %s is not in the run's models/ folder; it is ignored "
-                           "(trials.json was edited by hand or comes from elsewhere)",
-                           self.trials_json, record.number, brief(path))
+            logger.warning(
+                "%s: trial %s's model path %s is not in the run's models/ folder; it is ignored "
+                "(trials.json was edited by hand or comes from elsewhere)",
+                self.trials_json,
+                record.number,
+                brief(path),
+            )
             return dataclasses.replace(record, model_path=None)
         return record
 
@@ -397,8 +418,15 @@ def check_run_name(name: str) -> None:
     Raises:
         RunError: the name would put the run folder outside the output folder, or is no name.
     """
-    if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name \
-            or "\0" in name or len(name.encode("utf-8", "surrogateescape")) > 255:
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or len(name.encode("utf-8", "surrogateescape")) > 255
+    ):
         raise RunError(
             f"Invalid run name {brief(name)}: expected a plain folder name such as 'cnn-fashion' "
             "(no slashes, at most 255 bytes; use --out to choose the parent folder)."
@@ -458,9 +486,18 @@ def _read_json(path: Path) -> Any:
 _NUMBER = (int, float)
 #: What each field of a trial in trials.json holds (None allowed where the record allows it).
 _RECORD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
-    "number": ((int,), False), "state": ((str,), False), "params": ((dict,), False), "value": (_NUMBER, True),
-    "epochs": ((int,), False), "seconds": (_NUMBER, False), "n_params": ((int,), True), "history": ((dict,), False),
-    "error": ((str,), True), "worker": ((str,), True), "start": ((int,), True), "origin": ((str,), True),
+    "number": ((int,), False),
+    "state": ((str,), False),
+    "params": ((dict,), False),
+    "value": (_NUMBER, True),
+    "epochs": ((int,), False),
+    "seconds": (_NUMBER, False),
+    "n_params": ((int,), True),
+    "history": ((dict,), False),
+    "error": ((str,), True),
+    "worker": ((str,), True),
+    "start": ((int,), True),
+    "origin": ((str,), True),
     "flops": ((int,), True),
 }
 
@@ -482,8 +519,10 @@ def _checked_record(item: Any) -> dict[str, Any]:
         if isinstance(value, bool) or not isinstance(value, types):
             raise ValueError(f"trial {brief(item.get('number'), 20)}: {key} is {brief(value, 40)}")
     history = item.get("history") or {}
-    if not all(isinstance(v, list) and all(x is None or (isinstance(x, _NUMBER) and not isinstance(x, bool))
-                                           for x in v) for v in history.values()):
+    if not all(
+        isinstance(v, list) and all(x is None or (isinstance(x, _NUMBER) and not isinstance(x, bool)) for x in v)
+        for v in history.values()
+    ):
         raise ValueError(f"trial {brief(item.get('number'), 20)}: history holds other than lists of numbers")
     return item
 

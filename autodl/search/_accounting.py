@@ -32,12 +32,21 @@ def phase(record: TrialRecord) -> str:
 
 def skipped(record: TrialRecord) -> bool:
     """A trial the time budget did not let train (pruned before its first epoch, for cost)."""
-    return record.state == TrialState.PRUNED and record.epochs == 0 and (record.error or "").startswith(
-        ("skipped for cost", "the time budget is spent"))
+    return (
+        record.state == TrialState.PRUNED
+        and record.epochs == 0
+        and (record.error or "").startswith(("skipped for cost", "the time budget is spent"))
+    )
 
 
-def accounting(records: Sequence[TrialRecord], direction: str, max_epochs: int, *,
-               final_seconds: float | None = None, test: dict[int, float] | None = None) -> dict[str, Any]:
+def accounting(
+    records: Sequence[TrialRecord],
+    direction: str,
+    max_epochs: int,
+    *,
+    final_seconds: float | None = None,
+    test: dict[int, float] | None = None,
+) -> dict[str, Any]:
     """The accounting of a finished search (``test`` maps trial numbers to test accuracy)."""
     test = test or {}
     ranked = best_first(records, direction)
@@ -55,8 +64,9 @@ def accounting(records: Sequence[TrialRecord], direction: str, max_epochs: int, 
     if best_start and best_searched:
         sign = 1.0 if direction == "maximize" else -1.0
         beats = sign * float(best_searched["value"]) > sign * float(best_start["value"])
-    seconds: dict[str, float | None] = {name: round(sum(r.seconds for r in records if phase(r) == name), 1)
-                                        for name in PHASES}
+    seconds: dict[str, float | None] = {
+        name: round(sum(r.seconds for r in records if phase(r) == name), 1) for name in PHASES
+    }
     seconds["final training and evaluation"] = None if final_seconds is None else round(final_seconds, 1)
     trained = [r for r in records if r.state in (TrialState.COMPLETE, TrialState.PRUNED) and r.epochs > 0]
     return {
@@ -64,12 +74,14 @@ def accounting(records: Sequence[TrialRecord], direction: str, max_epochs: int, 
         "best_searched": best_searched,
         "searched_beats_start": beats,
         "seconds": seconds,
-        "trials": {name: sum(1 for r in records if phase(r) == name and r.state != TrialState.INTERRUPTED)
-                   for name in PHASES},
+        "trials": {
+            name: sum(1 for r in records if phase(r) == name and r.state != TrialState.INTERRUPTED) for name in PHASES
+        },
         "epochs": {
             "trained": sum(r.epochs for r in records),
-            "saved_by_early_stopping": sum(max(0, max_epochs - r.epochs) for r in trained
-                                           if r.state == TrialState.COMPLETE),
+            "saved_by_early_stopping": sum(
+                max(0, max_epochs - r.epochs) for r in trained if r.state == TrialState.COMPLETE
+            ),
             "saved_by_pruning": sum(max(0, max_epochs - r.epochs) for r in trained if r.state == TrialState.PRUNED),
         },
         "skipped_for_cost": [{"trial": r.number, "reason": r.error} for r in records if skipped(r)],

@@ -59,8 +59,10 @@ def parse_duration(value: str | float) -> float:
         else:
             seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
     if not math.isfinite(seconds) or seconds <= 0:
-        raise UsageError(f"--timeout must be positive: a duration such as 900 (seconds), 90s, 15m, 2h or 1h30m; "
-                         f"got {str(value)[:40]!r}")
+        raise UsageError(
+            f"--timeout must be positive: a duration such as 900 (seconds), 90s, 15m, 2h or 1h30m; "
+            f"got {str(value)[:40]!r}"
+        )
     return seconds
 
 
@@ -84,8 +86,16 @@ class Planner:
         refit: Whether the search ends by training the winner again on train + validation.
     """
 
-    def __init__(self, timeout: float | None, *, started: float | None = None, n_train: int = 1, n_val: int = 0,
-                 refit: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        timeout: float | None,
+        *,
+        started: float | None = None,
+        n_train: int = 1,
+        n_val: int = 0,
+        refit: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.clock = clock
         self.started = clock() if started is None else started
         self.deadline = None if timeout is None else self.started + timeout
@@ -97,18 +107,22 @@ class Planner:
         """Seconds left for the whole command (None: no limit)."""
         return None if self.deadline is None else self.deadline - self.clock()
 
-    def search_time_left(self, records: Sequence[TrialRecord], metric: str = "val_accuracy",
-                         direction: str = "maximize") -> float | None:
+    def search_time_left(
+        self, records: Sequence[TrialRecord], metric: str = "val_accuracy", direction: str = "maximize"
+    ) -> float | None:
         """Seconds left for trials: the time left minus what the end needs."""
         left = self.time_left()
         return None if left is None else left - self.reserve(records, metric, direction)
 
-    def reserve(self, records: Sequence[TrialRecord], metric: str = "val_accuracy", direction: str = "maximize") -> float:
+    def reserve(
+        self, records: Sequence[TrialRecord], metric: str = "val_accuracy", direction: str = "maximize"
+    ) -> float:
         """The end's estimated seconds: the final training of the best trial so far, plus ``END_SECONDS``."""
         return END_SECONDS + (self.refit_seconds(records, metric, direction) if self.refit else 0.0)
 
-    def refit_seconds(self, records: Sequence[TrialRecord], metric: str = "val_accuracy",
-                      direction: str = "maximize") -> float:
+    def refit_seconds(
+        self, records: Sequence[TrialRecord], metric: str = "val_accuracy", direction: str = "maximize"
+    ) -> float:
         """What training the best complete trial again on train + validation should take."""
         from autodl.records import best_first
 
@@ -127,8 +141,14 @@ class Planner:
             return None
         return float(statistics.median(rates)) * flops
 
-    def admit(self, flops: int | None, max_epochs: int, records: Sequence[TrialRecord],
-              metric: str = "val_accuracy", direction: str = "maximize") -> Admission:
+    def admit(
+        self,
+        flops: int | None,
+        max_epochs: int,
+        records: Sequence[TrialRecord],
+        metric: str = "val_accuracy",
+        direction: str = "maximize",
+    ) -> Admission:
         """How many epochs a candidate may train, or why it is skipped."""
         left = self.search_time_left(records, metric, direction)
         estimate = self.seconds_per_epoch(flops, records)
@@ -140,8 +160,12 @@ class Planner:
             return Admission(max_epochs, seconds_per_epoch=estimate)
         fits = int(MAX_SHARE * left // estimate)
         if fits < MIN_USEFUL_EPOCHS:
-            return Admission(0, f"skipped for cost: ~{estimate:.0f} s per epoch, and {MIN_USEFUL_EPOCHS} epochs would "
-                                f"take more than {MAX_SHARE:.0%} of the {left:.0f} s of search time left", estimate)
+            return Admission(
+                0,
+                f"skipped for cost: ~{estimate:.0f} s per epoch, and {MIN_USEFUL_EPOCHS} epochs would "
+                f"take more than {MAX_SHARE:.0%} of the {left:.0f} s of search time left",
+                estimate,
+            )
         return Admission(min(max_epochs, fits), seconds_per_epoch=estimate)
 
     def over(self, records: Sequence[TrialRecord], metric: str = "val_accuracy", direction: str = "maximize") -> bool:
@@ -165,5 +189,9 @@ def best_epoch(record: TrialRecord, metric: str = "val_accuracy", direction: str
 
 
 def _measured(record: TrialRecord) -> bool:
-    return (record.state in (TrialState.COMPLETE, TrialState.PRUNED) and record.epochs > 0
-            and bool(record.flops) and record.seconds > 0)
+    return (
+        record.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        and record.epochs > 0
+        and bool(record.flops)
+        and record.seconds > 0
+    )

@@ -28,8 +28,13 @@ def finish_search(search: Search) -> None:
     test = _evaluate(search)
     search.final = refit_best(search)
     metric, direction = search.space.objective
-    search.accounting = accounting(search.records, direction, search.settings.epochs or search.space.max_epochs,
-                                   final_seconds=time.perf_counter() - start, test=test)
+    search.accounting = accounting(
+        search.records,
+        direction,
+        search.settings.epochs or search.space.max_epochs,
+        final_seconds=time.perf_counter() - start,
+        test=test,
+    )
     ledger.write_run("finished")
     ledger.save_state()
     from autodl.reporting import write_report
@@ -53,22 +58,31 @@ def _evaluate(search: Search) -> dict[int, float]:
     test: dict[int, float] = {}
     with interrupts_deferred():
         model = keras.saving.load_model(search.path / best.model_path)
-        search.test_metrics, proba = evaluate_best(model, search.splits, search.store.evaluation_npz,
-                                                   check_stop=check_stop)
+        search.test_metrics, proba = evaluate_best(
+            model, search.splits, search.store.evaluation_npz, check_stop=check_stop
+        )
         test[best.number] = float(search.test_metrics.get("accuracy", float("nan")))
-        kept = search.saved()[:search.settings.top_k]
+        kept = search.saved()[: search.settings.top_k]
         loaded: dict[int, Any] = {best.number: model}
         if len(kept) >= 2 and kept[0].number == best.number:
             search.callbacks.on_status(f"evaluating the top-{len(kept)} ensemble")
             loaded.update({r.number: keras.saving.load_model(search.path / str(r.model_path)) for r in kept[1:]})
-            search.ensemble = evaluate_ensemble([loaded[r.number] for r in kept], [r.number for r in kept],
-                                                search.splits, check_stop, best_test_proba=proba)
+            search.ensemble = evaluate_ensemble(
+                [loaded[r.number] for r in kept],
+                [r.number for r in kept],
+                search.splits,
+                check_stop,
+                best_test_proba=proba,
+            )
         # The best start network against the best searched trial: each one's test accuracy, where kept.
         for record in _phase_bests(kept):
             if record.number not in test:
                 found = loaded.get(record.number) or keras.saving.load_model(search.path / str(record.model_path))
-                test[record.number] = float(evaluate(found, search.splits.x_test, search.splits.y_test,
-                                                     check_stop).get("accuracy", float("nan")))
+                test[record.number] = float(
+                    evaluate(found, search.splits.x_test, search.splits.y_test, check_stop).get(
+                        "accuracy", float("nan")
+                    )
+                )
     return test
 
 

@@ -45,7 +45,8 @@ logger = logging.getLogger(__name__)
 STATE_FORMAT = 1
 #: Names this process (and its GPU, under --gpus) in the records of shared studies.
 WORKER = f"{socket.gethostname()}:{os.getpid()}" + (
-    f":gpu{os.environ['CUDA_VISIBLE_DEVICES']}" if os.environ.get("CUDA_VISIBLE_DEVICES") else "")
+    f":gpu{os.environ['CUDA_VISIBLE_DEVICES']}" if os.environ.get("CUDA_VISIBLE_DEVICES") else ""
+)
 #: States that count towards the trial budget.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)
 
@@ -72,8 +73,13 @@ class Ledger:
         self.records.sort(key=lambda r: r.number)
         self._store.write_trials(self.records)
 
-    def commit(self, record: TrialRecord, model: Any, tell: Callable[[TrialRecord], None] | None,
-               shared: Callable[[], list[TrialRecord] | None] | None = None) -> TrialRecord:
+    def commit(
+        self,
+        record: TrialRecord,
+        model: Any,
+        tell: Callable[[TrialRecord], None] | None,
+        shared: Callable[[], list[TrialRecord] | None] | None = None,
+    ) -> TrialRecord:
         """Write a finished trial in the crash-safe order (module docstring); return it as kept.
 
         ``model`` is saved if the trial ranks in the top-k; ``tell`` commits it to the engine
@@ -109,8 +115,9 @@ class Ledger:
         self._store.write_trials(self.records)
 
     def _keep_top_models(self, save: Callable[[Path], None] | None, number: int) -> None:
-        self.records = self._store.update_top_models(self.records, self.search.settings.top_k,
-                                                     self.search.direction, save, number)
+        self.records = self._store.update_top_models(
+            self.records, self.search.settings.top_k, self.search.direction, save, number
+        )
 
     # ------------------------------------------------------------------ after a crash
     def settle(self, backend: BaseBackend, uncounted: list[int]) -> None:
@@ -129,8 +136,9 @@ class Ledger:
             return
         before = [r.to_dict() for r in self.records]
         known = {r.number for r in self.records}
-        self.records += [TrialRecord(number=n, state=TrialState.RUNNING, params={}) for n in uncounted
-                         if n not in known]  # asked, then killed before its record was written
+        self.records += [
+            TrialRecord(number=n, state=TrialState.RUNNING, params={}) for n in uncounted if n not in known
+        ]  # asked, then killed before its record was written
         for i, record in enumerate(self.records):
             if record.state == TrialState.INTERRUPTED:
                 continue
@@ -140,8 +148,11 @@ class Ledger:
                     self.records[i] = adopted  # told, then killed before trials.json was rewritten
             elif record.state == TrialState.RUNNING or record.number in uncounted:
                 self.records[i] = dataclasses.replace(
-                    record, state=TrialState.INTERRUPTED, model_path=None,
-                    error="the process stopped while this trial ran; its slot is run again")
+                    record,
+                    state=TrialState.INTERRUPTED,
+                    model_path=None,
+                    error="the process stopped while this trial ran; its slot is run again",
+                )
         self.records.sort(key=lambda r: r.number)
         self._keep_top_models(None, -1)
         removed = self._store.remove_orphans(self.records)
@@ -154,9 +165,16 @@ class Ledger:
     def state(self) -> dict[str, Any]:
         """What ``search.pkl`` holds; records live in trials.json, the source of truth."""
         search = self.search
-        return {"format": STATE_FORMAT, "settings": search.settings.to_dict(), "space": search.space.to_dict(),
-                "dataset": search.dataset, "created": search.created, "elapsed": search.elapsed,
-                "backend_state": search.engine_state(), "versions": environment.versions()}
+        return {
+            "format": STATE_FORMAT,
+            "settings": search.settings.to_dict(),
+            "space": search.space.to_dict(),
+            "dataset": search.dataset,
+            "created": search.created,
+            "elapsed": search.elapsed,
+            "backend_state": search.engine_state(),
+            "versions": environment.versions(),
+        }
 
     def save_state(self) -> None:
         dump_signed(self.state(), self._store.search_pkl)
@@ -168,19 +186,35 @@ class Ledger:
         best = search.best_trial
         metric, direction = search.space.objective
         info = {
-            "autodl_version": environment.__version__, "name": self._store.root.name, "status": status,
-            "created": search.created, "updated": now(), "finished": now() if status == "finished" else None,
-            "settings": search.settings.to_dict(), "space": search.space.to_dict(), "dataset": search.dataset,
+            "autodl_version": environment.__version__,
+            "name": self._store.root.name,
+            "status": status,
+            "created": search.created,
+            "updated": now(),
+            "finished": now() if status == "finished" else None,
+            "settings": search.settings.to_dict(),
+            "space": search.space.to_dict(),
+            "dataset": search.dataset,
             "objective": {"metric": metric, "direction": direction},
             "study": search.study_info(),
             "precision_policy": search.policy,
-            "versions": environment.versions(), "hardware": environment.hardware(),
-            "timings": {"total_seconds": round(search.elapsed, 2), "data_seconds": round(search.data_seconds, 2),
-                        "trial_seconds": round(sum(r.seconds for r in self.records), 2)},
+            "versions": environment.versions(),
+            "hardware": environment.hardware(),
+            "timings": {
+                "total_seconds": round(search.elapsed, 2),
+                "data_seconds": round(search.data_seconds, 2),
+                "trial_seconds": round(sum(r.seconds for r in self.records), 2),
+            },
             "counts": counts,
-            "best": None if best is None else {"number": best.number, "value": best.value, "params": best.params,
-                                               "model_path": best.model_path,
-                                               "architecture": search.space.sample(FixedSuggester(best.params))},
+            "best": None
+            if best is None
+            else {
+                "number": best.number,
+                "value": best.value,
+                "params": best.params,
+                "model_path": best.model_path,
+                "architecture": search.space.sample(FixedSuggester(best.params)),
+            },
             "test_metrics": search.test_metrics,
             "ensemble": search.ensemble,
             "final": search.final,

@@ -19,6 +19,7 @@ from autodl.space import FixedSuggester
 if TYPE_CHECKING:
     from autodl.search.search import Search
 
+
 def refit_best(search: Search) -> dict[str, Any] | None:
     """Train the best trial's configuration on train + validation and evaluate it on the test
     split; None when there is no best trial or ``--no-refit``; ``{"skipped": why}`` when the
@@ -31,8 +32,11 @@ def refit_best(search: Search) -> dict[str, Any] | None:
     estimate = per_epoch(best) * search.planner.data_scale * epochs
     left = search.planner.time_left()
     if left is not None and left - END_SECONDS < estimate:
-        return {"trial": best.number, "skipped": f"the final training needs ~{estimate:.0f} s and {left:.0f} s "
-                                                 "were left of --timeout; the validation-chosen model is used"}
+        return {
+            "trial": best.number,
+            "skipped": f"the final training needs ~{estimate:.0f} s and {left:.0f} s "
+            "were left of --timeout; the validation-chosen model is used",
+        }
     import keras
 
     from autodl.model import build_model
@@ -45,12 +49,23 @@ def refit_best(search: Search) -> dict[str, Any] | None:
         if search.settings.seed is not None:
             keras.utils.set_random_seed(search.settings.seed + best.number)
         model = build_model(arch, splits.input_shape, splits.num_classes)
-        seconds = refit_model(model, splits, batch_size=arch["batch_size"], epochs=epochs,
-                              lr_schedule=arch.get("lr_schedule", "constant"), check_stop=check_stop)
+        seconds = refit_model(
+            model,
+            splits,
+            batch_size=arch["batch_size"],
+            epochs=epochs,
+            lr_schedule=arch.get("lr_schedule", "constant"),
+            check_stop=check_stop,
+        )
         metrics = evaluate(model, splits.x_test, splits.y_test, check_stop)
         atomic_save_model(search.store.final_model, model)
     del model
     free_memory()
-    return {"trial": best.number, "epochs": epochs, "seconds": round(seconds, 2), "model_path": search.store.final_model.relative_to(search.path).as_posix(),
-            "n_train": int(len(splits.y_train) + len(splits.y_val)),
-            "test_metrics": {k: float(v) for k, v in metrics.items()}}
+    return {
+        "trial": best.number,
+        "epochs": epochs,
+        "seconds": round(seconds, 2),
+        "model_path": search.store.final_model.relative_to(search.path).as_posix(),
+        "n_train": int(len(splits.y_train) + len(splits.y_val)),
+        "test_metrics": {k: float(v) for k, v in metrics.items()},
+    }

@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from autodl.exceptions import RunError
 from autodl.records import SearchSettings, TrialRecord, best_first
@@ -91,8 +92,10 @@ class SearchResults:
             return found[-1]
         numbers = sorted({r.number for r in self.records})
         have = f"trials {numbers[0]}-{numbers[-1]}" if numbers else "no trials yet"
-        raise RunError(f"{self.path} has no trial {number} (it has {have}); `autodl show {self.path}` lists "
-                       "the best ones, and trials.csv every one")
+        raise RunError(
+            f"{self.path} has no trial {number} (it has {have}); `autodl show {self.path}` lists "
+            "the best ones, and trials.csv every one"
+        )
 
     @property
     def trials(self) -> pd.DataFrame:
@@ -107,8 +110,15 @@ class SearchResults:
 
         return [keras.saving.load_model(self.path / str(record.model_path)) for record in self.saved()[:k]]
 
-    def predict(self, images: list[str | Path], *, top: int = 1, trial: int | None = None, ensemble: bool = False,
-                progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    def predict(
+        self,
+        images: list[str | Path],
+        *,
+        top: int = 1,
+        trial: int | None = None,
+        ensemble: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> pd.DataFrame:
         """Classify image files (or folders of them) with the final model (the best trial trained
         again on train + validation; the best saved model when there is none), or ``trial``'s,
         or with ``ensemble`` the kept models' probabilities averaged with the weights greedy
@@ -132,11 +142,15 @@ class SearchResults:
 
         models = [(keras.saving.load_model(f.path), f.weight) for f in self.model_files(trial, ensemble=ensemble)]
         paths = image_files(images)
-        x = read_image_files(paths, tuple((self.dataset or {}).get("input_shape") or models[0][0].input_shape[1:]),
-                             progress, upright=bool((self.dataset or {}).get("exif_orientation")))
+        x = read_image_files(
+            paths,
+            tuple((self.dataset or {}).get("input_shape") or models[0][0].input_shape[1:]),
+            progress,
+            upright=bool((self.dataset or {}).get("exif_orientation")),
+        )
         proba = np.sum([weight * model.predict(x, batch_size=256, verbose=0) for model, weight in models], axis=0)
         names = list((self.dataset or {}).get("class_names") or range(proba.shape[1]))
-        order = np.argsort(-proba, axis=1, kind="stable")[:, :max(1, min(top, proba.shape[1]))]
+        order = np.argsort(-proba, axis=1, kind="stable")[:, : max(1, min(top, proba.shape[1]))]
         rows = []
         for path, p, ranked in zip(paths, proba, order):
             row: dict[str, Any] = {"file": str(path)}
@@ -160,7 +174,12 @@ class SearchResults:
             chosen = [(r, float(weights.get(str(r.number), 0.0)) if weights else 1.0 / len(kept)) for r in kept]
             return [ModelFile(self.path / str(r.model_path), w, r) for r, w in chosen if w > 0]
         number = (self.final or {}).get("trial")  # the file is always the store's: run.json is not signed
-        if trial is None and type(number) is int and not (self.final or {}).get("skipped") and self.store.final_model.is_file():
+        if (
+            trial is None
+            and type(number) is int
+            and not (self.final or {}).get("skipped")
+            and self.store.final_model.is_file()
+        ):
             return [ModelFile(self.store.final_model, 1.0, self.trial(number), final=True)]
         record = self._saved_model(trial)
         return [ModelFile(self.path / str(record.model_path), 1.0, record)]
@@ -170,11 +189,14 @@ class SearchResults:
         return [r for r in self.ranked() if r.model_path and (self.path / r.model_path).is_file()]
 
     def _ensemble_models(self, trial: int | None) -> list[TrialRecord]:
-        kept = self.saved()[:self.settings.top_k]
+        kept = self.saved()[: self.settings.top_k]
         if trial is not None or len(kept) < 2:
-            why = ("an ensemble averages the kept models, so it takes no --trial" if trial is not None else
-                   f"an ensemble needs 2 or more, and {self.path} keeps {len(kept)} (a search with --top-k 3 "
-                   "keeps its 3 best); use its best model without --ensemble")
+            why = (
+                "an ensemble averages the kept models, so it takes no --trial"
+                if trial is not None
+                else f"an ensemble needs 2 or more, and {self.path} keeps {len(kept)} (a search with --top-k 3 "
+                "keeps its 3 best); use its best model without --ensemble"
+            )
             raise RunError(f"Cannot predict with an ensemble: {why}")
         return kept
 
@@ -187,4 +209,5 @@ class SearchResults:
         raise RunError(
             f"{self.path} has no saved model{'' if trial is None else f' for trial {trial}'} (trials with "
             f"a model in {self.path / 'models'}: {kept}). Only the top-{self.settings.top_k} trials keep "
-            f"their models; {'pick one of those' if saved else 'let the search finish a trial first'}")
+            f"their models; {'pick one of those' if saved else 'let the search finish a trial first'}"
+        )

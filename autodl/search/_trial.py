@@ -29,8 +29,9 @@ def run_trial(search: Search, ctx: TrialContext) -> TrialRecord:
     """Run trial ``ctx.number`` of ``search`` and commit it; the engine's ``TrialRunner``."""
     from autodl.training import free_memory
 
-    record = TrialRecord(number=ctx.number, state=TrialState.RUNNING, params={}, worker=WORKER,
-                         start=ctx.start, origin=ctx.origin)
+    record = TrialRecord(
+        number=ctx.number, state=TrialState.RUNNING, params={}, worker=WORKER, start=ctx.start, origin=ctx.origin
+    )
     start = time.perf_counter()
     tracker: list[Any] = []
     model = None
@@ -89,26 +90,34 @@ def _train(search: Search, ctx: TrialContext, arch: Any, record: TrialRecord, tr
     if limit and record.n_params > limit:
         raise TrialPruned(f"{record.n_params:,} parameters, more than {source} ({limit:,}): pruned before training")
     planner, records = search.planner, search.records
-    admission = planner.admit(record.flops, ctx.max_epochs or settings.epochs or search.space.max_epochs, records,
-                              metric, direction)
+    admission = planner.admit(
+        record.flops, ctx.max_epochs or settings.epochs or search.space.max_epochs, records, metric, direction
+    )
     if admission.skip:
         raise TrialPruned(admission.skip)
 
     def show(epoch: int, logs: dict[str, float]) -> None:
         search.callbacks.on_epoch_end(ctx.number, epoch, logs)
 
-    fit = fit_model(model, splits, batch_size=arch["batch_size"],
-                    max_epochs=admission.epochs,
-                    patience=search.space.patience, monitor=metric, direction=direction,
-                    reporters=[show, *ctx.reporters], callback_out=tracker.append,
-                    check_stop=check_stop, lr_schedule=arch.get("lr_schedule", "constant"),
-                    time_up=lambda: planner.over(records, metric, direction))
+    fit = fit_model(
+        model,
+        splits,
+        batch_size=arch["batch_size"],
+        max_epochs=admission.epochs,
+        patience=search.space.patience,
+        monitor=metric,
+        direction=direction,
+        reporters=[show, *ctx.reporters],
+        callback_out=tracker.append,
+        check_stop=check_stop,
+        lr_schedule=arch.get("lr_schedule", "constant"),
+        time_up=lambda: planner.over(records, metric, direction),
+    )
     record.value = fit.value
     return model
 
 
-def _end(search: Search, ctx: TrialContext, record: TrialRecord, start: float, tracker: list[Any],
-         model: Any) -> None:
+def _end(search: Search, ctx: TrialContext, record: TrialRecord, start: float, tracker: list[Any], model: Any) -> None:
     """Complete the record (time, history) and commit it through the ledger, telling the engine once."""
     record.seconds = time.perf_counter() - start
     if tracker:
@@ -126,5 +135,10 @@ def _end(search: Search, ctx: TrialContext, record: TrialRecord, start: float, t
 
 
 def _interrupted(record: TrialRecord) -> TrialRecord:
-    return dataclasses.replace(record, state=TrialState.INTERRUPTED, value=None, model_path=None,
-                               error="stopped by Ctrl-C; this slot is run again on resume")
+    return dataclasses.replace(
+        record,
+        state=TrialState.INTERRUPTED,
+        value=None,
+        model_path=None,
+        error="stopped by Ctrl-C; this slot is run again on resume",
+    )

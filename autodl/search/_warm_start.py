@@ -36,8 +36,10 @@ def check_warm_start(settings: SearchSettings) -> None:
     if source is None:
         return
     if settings.backend != "optuna":
-        raise UsageError("--warm-start queues configurations in an Optuna study; the kerastuner backend cannot "
-                         "queue them. Drop --warm-start or use --backend optuna")
+        raise UsageError(
+            "--warm-start queues configurations in an Optuna study; the kerastuner backend cannot "
+            "queue them. Drop --warm-start or use --backend optuna"
+        )
     if not Path(source).is_dir() and not settings.storage:
         raise _no_source(source)
 
@@ -55,9 +57,13 @@ def warm_configs(settings: SearchSettings, space: SearchSpace, top: int = WARM_T
         if len(chosen) >= top:
             break
     if not chosen:
-        logger.warning("--warm-start %s: none of its complete trials fits the %r space (their parameters are "
-                       "missing here or outside this space's ranges); the search starts from the space's own "
-                       "start networks", source, space.name)
+        logger.warning(
+            "--warm-start %s: none of its complete trials fits the %r space (their parameters are "
+            "missing here or outside this space's ranges); the search starts from the space's own "
+            "start networks",
+            source,
+            space.name,
+        )
     return chosen
 
 
@@ -80,5 +86,7 @@ def _source_records(source: str, storage: str | None) -> tuple[list[TrialRecord]
 
 
 def _no_source(source: str) -> UsageError:
-    return UsageError(f"--warm-start {source}: no such run folder. Give the folder of an earlier run (for "
-                      "example reports/fm1), or a study name together with --storage")
+    return UsageError(
+        f"--warm-start {source}: no such run folder. Give the folder of an earlier run (for "
+        "example reports/fm1), or a study name together with --storage"
+    )

@@ -31,12 +31,19 @@ def check_settings(settings: SearchSettings) -> None:
         (settings.trials >= 1, f"--trials must be at least 1, got {settings.trials}"),
         (settings.top_k >= 1, f"--top-k must be at least 1, got {settings.top_k}"),
         (settings.epochs is None or settings.epochs >= 1, f"--epochs must be at least 1, got {settings.epochs}"),
-        (settings.max_params is None or settings.max_params >= 0,
-         f"--max-params must be a number of parameters (0: no limit), got {settings.max_params}"),
-        (settings.timeout is None or settings.timeout > 0, f"--timeout must be positive seconds, got {settings.timeout}"),
+        (
+            settings.max_params is None or settings.max_params >= 0,
+            f"--max-params must be a number of parameters (0: no limit), got {settings.max_params}",
+        ),
+        (
+            settings.timeout is None or settings.timeout > 0,
+            f"--timeout must be positive seconds, got {settings.timeout}",
+        ),
         (settings.subset is None or settings.subset >= 1, f"--subset must be at least 1, got {settings.subset}"),
-        (settings.seed is None or (type(settings.seed) is int and 0 <= settings.seed < 2**32),
-         f"--seed must be a whole number from 0 to {2**32 - 1}, got {settings.seed}"),
+        (
+            settings.seed is None or (type(settings.seed) is int and 0 <= settings.seed < 2**32),
+            f"--seed must be a whole number from 0 to {2**32 - 1}, got {settings.seed}",
+        ),
         (0 < settings.val_fraction < 1, f"the validation fraction must be in (0, 1), got {settings.val_fraction}"),
         one_of("backend", settings.backend, BACKENDS),
         one_of("precision", settings.precision, POLICIES),
@@ -58,8 +65,13 @@ def check_settings(settings: SearchSettings) -> None:
         parse_image_size(settings.image_size)
 
 
-def run_search(settings: SearchSettings | None = None, callbacks: list[SearchCallback] | SearchCallback | None = None,
-               *, finish: bool = True, **overrides: Any) -> Search:
+def run_search(
+    settings: SearchSettings | None = None,
+    callbacks: list[SearchCallback] | SearchCallback | None = None,
+    *,
+    finish: bool = True,
+    **overrides: Any,
+) -> Search:
     """Run a new search; ``overrides`` are ``SearchSettings`` fields (``trials=5``).
 
     A bad space, dataset or output folder raises before any training starts. ``finish=False``
@@ -72,8 +84,13 @@ def run_search(settings: SearchSettings | None = None, callbacks: list[SearchCal
     return _start(settings, load_space(settings.space), callbacks, finish=finish)
 
 
-def _start(settings: SearchSettings, space: SearchSpace, callbacks: list[SearchCallback] | SearchCallback | None,
-           *, finish: bool) -> Search:
+def _start(
+    settings: SearchSettings,
+    space: SearchSpace,
+    callbacks: list[SearchCallback] | SearchCallback | None,
+    *,
+    finish: bool,
+) -> Search:
     callback = as_callback(callbacks)
     callback.on_status(f"loading {settings.dataset}")
     start = time.perf_counter()
@@ -95,8 +112,16 @@ def _join_or_create(settings: SearchSettings) -> RunStore:
     return RunStore.create(settings.out, settings.name)
 
 
-def join_search(storage: str, name: str, *, out: str = "reports", callbacks: list[SearchCallback] | SearchCallback | None = None,
-                data_dir: str | None = None, wait: float = 0.0, finish: bool = True) -> Search:
+def join_search(
+    storage: str,
+    name: str,
+    *,
+    out: str = "reports",
+    callbacks: list[SearchCallback] | SearchCallback | None = None,
+    data_dir: str | None = None,
+    wait: float = 0.0,
+    finish: bool = True,
+) -> Search:
     """Join the study ``name`` in ``storage`` as one more worker, with the settings it was started with.
 
     ``wait`` seconds are given to a study not created yet (workers of a batch array start together).
@@ -112,8 +137,13 @@ def join_search(storage: str, name: str, *, out: str = "reports", callbacks: lis
             if time.monotonic() >= deadline:
                 raise
             time.sleep(2.0)
-    settings = dataclasses.replace(SearchSettings.from_dict(stored["settings"]), storage=storage, name=name, out=out,
-                                   data_dir=data_dir or stored["settings"].get("data_dir"))
+    settings = dataclasses.replace(
+        SearchSettings.from_dict(stored["settings"]),
+        storage=storage,
+        name=name,
+        out=out,
+        data_dir=data_dir or stored["settings"].get("data_dir"),
+    )
     check_settings(settings)
     # The study's own space: the file it was loaded from may be edited since, or not be on this machine.
     return _start(settings, space_from_dict(stored["space"], label=f"study {name} (space)"), callbacks, finish=finish)
@@ -138,8 +168,12 @@ def report_study(storage: str, name: str, *, out: str = "reports") -> Path:
     for record in records:  # the storage's finished trials win over a worker's running view
         known[record.number] = dataclasses.replace(record, model_path=known.get(record.number, record).model_path)
     merged = sorted(known.values(), key=lambda r: r.number)
-    store.write_trials([r if (r.model_path and (store.root / r.model_path).is_file()) else
-                        dataclasses.replace(r, model_path=None) for r in merged])
+    store.write_trials(
+        [
+            r if (r.model_path and (store.root / r.model_path).is_file()) else dataclasses.replace(r, model_path=None)
+            for r in merged
+        ]
+    )
     return write_report(store.root)
 
 
@@ -147,19 +181,30 @@ def load(path: str | Path, *, trust: bool = False) -> Search:
     """Open a run from its folder or ``search.pkl``; the signature is checked before unpickling."""
     store = RunStore.open(path)
     if not store.search_pkl.is_file():
-        raise RunError(f"{store.root} has no search.pkl: the search did not get past its start, so there is "
-                       "nothing to resume; start it again with `autodl search`")
+        raise RunError(
+            f"{store.root} has no search.pkl: the search did not get past its start, so there is "
+            "nothing to resume; start it again with `autodl search`"
+        )
     state = load_signed(store.search_pkl, trust=trust)
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise RunError(f"{store.search_pkl} is a search state of another format (autodl "
-                       f"{(state or {}).get('versions', {}).get('autodl', '?') if isinstance(state, dict) else '?'}); "
-                       "resume it with the autodl version that wrote it")
+        raise RunError(
+            f"{store.search_pkl} is a search state of another format (autodl "
+            f"{(state or {}).get('versions', {}).get('autodl', '?') if isinstance(state, dict) else '?'}); "
+            "resume it with the autodl version that wrote it"
+        )
     _warn_versions(state.get("versions", {}))
     space = space_from_dict(state["space"], label=f"{store.search_pkl} (space)")
     settings = _own_journal(SearchSettings.from_dict(state["settings"]), store)
-    search = Search(settings, space, store, records=store.read_trials(),
-                    backend_state=state.get("backend_state"), dataset=state.get("dataset"),
-                    created=state.get("created"), elapsed=state.get("elapsed", 0.0))
+    search = Search(
+        settings,
+        space,
+        store,
+        records=store.read_trials(),
+        backend_state=state.get("backend_state"),
+        dataset=state.get("dataset"),
+        created=state.get("created"),
+        elapsed=state.get("elapsed", 0.0),
+    )
     run = store.read_run()
     search.test_metrics, search.ensemble = _numbers(run.get("test_metrics")), _ensemble(run.get("ensemble"))
     search.final, search.accounting = _object(run.get("final")), _object(run.get("accounting"))
@@ -168,8 +213,11 @@ def load(path: str | Path, *, trust: bool = False) -> Search:
 
 def _numbers(value: Any) -> dict[str, float] | None:
     """run.json's test metrics if they are what autodl writes (it is not signed: an edit may hold anything)."""
-    if isinstance(value, dict) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                 for v in value.values()):
+    if (
+        isinstance(value, dict)
+        and value
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values())
+    ):
         return value
     return None
 
@@ -177,9 +225,14 @@ def _numbers(value: Any) -> dict[str, float] | None:
 def _ensemble(value: Any) -> dict[str, Any] | None:
     scores = ("val_accuracy", "best_val_accuracy", "accuracy", "best_accuracy")
     weights = value.get("weights", {}) if isinstance(value, dict) else None
-    if (isinstance(value, dict) and _numbers({k: value.get(k) for k in scores}) is not None
-            and isinstance(value.get("trials"), list) and all(type(t) is int for t in value["trials"])
-            and isinstance(weights, dict) and (not weights or _numbers(weights) is not None)):
+    if (
+        isinstance(value, dict)
+        and _numbers({k: value.get(k) for k in scores}) is not None
+        and isinstance(value.get("trials"), list)
+        and all(type(t) is int for t in value["trials"])
+        and isinstance(weights, dict)
+        and (not weights or _numbers(weights) is not None)
+    ):
         return value
     return None
 
@@ -189,9 +242,16 @@ def _object(value: Any) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def resume_search(path: str | Path, *, trials: int | None = None, timeout: float | None = None,
-                  trust: bool = False, space: str | Path | None = None,
-                  callbacks: list[SearchCallback] | SearchCallback | None = None, finish: bool = True) -> Search:
+def resume_search(
+    path: str | Path,
+    *,
+    trials: int | None = None,
+    timeout: float | None = None,
+    trust: bool = False,
+    space: str | Path | None = None,
+    callbacks: list[SearchCallback] | SearchCallback | None = None,
+    finish: bool = True,
+) -> Search:
     """Continue a stopped or crashed search until its trial total (or ``trials``).
 
     ``space``, if given, must be the space the run started with (see ``Search.resume``).
@@ -211,7 +271,7 @@ def _own_journal(settings: SearchSettings, store: RunStore) -> SearchSettings:
     prefix = "journal://"
     if not (settings.storage or "").startswith(prefix) or not store.study_log.is_file():
         return settings
-    saved = Path(str(settings.storage)[len(prefix):])
+    saved = Path(str(settings.storage)[len(prefix) :])
     if saved.name != store.study_log.name or saved.resolve() == store.study_log.resolve():
         return settings
     return dataclasses.replace(settings, storage=f"{prefix}{store.study_log.resolve()}")
@@ -226,4 +286,7 @@ def _warn_versions(saved: dict[str, Any]) -> None:
         if saved.get(key) and now.get(key) and saved[key] != now[key]:
             logging.getLogger(__name__).warning(
                 "this run was saved with %s %s and is resumed with %s: samplers may not restore exactly",
-                key, saved[key], now[key])
+                key,
+                saved[key],
+                now[key],
+            )

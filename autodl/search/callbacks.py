@@ -47,9 +47,11 @@ class CallbackList(SearchCallback):
 
     def __getattribute__(self, name: str) -> Any:
         if name.startswith("on_"):
+
             def call(*args: Any) -> None:
                 for cb in object.__getattribute__(self, "callbacks"):
                     getattr(cb, name)(*args)
+
             return call
         return object.__getattribute__(self, name)
 

@@ -37,7 +37,8 @@ def check_space(saved: SearchSpace, given: str | Path | None, *, saved_in: Path,
                 f"--space {given} is not the space this run searches (the {saved.name!r} space saved in "
                 f"{saved_in}; {first_difference(searched(saved), searched(other))}). A run keeps its space: "
                 f"resume without --space to continue it with the saved one, or start a new search over the "
-                f"other space: autodl search {settings.dataset} --space {given}")
+                f"other space: autodl search {settings.dataset} --space {given}"
+            )
         return
     try:
         current = load_space(settings.space)
@@ -47,4 +48,8 @@ def check_space(saved: SearchSpace, given: str | Path | None, *, saved_in: Path,
         logger.warning(
             "the space %s changed since this run started (%s); the run continues with the space saved in its "
             "search.pkl. To search the edited space, start a new search: autodl search %s --space %s",
-            settings.space, first_difference(searched(saved), searched(current)), settings.dataset, settings.space)
+            settings.space,
+            first_difference(searched(saved), searched(current)),
+            settings.dataset,
+            settings.space,
+        )

@@ -4,7 +4,8 @@ kept models together, as an ensemble."""
 from __future__ import annotations
 
 import io
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -14,8 +15,9 @@ MAX_MISTAKES = 32
 SAMPLES_PER_CLASS = 4
 
 
-def evaluate_best(model: Any, splits: Any, path: Any,
-                  check_stop: Callable[[], None] | None = None) -> tuple[dict[str, float], np.ndarray]:
+def evaluate_best(
+    model: Any, splits: Any, path: Any, check_stop: Callable[[], None] | None = None
+) -> tuple[dict[str, float], np.ndarray]:
     """Evaluate once on the test split, write ``evaluation.npz``; return the test metrics and
     the class probabilities (the ensemble's evaluation reuses them)."""
     from autodl.training import evaluate, predict_proba
@@ -36,9 +38,9 @@ def evaluation_arrays(splits: Any, proba: np.ndarray) -> dict[str, np.ndarray]:
     wrong = np.flatnonzero(y_pred != y_true)
     confidence = proba[wrong, y_pred[wrong]]
     mistakes = wrong[np.argsort(-confidence, kind="stable")][:MAX_MISTAKES]
-    samples = np.concatenate([
-        np.flatnonzero(splits.y_train == c)[:SAMPLES_PER_CLASS] for c in range(splits.num_classes)
-    ]).astype(np.int64)
+    samples = np.concatenate(
+        [np.flatnonzero(splits.y_train == c)[:SAMPLES_PER_CLASS] for c in range(splits.num_classes)]
+    ).astype(np.int64)
     return {
         "y_true": y_true,
         "proba": proba,
@@ -50,9 +52,13 @@ def evaluation_arrays(splits: Any, proba: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def evaluate_ensemble(models: list[Any], numbers: list[int], splits: Any,
-                      check_stop: Callable[[], None] | None = None,
-                      best_test_proba: np.ndarray | None = None) -> dict[str, Any]:
+def evaluate_ensemble(
+    models: list[Any],
+    numbers: list[int],
+    splits: Any,
+    check_stop: Callable[[], None] | None = None,
+    best_test_proba: np.ndarray | None = None,
+) -> dict[str, Any]:
     """The kept models as a weighted ensemble against the best model alone (``models[0]``).
 
     The weights come from greedy forward selection with replacement on the validation split
@@ -70,10 +76,14 @@ def evaluate_ensemble(models: list[Any], numbers: list[int], splits: Any,
     test: list[Any] = [None] * len(models)
     for i in {0} | {i for i, w in enumerate(weights) if w > 0}:  # the best alone, and every model used
         known = best_test_proba if i == 0 else None
-        test[i] = np.asarray(predict_proba(models[i], splits.x_test, check_stop) if known is None else known,
-                             dtype=np.float64)
-    out: dict[str, Any] = {"trials": list(numbers), "weights": {str(n): w for n, w in zip(numbers, weights)},
-                           "selection": f"greedy forward selection, {ROUNDS} rounds, on validation accuracy"}
+        test[i] = np.asarray(
+            predict_proba(models[i], splits.x_test, check_stop) if known is None else known, dtype=np.float64
+        )
+    out: dict[str, Any] = {
+        "trials": list(numbers),
+        "weights": {str(n): w for n, w in zip(numbers, weights)},
+        "selection": f"greedy forward selection, {ROUNDS} rounds, on validation accuracy",
+    }
     for split, probas, y in (("val_", val, splits.y_val), ("", test, splits.y_test)):
         mean = np.sum([w * probas[i] for i, w in enumerate(weights) if w > 0], axis=0)
         out[f"{split}accuracy"], out[f"{split}loss"] = _accuracy(mean, y), _log_loss(mean, y)

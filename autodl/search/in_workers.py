@@ -7,8 +7,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from autodl.exceptions import RunError, UsageError
 from autodl.records import SearchSettings
@@ -20,9 +21,13 @@ from autodl.search.workers import WorkerSlot, describe, run_workers
 from autodl.space import load_space
 
 
-def run_in_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
-                   callbacks: list[SearchCallback] | SearchCallback | None = None,
-                   before_finish: Callable[[], None] | None = None) -> Search:
+def run_in_workers(
+    settings: SearchSettings,
+    slots: list[WorkerSlot],
+    *,
+    callbacks: list[SearchCallback] | SearchCallback | None = None,
+    before_finish: Callable[[], None] | None = None,
+) -> Search:
     """Run a search in one worker process per slot (``--workers``, ``--gpus``), then finish it here.
 
     The workers share one study (``settings.storage``, else a journal file in the run folder)
@@ -54,10 +59,17 @@ def run_in_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
         raise
 
 
-def resume_in_workers(path: str | Path, slots: list[WorkerSlot], *, trials: int | None = None,
-                      timeout: float | None = None, trust: bool = False, space: str | Path | None = None,
-                      callbacks: list[SearchCallback] | SearchCallback | None = None,
-                      before_finish: Callable[[], None] | None = None) -> Search:
+def resume_in_workers(
+    path: str | Path,
+    slots: list[WorkerSlot],
+    *,
+    trials: int | None = None,
+    timeout: float | None = None,
+    trust: bool = False,
+    space: str | Path | None = None,
+    callbacks: list[SearchCallback] | SearchCallback | None = None,
+    before_finish: Callable[[], None] | None = None,
+) -> Search:
     """Continue a ``--workers`` (or ``--storage``) run with one worker process per slot, then finish it here.
 
     The first worker resumes the run (``resume_search``: stopped trials re-run, ``trials`` and
@@ -71,14 +83,18 @@ def resume_in_workers(path: str | Path, slots: list[WorkerSlot], *, trials: int 
     search = load(path, trust=trust)  # a bad signature or format fails here, before any worker starts
     _check_workers_backend(search.settings.backend)
     if not search.settings.storage:
-        raise UsageError(f"{search.path} was searched in one process: its study ({search.store.study_db.name}) "
-                         "belongs to that process, so workers cannot share it. Resume it without --workers and "
-                         "--gpus; start a new search with --workers N to search in several processes")
+        raise UsageError(
+            f"{search.path} was searched in one process: its study ({search.store.study_db.name}) "
+            "belongs to that process, so workers cannot share it. Resume it without --workers and "
+            "--gpus; start a new search with --workers N to search in several processes"
+        )
     study = search.settings.name or search.path.name
     if study != search.path.name:
-        raise UsageError(f"{search.path} holds the study {study!r}, named after the folder it was started in, and "
-                         "workers find a study by their folder's name. Rename the folder back to "
-                         f"{study!r} to resume it with --workers, or resume it in one process (without --workers)")
+        raise UsageError(
+            f"{search.path} holds the study {study!r}, named after the folder it was started in, and "
+            "workers find a study by their folder's name. Rename the folder back to "
+            f"{study!r} to resume it with --workers, or resume it in one process (without --workers)"
+        )
     search.check_resume(trials, timeout, space)
     first = ["resume", str(search.path)]
     first += ["--trials", str(trials)] if trials is not None else []
@@ -86,20 +102,27 @@ def resume_in_workers(path: str | Path, slots: list[WorkerSlot], *, trials: int 
     first += ["--trust"] if trust else []
     first += ["--space", str(space)] if space is not None else []
     settings = dataclasses.replace(search.settings, out=str(search.path.parent))
-    return _workers_then_finish(settings, slots, first, callbacks, before_finish, elapsed=search.elapsed,
-                                trust=trust)
+    return _workers_then_finish(settings, slots, first, callbacks, before_finish, elapsed=search.elapsed, trust=trust)
 
 
 def _check_workers_backend(backend: str) -> None:
     if backend != "optuna":
-        raise UsageError("--workers and --gpus share an Optuna study between processes; Keras Tuner has its own "
-                         "chief/worker mode (docs/distributed.md): drop --backend kerastuner or run one worker")
+        raise UsageError(
+            "--workers and --gpus share an Optuna study between processes; Keras Tuner has its own "
+            "chief/worker mode (docs/distributed.md): drop --backend kerastuner or run one worker"
+        )
 
 
-def _workers_then_finish(settings: SearchSettings, slots: list[WorkerSlot], first: list[str] | None,
-                         callbacks: list[SearchCallback] | SearchCallback | None,
-                         before_finish: Callable[[], None] | None, *, elapsed: float = 0.0,
-                         trust: bool = False) -> Search:
+def _workers_then_finish(
+    settings: SearchSettings,
+    slots: list[WorkerSlot],
+    first: list[str] | None,
+    callbacks: list[SearchCallback] | SearchCallback | None,
+    before_finish: Callable[[], None] | None,
+    *,
+    elapsed: float = 0.0,
+    trust: bool = False,
+) -> Search:
     """Show the workers' progress while they run, then evaluate and report here."""
     start = time.perf_counter()
     callbacks = as_callback(callbacks)
@@ -153,6 +176,9 @@ class _StudyProgress:
             self.shown.add(record.number)
             self.callbacks.on_trial_end(record)
         metric = self.search.space.objective[0]
-        self.callbacks.on_status(" · ".join(
-            f"trial {n} epoch {epochs}: {metric} {value:.4f}" if value is not None else f"trial {n}: training"
-            for n, (epochs, value) in sorted(running.items())))
+        self.callbacks.on_status(
+            " · ".join(
+                f"trial {n} epoch {epochs}: {metric} {value:.4f}" if value is not None else f"trial {n}: training"
+                for n, (epochs, value) in sorted(running.items())
+            )
+        )

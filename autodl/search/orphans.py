@@ -67,6 +67,9 @@ def settle_orphans(storage_url: str | None, name: str, *, grace: float = GRACE_S
         _requeue_stale_start(study, trial)
         settled.append(trial.number)
     if settled:
-        logger.info("study %s: trials %s were left running by a stopped worker; their slots run again",
-                    name, ", ".join(map(str, settled)))
+        logger.info(
+            "study %s: trials %s were left running by a stopped worker; their slots run again",
+            name,
+            ", ".join(map(str, settled)),
+        )
     return settled

@@ -93,9 +93,11 @@ class MemoryGuard(SearchCallback):
 
     def note(self) -> str:
         resident, base = self.resident or 0.0, self.base or 1.0
-        return (f"resident memory {resident:.0f} MiB, {resident / base - 1:.0%} above its "
-                f"{base:.0f} MiB after trial {BASE_TRIAL}: the search goes on in a fresh process "
-                f"after {len(self.search.finished)} of {self.search.settings.trials} trials")
+        return (
+            f"resident memory {resident:.0f} MiB, {resident / base - 1:.0%} above its "
+            f"{base:.0f} MiB after trial {BASE_TRIAL}: the search goes on in a fresh process "
+            f"after {len(self.search.finished)} of {self.search.settings.trials} trials"
+        )
 
 
 def recyclable(settings: Any) -> bool:

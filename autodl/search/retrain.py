@@ -32,10 +32,19 @@ from autodl.search.selection import architecture, chosen_trials
 __all__ = ["train_run"]
 
 
-def train_run(search: Any, dataset: str | None = None, *, trial: int | None = None, ensemble: bool = False,
-              epochs: int | None = None, out: str | Path | None = None, name: str | None = None,
-              subset: int | None = None, data_dir: str | None = None,
-              callbacks: list[SearchCallback] | SearchCallback | None = None) -> Any:
+def train_run(
+    search: Any,
+    dataset: str | None = None,
+    *,
+    trial: int | None = None,
+    ensemble: bool = False,
+    epochs: int | None = None,
+    out: str | Path | None = None,
+    name: str | None = None,
+    subset: int | None = None,
+    data_dir: str | None = None,
+    callbacks: list[SearchCallback] | SearchCallback | None = None,
+) -> Any:
     """Train ``search``'s best configuration (or ``trial``'s, or the ensemble's) again; return the new run.
 
     Args:
@@ -60,18 +69,35 @@ def train_run(search: Any, dataset: str | None = None, *, trial: int | None = No
         splits = _joined(load_data(settings, expected=search.dataset))
         new = dataclasses.replace(settings, trials=len(records), storage=None, top_k=len(records))
     else:
-        new = dataclasses.replace(settings, dataset=dataset, data_dir=data_dir or settings.data_dir, subset=subset,
-                                  image_size=None, trials=len(records), storage=None, top_k=len(records))
+        new = dataclasses.replace(
+            settings,
+            dataset=dataset,
+            data_dir=data_dir or settings.data_dir,
+            subset=subset,
+            image_size=None,
+            trials=len(records),
+            storage=None,
+            top_k=len(records),
+        )
         splits = load_data(new)
     data_seconds = time.perf_counter() - start
     default = f"{search.path.name}-on-{Path(dataset).stem if dataset else 'all'}"
     store = RunStore.create(out if out is not None else search.path.parent, name or default)
-    new = dataclasses.replace(new, name=store.root.name, out=str(store.root.parent),
-                              epochs=epochs or settings.epochs or search.space.max_epochs)
+    new = dataclasses.replace(
+        new,
+        name=store.root.name,
+        out=str(store.root.parent),
+        epochs=epochs or settings.epochs or search.space.max_epochs,
+    )
     result = type(search)(new, search.space, store, dataset=splits.summary())  # a Search, as the one given
     result.splits, result.data_seconds = splits, data_seconds
-    origin = {"run": str(search.path), "trials": [r.number for r in records], "ensemble": ensemble,
-              "dataset": settings.dataset, "retrained_on": dataset or "its own train + validation data"}
+    origin = {
+        "run": str(search.path),
+        "trials": [r.number for r in records],
+        "ensemble": ensemble,
+        "dataset": settings.dataset,
+        "retrained_on": dataset or "its own train + validation data",
+    }
     result.origin = origin
     with result.precision_policy():
         callback.on_search_start(result)
@@ -104,13 +130,28 @@ def _train_one(result: Any, number: int, source: TrialRecord, budget: int | None
         keras.utils.set_random_seed(result.settings.seed + number)
     model = build_model(arch, result.splits.input_shape, result.splits.num_classes)
     max_epochs = min(result.settings.epochs, budget or result.settings.epochs)
-    fit = fit_model(model, result.splits, batch_size=arch["batch_size"], max_epochs=max_epochs,
-                    patience=0 if budget is not None else result.space.patience, monitor=metric,
-                    direction=direction, lr_schedule=arch.get("lr_schedule", "constant"),
-                    reporters=[lambda epoch, logs: callback.on_epoch_end(number, epoch, logs)])
-    record = TrialRecord(number=number, state=TrialState.COMPLETE, params=dict(source.params), value=fit.value,
-                         epochs=fit.epochs, seconds=fit.seconds, n_params=count_params(model), history=fit.history,
-                         origin=f"trial {source.number} of {result.origin['run']}" if result.origin else None)
+    fit = fit_model(
+        model,
+        result.splits,
+        batch_size=arch["batch_size"],
+        max_epochs=max_epochs,
+        patience=0 if budget is not None else result.space.patience,
+        monitor=metric,
+        direction=direction,
+        lr_schedule=arch.get("lr_schedule", "constant"),
+        reporters=[lambda epoch, logs: callback.on_epoch_end(number, epoch, logs)],
+    )
+    record = TrialRecord(
+        number=number,
+        state=TrialState.COMPLETE,
+        params=dict(source.params),
+        value=fit.value,
+        epochs=fit.epochs,
+        seconds=fit.seconds,
+        n_params=count_params(model),
+        history=fit.history,
+        origin=f"trial {source.number} of {result.origin['run']}" if result.origin else None,
+    )
     callback.on_trial_end(result.ledger.commit(record, model, None))
     del model
     free_memory()
@@ -134,5 +175,8 @@ def _evaluate(result: Any, callback: SearchCallback) -> None:
 
 def _joined(splits: Any) -> Any:
     """Train and validation together; the validation split stays for the curves (it is trained on)."""
-    return dataclasses.replace(splits, x_train=np.concatenate([splits.x_train, splits.x_val]),
-                               y_train=np.concatenate([splits.y_train, splits.y_val]))
+    return dataclasses.replace(
+        splits,
+        x_train=np.concatenate([splits.x_train, splits.x_val]),
+        y_train=np.concatenate([splits.y_train, splits.y_val]),
+    )

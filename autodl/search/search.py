@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from autodl.backends import BaseBackend, get_backend
 from autodl.exceptions import SearchInterrupted, UsageError
@@ -36,10 +37,18 @@ __all__ = ["STATE_FORMAT", "WORKER", "Search", "SearchInterrupted", "load_data"]
 class Search(SearchResults):
     """One search and its run folder; ``autodl.load`` returns it, ``resume`` continues it."""
 
-    def __init__(self, settings: SearchSettings, space: SearchSpace, store: RunStore, *,
-                 records: list[TrialRecord] | None = None, backend_state: dict[str, Any] | None = None,
-                 dataset: dict[str, Any] | None = None, created: str | None = None,
-                 elapsed: float = 0.0) -> None:
+    def __init__(
+        self,
+        settings: SearchSettings,
+        space: SearchSpace,
+        store: RunStore,
+        *,
+        records: list[TrialRecord] | None = None,
+        backend_state: dict[str, Any] | None = None,
+        dataset: dict[str, Any] | None = None,
+        created: str | None = None,
+        elapsed: float = 0.0,
+    ) -> None:
         self.settings = settings
         self.space = space
         self.store = store
@@ -70,8 +79,7 @@ class Search(SearchResults):
         self.ledger.records = sorted(records, key=lambda r: r.number)
 
     # ------------------------------------------------------------------ running
-    def run(self, callbacks: list[SearchCallback] | SearchCallback | None = None, *,
-            finish: bool = True) -> "Search":
+    def run(self, callbacks: list[SearchCallback] | SearchCallback | None = None, *, finish: bool = True) -> Search:
         """Run trials until ``settings.trials`` have finished (or the timeout, or Ctrl-C).
 
         ``finish=False`` leaves out the end (test evaluation, report): for worker processes
@@ -81,12 +89,17 @@ class Search(SearchResults):
         self.store.check_usable()  # a full or read-only folder fails now, not after a trial
         clear_stop()  # an in-process caller's earlier Ctrl-C stopped the earlier run, not this one
         with self._session(callbacks):
-            self.planner = Planner(self.settings.timeout, started=started, n_train=len(self.splits.y_train),
-                                   n_val=len(self.splits.y_val), refit=self.settings.refit)
+            self.planner = Planner(
+                self.settings.timeout,
+                started=started,
+                n_train=len(self.splits.y_train),
+                n_val=len(self.splits.y_val),
+                refit=self.settings.refit,
+            )
             self._run_engine(finish)
         return self
 
-    def finish(self, callbacks: list[SearchCallback] | SearchCallback | None = None) -> "Search":
+    def finish(self, callbacks: list[SearchCallback] | SearchCallback | None = None) -> Search:
         """Evaluate the best trial on the test split and write run.json and the report.
 
         For a search whose trials other processes ran (``run(finish=False)``): with a shared
@@ -114,8 +127,9 @@ class Search(SearchResults):
         backend_cls = get_backend(self.settings.backend)
         fresh = self.backend_state is None and not self.records
         warm = warm_configs(self.settings, self.space) if fresh and self.settings.warm_start else None
-        self._backend = backend = backend_cls(self.settings, self.space, self.store, state=self.backend_state,
-                                              dataset=self.dataset, warm_start=warm)
+        self._backend = backend = backend_cls(
+            self.settings, self.space, self.store, state=self.backend_state, dataset=self.dataset, warm_start=warm
+        )
         start = time.perf_counter()
         try:
             self.ledger.settle(backend, backend.recover(self.records))
@@ -123,8 +137,11 @@ class Search(SearchResults):
             self.ledger.save_state()
             self.callbacks.on_search_start(self)
             metric, direction = self.space.objective
-            backend.optimize(lambda ctx: run_trial(self, ctx), n_trials=self.settings.trials,
-                             budget_spent=lambda: self.planner.over(self.records, metric, direction))
+            backend.optimize(
+                lambda ctx: run_trial(self, ctx),
+                n_trials=self.settings.trials,
+                budget_spent=lambda: self.planner.over(self.records, metric, direction),
+            )
             self.elapsed += time.perf_counter() - start
             start = time.perf_counter()
             if finish:
@@ -135,12 +152,20 @@ class Search(SearchResults):
             self.ledger.save_state()
             raise SearchInterrupted(
                 f"search interrupted; {len(self.finished)} of {self.settings.trials} trials are saved in "
-                f"{self.path}. Continue with: autodl resume {self.path}") from None
+                f"{self.path}. Continue with: autodl resume {self.path}"
+            ) from None
         finally:
             backend.close()
 
-    def resume(self, trials: int | None = None, callbacks: list[SearchCallback] | SearchCallback | None = None,
-               *, timeout: float | None = None, space: str | Path | None = None, finish: bool = True) -> "Search":
+    def resume(
+        self,
+        trials: int | None = None,
+        callbacks: list[SearchCallback] | SearchCallback | None = None,
+        *,
+        timeout: float | None = None,
+        space: str | Path | None = None,
+        finish: bool = True,
+    ) -> Search:
         """Continue to the original trial total, or to ``trials`` in all.
 
         A run keeps the space it started with (saved in ``search.pkl``): ``space``, if given,
@@ -159,8 +184,9 @@ class Search(SearchResults):
             self.settings = dataclasses.replace(self.settings, timeout=timeout)
         return self.run(callbacks, finish=finish)
 
-    def check_resume(self, trials: int | None = None, timeout: float | None = None,
-                     space: str | Path | None = None) -> None:
+    def check_resume(
+        self, trials: int | None = None, timeout: float | None = None, space: str | Path | None = None
+    ) -> None:
         """Refuse ``resume``'s arguments before anything runs (``Search.resume`` explains them)."""
         if trials is not None and trials < 1:
             raise UsageError(f"--trials must be at least 1, got {trials}")

@@ -14,8 +14,9 @@ from autodl.records import TrialRecord
 __all__ = ["architecture", "chosen_trials"]
 
 
-def chosen_trials(search: Any, trial: int | None = None, ensemble: bool = False, *,
-                  saved: bool = True) -> list[TrialRecord]:
+def chosen_trials(
+    search: Any, trial: int | None = None, ensemble: bool = False, *, saved: bool = True
+) -> list[TrialRecord]:
     """The best trial, or ``trial``, or with ``ensemble`` the ensemble's members (best first).
 
     With ``saved`` (the default) these are the trials whose models ``predict`` uses
@@ -32,8 +33,10 @@ def chosen_trials(search: Any, trial: int | None = None, ensemble: bool = False,
         return chosen[:1]
     if trial is not None:
         record = search.trial(trial)  # raises for a trial the run does not have
-        raise RunError(f"trial {trial} of {search.path} did not complete (it is {record.state.value}), so it has "
-                       "no configuration worth training; pick a complete trial (`autodl show RUN` lists them)")
+        raise RunError(
+            f"trial {trial} of {search.path} did not complete (it is {record.state.value}), so it has "
+            "no configuration worth training; pick a complete trial (`autodl show RUN` lists them)"
+        )
     raise RunError(f"{search.path} has no complete trial yet: let the search finish one first")
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 _REQUESTED = threading.Event()
 _state = {"deferring": 0, "pending": False}
@@ -71,8 +72,10 @@ def interrupts_deferred() -> Iterator[None]:
 
 def _defer_default_handler() -> Callable[[], None]:
     """Swap Python's default SIGINT handler for a deferring one; returns what puts it back."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         return lambda: None
 
     def handler(signum: int, frame: Any) -> None:

@@ -22,8 +22,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from autodl.exceptions import RunError, UsageError
 from autodl.records import SearchSettings
@@ -52,8 +53,11 @@ class WorkerSlot:
 def describe(slots: list[WorkerSlot]) -> str:
     """``"4 workers sharing one study (2 per GPU on GPU 0, 1)"``, or the cores each CPU worker has."""
     gpus = _gpus(slots)
-    where = (f"{len(slots) // len(gpus)} per GPU on GPU {', '.join(gpus)}" if gpus
-             else "on CPU cores " + ", ".join(slot.label.removeprefix("CPU ") for slot in slots))
+    where = (
+        f"{len(slots) // len(gpus)} per GPU on GPU {', '.join(gpus)}"
+        if gpus
+        else "on CPU cores " + ", ".join(slot.label.removeprefix("CPU ") for slot in slots)
+    )
     return f"{len(slots)} workers sharing one study ({where})"
 
 
@@ -79,8 +83,9 @@ def parse_gpus(spec: str, available: list[str]) -> list[str]:
     if available:
         missing = [g for g in wanted if g not in available]
         if missing:
-            raise UsageError(f"--gpus {spec}: no GPU {', '.join(missing)} on this machine "
-                             f"(nvidia-smi lists {', '.join(available)})")
+            raise UsageError(
+                f"--gpus {spec}: no GPU {', '.join(missing)} on this machine (nvidia-smi lists {', '.join(available)})"
+            )
     return wanted if available else []
 
 
@@ -103,19 +108,23 @@ def plan_workers(workers: int, gpus: list[str], cpus: list[int]) -> list[WorkerS
     if gpus:
         env = {}
         if workers > 1:  # share each GPU's memory instead of letting the first process take it
-            env = {"XLA_PYTHON_CLIENT_MEM_FRACTION": f"{GPU_MEMORY_SHARE / workers:.3f}",
-                   "TF_FORCE_GPU_ALLOW_GROWTH": "true"}
+            env = {
+                "XLA_PYTHON_CLIENT_MEM_FRACTION": f"{GPU_MEMORY_SHARE / workers:.3f}",
+                "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+            }
         return [WorkerSlot(gpu=gpu, env={**env, "CUDA_VISIBLE_DEVICES": gpu}) for gpu in gpus for _ in range(workers)]
     if workers > len(cpus):
-        raise UsageError(f"--workers {workers} on a machine with {len(cpus)} usable CPU cores: each CPU worker "
-                         f"needs a core of its own; use --workers {len(cpus)} or fewer")
+        raise UsageError(
+            f"--workers {workers} on a machine with {len(cpus)} usable CPU cores: each CPU worker "
+            f"needs a core of its own; use --workers {len(cpus)} or fewer"
+        )
     if workers == 1:
         return [WorkerSlot()]
     share, extra = divmod(len(cpus), workers)
     slots, first = [], 0
     for i in range(workers):
         size = share + (i < extra)
-        slots.append(WorkerSlot(cpus=tuple(cpus[first:first + size])))
+        slots.append(WorkerSlot(cpus=tuple(cpus[first : first + size])))
         first += size
     return slots
 
@@ -127,9 +136,13 @@ def shared_settings(settings: SearchSettings) -> SearchSettings:
     return dataclasses.replace(settings, name=name, storage=storage)
 
 
-def run_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
-                poll: Callable[[SearchSettings], None] | None = None,
-                first: list[str] | None = None) -> SearchSettings:
+def run_workers(
+    settings: SearchSettings,
+    slots: list[WorkerSlot],
+    *,
+    poll: Callable[[SearchSettings], None] | None = None,
+    first: list[str] | None = None,
+) -> SearchSettings:
     """Run the search's trials in one child process per slot; return the settings they shared.
 
     The first child starts the study (``first``: its command-line arguments, by default a new
@@ -160,8 +173,22 @@ def run_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
             time.sleep(0.2)
         if procs[0].poll() in (None, 0) and not stopped:
             for slot in slots[1:]:
-                procs.append(_spawn(["worker", "--storage", str(settings.storage), "--name", str(settings.name),
-                                     "--out", settings.out, "--quiet", "--no-finish"], slot))
+                procs.append(
+                    _spawn(
+                        [
+                            "worker",
+                            "--storage",
+                            str(settings.storage),
+                            "--name",
+                            str(settings.name),
+                            "--out",
+                            settings.out,
+                            "--quiet",
+                            "--no-finish",
+                        ],
+                        slot,
+                    )
+                )
         while any(proc.poll() is None for proc in procs):
             if poll is not None:
                 poll(settings)
@@ -173,12 +200,15 @@ def run_workers(settings: SearchSettings, slots: list[WorkerSlot], *,
         raise error
     again = f"autodl resume {folder} {resume_flags(slots)}".rstrip()
     if stopped or 130 in codes:
-        raise SearchInterrupted(f"search interrupted; the trials finished so far are saved in {folder}. "
-                                f"Continue with: {again}")
+        raise SearchInterrupted(
+            f"search interrupted; the trials finished so far are saved in {folder}. Continue with: {again}"
+        )
     if any(codes):
-        raise RunError(f"{sum(1 for c in codes if c)} of {len(codes)} worker processes failed (exit codes "
-                       f"{', '.join(str(c) for c in codes)}); their messages are above. The trials they finished "
-                       f"are saved in {folder}: `{again}` continues the search")
+        raise RunError(
+            f"{sum(1 for c in codes if c)} of {len(codes)} worker processes failed (exit codes "
+            f"{', '.join(str(c) for c in codes)}); their messages are above. The trials they finished "
+            f"are saved in {folder}: `{again}` continues the search"
+        )
     return settings
 
 
@@ -236,8 +266,9 @@ def _spawn(args: list[str], slot: WorkerSlot) -> subprocess.Popen:
             env.pop(key, None)
     cpus = slot.cpus
     preexec: Any = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
-    return subprocess.Popen([sys.executable, "-m", "autodl", *args], env={**os.environ, **env}, preexec_fn=preexec,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "autodl", *args], env={**os.environ, **env}, preexec_fn=preexec, start_new_session=True
+    )
 
 
 def _flags(settings: SearchSettings) -> list[str]:

@@ -6,7 +6,21 @@ from autodl.space.space import Architecture, SearchSpace
 from autodl.space.suggest import BaseSuggester, FixedSuggester, RandomSuggester, WidestSuggester
 
 __all__ = [
-    "Architecture", "BaseParam", "BaseSuggester", "BoolParam", "ChoiceParam", "FixedParam",
-    "FixedSuggester", "FloatParam", "IntParam", "RandomSuggester", "SearchSpace", "WidestSuggester",
-    "bundled_spaces", "bundled_text", "load_space", "parse_space", "space_from_dict",
+    "Architecture",
+    "BaseParam",
+    "BaseSuggester",
+    "BoolParam",
+    "ChoiceParam",
+    "FixedParam",
+    "FixedSuggester",
+    "FloatParam",
+    "IntParam",
+    "RandomSuggester",
+    "SearchSpace",
+    "WidestSuggester",
+    "bundled_spaces",
+    "bundled_text",
+    "load_space",
+    "parse_space",
+    "space_from_dict",
 ]

@@ -26,8 +26,7 @@ def first_difference(saved: Any, other: Any, path: str = "", *, labels: tuple[st
     if isinstance(saved, dict) and isinstance(other, dict):
         for key in [*saved, *(k for k in other if k not in saved)]:
             if saved.get(key) != other.get(key):
-                return first_difference(saved.get(key), other.get(key), f"{path}.{key}" if path else key,
-                                        labels=labels)
+                return first_difference(saved.get(key), other.get(key), f"{path}.{key}" if path else key, labels=labels)
     return f"{path or 'the space'}: {labels[0]} {_short(saved)}, {labels[1]} {_short(other)}"
 
 

@@ -2,6 +2,9 @@
 
 Every error names the file, the key path and the reason, e.g.
 ``cnn.yaml: conv_blocks.filters.max: min (64) is greater than max (16)``.
+
+Longer than 300 lines: a space file's every check (keys, types, bounds, start networks, YAML's
+hostile forms) names the file and key path the same way; one validator class holds them.
 """
 
 from __future__ import annotations
@@ -54,8 +57,10 @@ def load_space(name_or_path: str | pathlib.Path) -> SearchSpace:
     path = pathlib.Path(text_name)
     if path.suffix in (".yaml", ".yml") or path.exists() or "/" in text_name:
         if not path.is_file():
-            raise SpaceError(f"{text_name}: no such search-space file; give a YAML file path or one of "
-                             f"the bundled spaces ({', '.join(_bundled_names())})")
+            raise SpaceError(
+                f"{text_name}: no such search-space file; give a YAML file path or one of "
+                f"the bundled spaces ({', '.join(_bundled_names())})"
+            )
         try:
             with path.open("rb") as handle:
                 raw = handle.read(MAX_BYTES + 1)
@@ -82,17 +87,24 @@ def parse_space(text: str, *, source: str = "<string>", default_name: str = "spa
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SpaceError(f"{label}: not valid YAML{where}: {brief(problem, 300)}; fix the syntax (indentation, colons, "
-                         "quotes)") from exc
+        raise SpaceError(
+            f"{label}: not valid YAML{where}: {brief(problem, 300)}; fix the syntax (indentation, colons, quotes)"
+        ) from exc
     except RecursionError as exc:
-        raise SpaceError(f"{label}: nested too deeply for a search space (brackets or indentation more than "
-                         f"{MAX_DEPTH} levels deep); fix the file's structure") from exc
+        raise SpaceError(
+            f"{label}: nested too deeply for a search space (brackets or indentation more than "
+            f"{MAX_DEPTH} levels deep); fix the file's structure"
+        ) from exc
     except (ValueError, OverflowError) as exc:  # an integer of more than 4,300 digits, a date like 2024-13-45
-        raise SpaceError(f"{label}: a value cannot be read ({brief(str(exc), 120)}); write numbers of sane size "
-                         "and quote text that YAML would read as something else") from exc
+        raise SpaceError(
+            f"{label}: a value cannot be read ({brief(str(exc), 120)}); write numbers of sane size "
+            "and quote text that YAML would read as something else"
+        ) from exc
     if data is None:
-        raise SpaceError(f"{label}: the file is empty; a search space is a mapping of sections, e.g. "
-                         "`conv_blocks: {count: 2}` (`autodl spaces show cnn` prints a complete one)")
+        raise SpaceError(
+            f"{label}: the file is empty; a search space is a mapping of sections, e.g. "
+            "`conv_blocks: {count: 2}` (`autodl spaces show cnn` prints a complete one)"
+        )
     return space_from_dict(data, label=label, source=source, default_name=default_name)
 
 
@@ -104,8 +116,10 @@ def space_from_dict(data: Any, *, label: str = "<space>", source: str = "", defa
     """
     v = _Validator(label)
     if not isinstance(data, dict):
-        raise SpaceError(f"{label}: expected a mapping of sections ({', '.join(schema.TOP_LEVEL)}), "
-                         f"got {type(data).__name__} {brief(data, 40)}")
+        raise SpaceError(
+            f"{label}: expected a mapping of sections ({', '.join(schema.TOP_LEVEL)}), "
+            f"got {type(data).__name__} {brief(data, 40)}"
+        )
     _check_size(data, label)
     v.keys("", data, schema.TOP_LEVEL)
     name = data.get("name", default_name)
@@ -117,10 +131,12 @@ def space_from_dict(data: Any, *, label: str = "<space>", source: str = "", defa
         "objective": v.check(v.section, "objective", data.get("objective"), schema.OBJECTIVE),
         "augmentation": v.check(v.section, "augmentation", data.get("augmentation"), schema.AUGMENTATION),
         "stem": v.check(v.stem, data.get("stem")),
-        "conv_blocks": None if data.get("conv_blocks") is None else v.check(
-            v.section, "conv_blocks", data["conv_blocks"], schema.CONV_BLOCKS),
-        "normalization": v.check(v.param, "normalization", data.get("normalization", schema.NORMALIZATION.default),
-                                 schema.NORMALIZATION),
+        "conv_blocks": None
+        if data.get("conv_blocks") is None
+        else v.check(v.section, "conv_blocks", data["conv_blocks"], schema.CONV_BLOCKS),
+        "normalization": v.check(
+            v.param, "normalization", data.get("normalization", schema.NORMALIZATION.default), schema.NORMALIZATION
+        ),
         "dense": v.check(v.section, "dense", data.get("dense"), schema.DENSE),
         "optimizer": v.check(v.optimizer, data.get("optimizer")),
         "training": v.check(v.section, "training", data.get("training"), schema.TRAINING),
@@ -129,8 +145,11 @@ def space_from_dict(data: Any, *, label: str = "<space>", source: str = "", defa
     if objective.get("metric") is not None and objective.get("direction") is not None:
         metric, direction = objective["metric"].value, objective["direction"].value
         if (metric == "val_loss") != (direction == "minimize"):
-            v.note("objective.direction", f"{metric} should be {'minimized' if metric == 'val_loss' else 'maximized'}, "
-                   f"got direction: {direction}; fix the direction or the metric")
+            v.note(
+                "objective.direction",
+                f"{metric} should be {'minimized' if metric == 'val_loss' else 'maximized'}, "
+                f"got direction: {direction}; fix the direction or the metric",
+            )
     v.raise_problems()  # the start list is checked against a valid space only
     space = SearchSpace(name, tree, description=description, source=source)
     space.start = v.check(v.start, data.get("start"), space) or []
@@ -139,8 +158,10 @@ def space_from_dict(data: Any, *, label: str = "<space>", source: str = "", defa
 
 
 def _too_large(label: str) -> str:
-    return (f"{label}: the file is larger than {MAX_BYTES:,} bytes; a search space takes a few kilobytes "
-            "(the bundled ones 1-3 kB): check that this is the file you meant")
+    return (
+        f"{label}: the file is larger than {MAX_BYTES:,} bytes; a search space takes a few kilobytes "
+        "(the bundled ones 1-3 kB): check that this is the file you meant"
+    )
 
 
 def _check_size(data: Any, label: str) -> None:
@@ -150,12 +171,16 @@ def _check_size(data: Any, label: str) -> None:
         node, depth = stack.pop()
         count += 1
         if count > MAX_VALUES:
-            raise SpaceError(f"{label}: the file holds more than {MAX_VALUES:,} values once its YAML aliases "
-                             "(*name) are expanded; a search space holds a few hundred. Write the values out, "
-                             "or use fewer nested aliases")
+            raise SpaceError(
+                f"{label}: the file holds more than {MAX_VALUES:,} values once its YAML aliases "
+                "(*name) are expanded; a search space holds a few hundred. Write the values out, "
+                "or use fewer nested aliases"
+            )
         if depth > MAX_DEPTH:
-            raise SpaceError(f"{label}: values nested more than {MAX_DEPTH} levels deep; a search space is "
-                             "at most 5 levels deep (section, key, parameter, field, value)")
+            raise SpaceError(
+                f"{label}: values nested more than {MAX_DEPTH} levels deep; a search space is "
+                "at most 5 levels deep (section, key, parameter, field, value)"
+            )
         if isinstance(node, dict):
             stack.extend((child, depth + 1) for pair in node.items() for child in pair)
         elif isinstance(node, (list, tuple)):
@@ -201,8 +226,15 @@ class _Validator:
             shown.append(f"  - ... and {len(lines) - MAX_PROBLEMS} more")
         raise SpaceError(f"{self.label}: {len(lines)} problems, fix each:\n" + "\n".join(shown))
 
-    def keys(self, path: str, data: dict[str, Any], allowed: Any, *, unknown: str = "unknown key",
-             listing: str = "allowed keys here") -> None:
+    def keys(
+        self,
+        path: str,
+        data: dict[str, Any],
+        allowed: Any,
+        *,
+        unknown: str = "unknown key",
+        listing: str = "allowed keys here",
+    ) -> None:
         for key in data:
             if key not in allowed:
                 close = difflib.get_close_matches(key[:100], list(allowed), n=1) if isinstance(key, str) else []
@@ -215,11 +247,17 @@ class _Validator:
         except ParamError as exc:
             self.fail(_join(path, exc.key) if exc.key else path, str(exc))
         if not field.searchable and not isinstance(param, FixedParam):
-            self.fail(path, f"this key takes a single fixed value, not {_article(param.kind)} {param.kind} parameter; write e.g. "
-                      f"`{path.rsplit('.', 1)[-1]}: {field.default}`")
+            self.fail(
+                path,
+                f"this key takes a single fixed value, not {_article(param.kind)} {param.kind} parameter; write e.g. "
+                f"`{path.rsplit('.', 1)[-1]}: {field.default}`",
+            )
         if param.kind in ("int", "float") and field.kind not in ("int", "float"):
-            self.fail(path, f"{_article(param.kind)} {param.kind} range does not fit here: expected {field.kind} values"
-                      + (f" ({', '.join(map(str, field.values))}); use a choice" if field.values else ""))
+            self.fail(
+                path,
+                f"{_article(param.kind)} {param.kind} range does not fit here: expected {field.kind} values"
+                + (f" ({', '.join(map(str, field.values))}); use a choice" if field.values else ""),
+            )
         if param.kind == "bool" and field.kind != "bool":
             self.fail(path, f"a bool parameter does not fit here: expected {field.kind} values")
         if param.kind == "float" and field.kind == "int":
@@ -260,11 +298,18 @@ class _Validator:
         out: list[dict[str, Any]] = []
         for i, config in enumerate(data):
             if not isinstance(config, dict) or not config:
-                self.note(f"start.{i}", f"expected a mapping of parameter names to values, e.g. {example}, "
-                          f"got {brief(config)}")
+                self.note(
+                    f"start.{i}",
+                    f"expected a mapping of parameter names to values, e.g. {example}, got {brief(config)}",
+                )
                 continue
-            self.keys(f"start.{i}", config, domains, unknown="not a searched parameter of this space",
-                      listing="start values name parameters as trials.csv does")
+            self.keys(
+                f"start.{i}",
+                config,
+                domains,
+                unknown="not a searched parameter of this space",
+                listing="start values name parameters as trials.csv does",
+            )
             clean, valid = {}, True
             for key, value in config.items():
                 if key not in domains:
@@ -284,11 +329,17 @@ class _Validator:
         if data is None:
             data = {"adam": {}}
         if not isinstance(data, dict) or not data:
-            self.fail("optimizer", f"expected a mapping of optimizer names ({', '.join(schema.OPTIMIZERS)}) "
-                      "to their parameters, e.g. `adam: {learning_rate: {type: float, min: 1e-4, max: 1e-2, log: true}}`")
+            self.fail(
+                "optimizer",
+                f"expected a mapping of optimizer names ({', '.join(schema.OPTIMIZERS)}) "
+                "to their parameters, e.g. `adam: {learning_rate: {type: float, min: 1e-4, max: 1e-2, log: true}}`",
+            )
         self.keys("optimizer", data, schema.OPTIMIZERS)
-        return {name: self.check(self.section, f"optimizer.{name}", params, schema.OPTIMIZER_PARAMS[name])
-                for name, params in data.items() if name in schema.OPTIMIZERS}
+        return {
+            name: self.check(self.section, f"optimizer.{name}", params, schema.OPTIMIZER_PARAMS[name])
+            for name, params in data.items()
+            if name in schema.OPTIMIZERS
+        }
 
 
 def _loader_class() -> Any:
@@ -316,20 +367,26 @@ def _loader_class() -> Any:
                 continue
             if duplicate:
                 raise yaml.constructor.ConstructorError(
-                    "while reading a mapping", node.start_mark,
-                    f"the key {brief(key, 40)} appears twice in one mapping, and only the last would count; "
-                    "keep one", key_node.start_mark)
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"the key {brief(key, 40)} appears twice in one mapping, and only the last would count; keep one",
+                    key_node.start_mark,
+                )
         return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
     Loader.construct_mapping = construct_mapping  # type: ignore[method-assign,assignment]
     Loader.add_implicit_resolver(
         "tag:yaml.org,2002:float",
-        re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        re.compile(
+            r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
                     |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
                     |\.[0-9_]+(?:[eE][-+][0-9]+)?
                     |[-+]?\.(?:inf|Inf|INF)
-                    |\.(?:nan|NaN|NAN))$""", re.X),
-        list("-+0123456789."))
+                    |\.(?:nan|NaN|NAN))$""",
+            re.X,
+        ),
+        list("-+0123456789."),
+    )
     return Loader
 
 
@@ -369,5 +426,7 @@ def _unknown_space_message(name: str) -> str:
     names = _bundled_names()
     close = difflib.get_close_matches(name, names, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
-    return (f"unknown search space {name!r}.{hint} Bundled spaces: {', '.join(names)}; "
-            "or pass the path of a YAML file (see searchspaces/README.md for the format)")
+    return (
+        f"unknown search space {name!r}.{hint} Bundled spaces: {', '.join(names)}; "
+        "or pass the path of a YAML file (see searchspaces/README.md for the format)"
+    )

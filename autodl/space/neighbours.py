@@ -25,8 +25,15 @@ LINEAR_SHARE = 0.2
 LOG_FACTOR = 1.6
 
 
-def neighbour(space: SearchSpace, params: dict[str, Any], rng: random.Random, *, changes: int = 1,
-              avoid: list[dict[str, Any]] | None = None, tries: int = 20) -> dict[str, Any] | None:
+def neighbour(
+    space: SearchSpace,
+    params: dict[str, Any],
+    rng: random.Random,
+    *,
+    changes: int = 1,
+    avoid: list[dict[str, Any]] | None = None,
+    tries: int = 20,
+) -> dict[str, Any] | None:
     """``params`` with ``changes`` of its searched values moved to a nearby value.
 
     Returns a complete configuration of ``space`` (the names trials.csv uses), or None when
@@ -76,8 +83,9 @@ class _Neighbour(BaseSuggester):
         self.params[name] = value
         return int(value)
 
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float:
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
         value = self._kept(name, Domain("float", low, high, step))
         if value is None and self._moves(name):
             value = _moved_float(float(self.known[name]), low, high, step, log, self.rng)
@@ -126,8 +134,9 @@ class _Fitting(BaseSuggester):
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
         return int(self._get(name, Domain("int", low, high, step)))
 
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float:
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
         return float(self._get(name, Domain("float", low, high, step)))
 
     def suggest_choice(self, name: str, values: list[Any]) -> Any:
@@ -148,8 +157,7 @@ def _moved_int(value: int, low: int, high: int, step: int, log: bool, rng: rando
     return moved if log else low + step * round((moved - low) / step)
 
 
-def _moved_float(value: float, low: float, high: float, step: float | None, log: bool,
-                 rng: random.Random) -> float:
+def _moved_float(value: float, low: float, high: float, step: float | None, log: bool, rng: random.Random) -> float:
     if log and value > 0:
         moved = value * math.exp(rng.gauss(0.0, math.log(LOG_FACTOR)))
     else:

@@ -35,7 +35,7 @@ class BaseParam(abc.ABC):
     kind: str = ""
 
     @abc.abstractmethod
-    def suggest(self, name: str, suggester: "BaseSuggester") -> Any:
+    def suggest(self, name: str, suggester: BaseSuggester) -> Any:
         """Ask ``suggester`` for a value of this parameter under ``name``."""
 
     @abc.abstractmethod
@@ -57,7 +57,7 @@ class BaseParam(abc.ABC):
         return f"{type(self).__name__}({self.to_dict()})"
 
     @staticmethod
-    def from_dict(data: Any) -> "BaseParam":
+    def from_dict(data: Any) -> BaseParam:
         """Build a parameter from its YAML form: a scalar, a list (choice) or a typed mapping."""
         if isinstance(data, list):
             return ChoiceParam(data)
@@ -72,9 +72,7 @@ class BaseParam(abc.ABC):
             )
         cls = _KINDS.get(kind) if isinstance(kind, str) else None
         if cls is None:
-            raise ParamError(
-                f"unknown parameter type {brief(kind)}; expected one of {', '.join(_KINDS)}", key="type"
-            )
+            raise ParamError(f"unknown parameter type {brief(kind)}; expected one of {', '.join(_KINDS)}", key="type")
         allowed = cls.keys
         for key in data:
             if key not in allowed:
@@ -97,12 +95,12 @@ class FixedParam(BaseParam):
         self.value = value
 
     @classmethod
-    def _from_fields(cls, data: dict[str, Any]) -> "FixedParam":
+    def _from_fields(cls, data: dict[str, Any]) -> FixedParam:
         if "value" not in data:
             raise ParamError("a fixed parameter needs 'value'", key="value")
         return cls(data["value"])
 
-    def suggest(self, name: str, suggester: "BaseSuggester") -> Any:
+    def suggest(self, name: str, suggester: BaseSuggester) -> Any:
         return self.value
 
     def candidates(self) -> list[Any]:
@@ -132,7 +130,9 @@ class _RangeParam(BaseParam):
             raise ParamError(f"min ({low}) is greater than max ({high})", key="max")
         if step is not None:
             if number_problem(step, integer=integer) or step <= 0:
-                raise ParamError(f"expected a positive {'integer' if integer else 'number'}, got {brief(step)}", key="step")
+                raise ParamError(
+                    f"expected a positive {'integer' if integer else 'number'}, got {brief(step)}", key="step"
+                )
             if log:
                 raise ParamError("'step' and 'log: true' cannot be combined; drop one", key="log")
         if log and low <= 0:
@@ -143,7 +143,7 @@ class _RangeParam(BaseParam):
         self.log = log
 
     @classmethod
-    def _from_fields(cls, data: dict[str, Any]) -> "_RangeParam":
+    def _from_fields(cls, data: dict[str, Any]) -> _RangeParam:
         for key in ("min", "max"):
             if key not in data:
                 raise ParamError(f"a {cls.kind} parameter needs '{key}'", key=key)
@@ -167,7 +167,7 @@ class IntParam(_RangeParam):
     kind = "int"
     _number = int
 
-    def suggest(self, name: str, suggester: "BaseSuggester") -> int:
+    def suggest(self, name: str, suggester: BaseSuggester) -> int:
         if self.low == self.high:
             return self.low
         return suggester.suggest_int(name, self.low, self.high, step=self.step or 1, log=self.log)
@@ -178,7 +178,7 @@ class FloatParam(_RangeParam):
 
     kind = "float"
 
-    def suggest(self, name: str, suggester: "BaseSuggester") -> float:
+    def suggest(self, name: str, suggester: BaseSuggester) -> float:
         if self.low == self.high:
             return self.low
         return suggester.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
@@ -194,8 +194,11 @@ class ChoiceParam(BaseParam):
         if not isinstance(values, (list, tuple)) or not values:
             raise ParamError(f"expected a non-empty list of values, got {brief(values)}", key="values")
         if len(values) > MAX_CHOICES:
-            raise ParamError(f"expected at most {MAX_CHOICES} values, got {len(values)}; search a range of numbers "
-                             "with `type: int` or `type: float` instead", key="values")
+            raise ParamError(
+                f"expected at most {MAX_CHOICES} values, got {len(values)}; search a range of numbers "
+                "with `type: int` or `type: float` instead",
+                key="values",
+            )
         for value in values:
             if not (value is None or isinstance(value, (bool, int, float, str))):
                 raise ParamError(f"choices must be scalars (number, string, bool), got {brief(value)}", key="values")
@@ -207,12 +210,12 @@ class ChoiceParam(BaseParam):
         self.values = list(values)
 
     @classmethod
-    def _from_fields(cls, data: dict[str, Any]) -> "ChoiceParam":
+    def _from_fields(cls, data: dict[str, Any]) -> ChoiceParam:
         if "values" not in data:
             raise ParamError("a choice parameter needs 'values'", key="values")
         return cls(data["values"])
 
-    def suggest(self, name: str, suggester: "BaseSuggester") -> Any:
+    def suggest(self, name: str, suggester: BaseSuggester) -> Any:
         if len(self.values) == 1:
             return self.values[0]
         return suggester.suggest_choice(name, self.values)
@@ -235,10 +238,10 @@ class BoolParam(BaseParam):
     keys: tuple[str, ...] = ()
 
     @classmethod
-    def _from_fields(cls, data: dict[str, Any]) -> "BoolParam":
+    def _from_fields(cls, data: dict[str, Any]) -> BoolParam:
         return cls()
 
-    def suggest(self, name: str, suggester: "BaseSuggester") -> bool:
+    def suggest(self, name: str, suggester: BaseSuggester) -> bool:
         return suggester.suggest_bool(name)
 
     def candidates(self) -> list[Any]:

@@ -78,7 +78,10 @@ STEM_LAYER = {
 CONV_BLOCKS = {
     "count": Field("int", 1, low=0, high=MAX_BLOCKS, doc="number of conv blocks"),
     "sampling": Field(
-        "str", "shared", values=("shared", "per_block", "per_layer"), searchable=False,
+        "str",
+        "shared",
+        values=("shared", "per_block", "per_layer"),
+        searchable=False,
         doc="shared: one value for all blocks; per_block: block params per block; "
         "per_layer: also filters/kernel/activation per conv layer",
     ),
@@ -93,12 +96,13 @@ CONV_BLOCKS = {
 }
 
 DENSE = {
-    "global_pooling": Field(
-        "str", "flatten", values=("flatten", "avg", "max"), doc="how feature maps become a vector"
-    ),
+    "global_pooling": Field("str", "flatten", values=("flatten", "avg", "max"), doc="how feature maps become a vector"),
     "layers": Field("int", 0, low=0, high=MAX_LAYERS, doc="hidden dense layers before the classifier"),
     "sampling": Field(
-        "str", "per_layer", values=("shared", "per_layer"), searchable=False,
+        "str",
+        "per_layer",
+        values=("shared", "per_layer"),
+        searchable=False,
         doc="shared: all dense layers alike; per_layer: units/activation/dropout per layer",
     ),
     "units": Field("int", 128, low=1, high=MAX_UNITS, doc="units per dense layer"),
@@ -110,55 +114,109 @@ _LR = Field("float", 1e-3, low=0.0, doc="learning rate (use log: true)")
 _WD = Field("float", 0.0, low=0.0, doc="weight decay")
 _BETA = Field("float", 0.9, low=0.0, high=1.0, high_open=True, doc="moment decay")
 OPTIMIZER_PARAMS = {
-    "adam": {"learning_rate": _LR, "weight_decay": _WD, "beta_1": _BETA,
-             "beta_2": dataclasses.replace(_BETA, default=0.999)},
-    "adamw": {"learning_rate": _LR, "weight_decay": dataclasses.replace(_WD, default=0.004),
-              "beta_1": _BETA, "beta_2": dataclasses.replace(_BETA, default=0.999)},
-    "sgd": {"learning_rate": dataclasses.replace(_LR, default=0.01),
-            "momentum": dataclasses.replace(_BETA, default=0.0), "weight_decay": _WD,
-            "nesterov": Field("bool", False, doc="Nesterov momentum")},
-    "rmsprop": {"learning_rate": _LR, "rho": _BETA,
-                "momentum": dataclasses.replace(_BETA, default=0.0), "weight_decay": _WD},
+    "adam": {
+        "learning_rate": _LR,
+        "weight_decay": _WD,
+        "beta_1": _BETA,
+        "beta_2": dataclasses.replace(_BETA, default=0.999),
+    },
+    "adamw": {
+        "learning_rate": _LR,
+        "weight_decay": dataclasses.replace(_WD, default=0.004),
+        "beta_1": _BETA,
+        "beta_2": dataclasses.replace(_BETA, default=0.999),
+    },
+    "sgd": {
+        "learning_rate": dataclasses.replace(_LR, default=0.01),
+        "momentum": dataclasses.replace(_BETA, default=0.0),
+        "weight_decay": _WD,
+        "nesterov": Field("bool", False, doc="Nesterov momentum"),
+    },
+    "rmsprop": {
+        "learning_rate": _LR,
+        "rho": _BETA,
+        "momentum": dataclasses.replace(_BETA, default=0.0),
+        "weight_decay": _WD,
+    },
 }
 
 TRAINING = {
     "batch_size": Field("int", 128, low=1, high=65536, doc="batch size"),
     "max_epochs": Field("int", 10, low=1, high=MAX_EPOCHS, searchable=False, doc="epochs at most (--epochs overrides)"),
     "patience": Field("int", 3, low=0, high=MAX_EPOCHS, searchable=False, doc="early-stopping patience in epochs"),
-    "pruning_warmup": Field("int", 1, low=0, high=MAX_EPOCHS, searchable=False,
-                            doc="epochs every trial trains before Optuna's pruner may stop it"),
-    "lr_schedule": Field("str", "constant", values=LR_SCHEDULES,
-                         doc="how the learning rate changes over a trial's epochs"),
-    "max_params": Field("int", 0, low=0, high=10**12, searchable=False,
-                        doc="largest model a trial may build (0: no limit); larger ones are pruned untrained"),
+    "pruning_warmup": Field(
+        "int",
+        1,
+        low=0,
+        high=MAX_EPOCHS,
+        searchable=False,
+        doc="epochs every trial trains before Optuna's pruner may stop it",
+    ),
+    "lr_schedule": Field(
+        "str", "constant", values=LR_SCHEDULES, doc="how the learning rate changes over a trial's epochs"
+    ),
+    "max_params": Field(
+        "int",
+        0,
+        low=0,
+        high=10**12,
+        searchable=False,
+        doc="largest model a trial may build (0: no limit); larger ones are pruned untrained",
+    ),
 }
 
 OBJECTIVE = {
-    "metric": Field("str", "val_accuracy", values=("val_accuracy", "val_loss"), searchable=False,
-                    doc="validation metric the search optimizes"),
-    "direction": Field("str", "maximize", values=("maximize", "minimize"), searchable=False,
-                       doc="maximize accuracy, minimize loss"),
+    "metric": Field(
+        "str",
+        "val_accuracy",
+        values=("val_accuracy", "val_loss"),
+        searchable=False,
+        doc="validation metric the search optimizes",
+    ),
+    "direction": Field(
+        "str", "maximize", values=("maximize", "minimize"), searchable=False, doc="maximize accuracy, minimize loss"
+    ),
 }
 
 # Random transformations of the training images, as layers at the model's input: Keras runs
 # them only while training (validation, test and predict see the images as they are), on any
 # backend, and a saved model carries them without applying them.
 AUGMENTATION = {
-    "flip": Field("str", "none", values=("none", "horizontal", "vertical", "horizontal_and_vertical"),
-                  doc="random mirroring"),
+    "flip": Field(
+        "str", "none", values=("none", "horizontal", "vertical", "horizontal_and_vertical"), doc="random mirroring"
+    ),
     "rotation": Field("float", 0.0, low=0.0, high=0.5, doc="random rotation, up to this fraction of a full turn"),
-    "translation": Field("float", 0.0, low=0.0, high=0.5, high_open=True,
-                         doc="random shift, up to this fraction of the width and height"),
-    "zoom": Field("float", 0.0, low=0.0, high=1.0, high_open=True,
-                  doc="random zoom in or out, up to this fraction of the size"),
-    "contrast": Field("float", 0.0, low=0.0, high=1.0, high_open=True,
-                      doc="random contrast change, up to this fraction"),
-    "fill": Field("str", "reflect", values=("reflect", "constant", "nearest", "wrap"),
-                  doc="what fills the pixels a rotation, shift or zoom brings in (constant: black)"),
+    "translation": Field(
+        "float", 0.0, low=0.0, high=0.5, high_open=True, doc="random shift, up to this fraction of the width and height"
+    ),
+    "zoom": Field(
+        "float", 0.0, low=0.0, high=1.0, high_open=True, doc="random zoom in or out, up to this fraction of the size"
+    ),
+    "contrast": Field(
+        "float", 0.0, low=0.0, high=1.0, high_open=True, doc="random contrast change, up to this fraction"
+    ),
+    "fill": Field(
+        "str",
+        "reflect",
+        values=("reflect", "constant", "nearest", "wrap"),
+        doc="what fills the pixels a rotation, shift or zoom brings in (constant: black)",
+    ),
 }
 
-NORMALIZATION = Field("str", "none", values=("none", "batch", "layer"),
-                      doc="normalization after every conv and dense layer")
+NORMALIZATION = Field(
+    "str", "none", values=("none", "batch", "layer"), doc="normalization after every conv and dense layer"
+)
 
-TOP_LEVEL = ("name", "description", "objective", "augmentation", "stem", "conv_blocks", "normalization",
-             "dense", "optimizer", "training", "start")
+TOP_LEVEL = (
+    "name",
+    "description",
+    "objective",
+    "augmentation",
+    "stem",
+    "conv_blocks",
+    "normalization",
+    "dense",
+    "optimizer",
+    "training",
+    "start",
+)

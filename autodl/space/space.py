@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from autodl.space import schema
 from autodl.space.params import BaseParam, ChoiceParam, FixedParam, IntParam
@@ -34,6 +35,7 @@ class SearchSpace:
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """The complete YAML form, defaults filled in: what run.json records."""
+
         def dump(node: Any) -> Any:
             if isinstance(node, BaseParam):
                 return node.value if isinstance(node, FixedParam) else node.to_dict()
@@ -42,6 +44,7 @@ class SearchSpace:
             if isinstance(node, list):
                 return [dump(v) for v in node]
             return node
+
         out = {"name": self.name, "description": self.description, **dump(self.tree)}
         if self.start:
             out["start"] = [dict(c) for c in self.start]
@@ -135,7 +138,7 @@ class SearchSpace:
             arch["augmentation"] = augmentation  # absent when nothing is transformed: the network is as before
         return arch
 
-    def _sample_blocks(self, run: "_Sampling", spec: dict[str, Any] | None) -> list[dict[str, Any]]:
+    def _sample_blocks(self, run: _Sampling, spec: dict[str, Any] | None) -> list[dict[str, Any]]:
         if spec is None:
             return []
         sampling = spec["sampling"].value
@@ -151,44 +154,52 @@ class SearchSpace:
                     with run.only_if(prefix + "layers", spec["layers"], j, enabled=sampling == "per_layer"):
                         lp = f"conv_blocks.{b}.{j}." if sampling == "per_layer" else prefix
                         filters = run.get(lp + "filters", spec["filters"])
-                        layers.append({
-                            "filters": max(1, int(round(filters * growth**b))),
-                            "kernel_size": run.get(lp + "kernel_size", spec["kernel_size"]),
-                            "activation": run.get(lp + "activation", spec["activation"]),
-                        })
-                blocks.append({
-                    "layers": layers,
-                    "pooling": run.get(prefix + "pooling", spec["pooling"]),
-                    "residual": bool(run.get(prefix + "residual", spec["residual"])),
-                    "dropout": float(run.get(prefix + "dropout", spec["dropout"])),
-                })
+                        layers.append(
+                            {
+                                "filters": max(1, int(round(filters * growth**b))),
+                                "kernel_size": run.get(lp + "kernel_size", spec["kernel_size"]),
+                                "activation": run.get(lp + "activation", spec["activation"]),
+                            }
+                        )
+                blocks.append(
+                    {
+                        "layers": layers,
+                        "pooling": run.get(prefix + "pooling", spec["pooling"]),
+                        "residual": bool(run.get(prefix + "residual", spec["residual"])),
+                        "dropout": float(run.get(prefix + "dropout", spec["dropout"])),
+                    }
+                )
         return blocks
 
-    def _sample_dense(self, run: "_Sampling", spec: dict[str, Any]) -> list[dict[str, Any]]:
+    def _sample_dense(self, run: _Sampling, spec: dict[str, Any]) -> list[dict[str, Any]]:
         per_layer = spec["sampling"].value == "per_layer"
         layers = []
         for i in range(run.get("dense.layers", spec["layers"])):
             with run.only_if("dense.layers", spec["layers"], i):
                 prefix = f"dense.{i}." if per_layer else "dense."
-                layers.append({
-                    "units": int(run.get(prefix + "units", spec["units"])),
-                    "activation": run.get(prefix + "activation", spec["activation"]),
-                    "dropout": float(run.get(prefix + "dropout", spec["dropout"])),
-                })
+                layers.append(
+                    {
+                        "units": int(run.get(prefix + "units", spec["units"])),
+                        "activation": run.get(prefix + "activation", spec["activation"]),
+                        "dropout": float(run.get(prefix + "dropout", spec["dropout"])),
+                    }
+                )
         return layers
 
-    def _sample_optimizer(self, run: "_Sampling", spec: dict[str, dict[str, BaseParam]]) -> dict[str, Any]:
+    def _sample_optimizer(self, run: _Sampling, spec: dict[str, dict[str, BaseParam]]) -> dict[str, Any]:
         names = list(spec)
         name_param: BaseParam = ChoiceParam(names) if len(names) > 1 else FixedParam(names[0])
         name = run.get("optimizer.name", name_param)
         out: dict[str, Any] = {"name": name}
-        scope = run.suggester.conditional("optimizer.name", [name]) if name_param.is_searched else contextlib.nullcontext()
+        scope = (
+            run.suggester.conditional("optimizer.name", [name]) if name_param.is_searched else contextlib.nullcontext()
+        )
         with scope:
             for key, param in spec[name].items():
                 out[key] = run.get(f"optimizer.{name}.{key}", param)
         return out
 
-    def copy(self) -> "SearchSpace":
+    def copy(self) -> SearchSpace:
         return copy.deepcopy(self)
 
 

@@ -11,7 +11,8 @@ import contextlib
 import dataclasses
 import math
 import random
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from autodl.exceptions import SpaceError, brief
 

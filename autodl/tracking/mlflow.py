@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from autodl.exceptions import UsageError
 from autodl.records import TrialRecord, TrialState
@@ -13,18 +14,24 @@ from autodl.search.callbacks import SearchCallback
 __all__ = ["MLflowCallback"]
 
 logger = logging.getLogger(__name__)
-_STATUS = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED", TrialState.FAILED: "FAILED",
-           TrialState.INTERRUPTED: "KILLED"}
+_STATUS = {
+    TrialState.COMPLETE: "FINISHED",
+    TrialState.PRUNED: "KILLED",
+    TrialState.FAILED: "FAILED",
+    TrialState.INTERRUPTED: "KILLED",
+}
 
 
 def _safely(method: Callable[..., None]) -> Callable[..., None]:
     """Tracking never stops a search: a failed write is logged, and the next event tried."""
+
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any) -> None:
         try:
             method(self, *args)
         except Exception:  # noqa: BLE001
             logger.warning("MLflow: %s failed", method.__name__, exc_info=True)
+
     return wrapper
 
 
@@ -46,15 +53,19 @@ class MLflowCallback(SearchCallback):
         try:
             from mlflow.tracking import MlflowClient
         except ImportError:
-            raise UsageError("--mlflow needs MLflow, which is not installed: `pip install 'autodl[mlflow]'` "
-                             "(or `pip install mlflow`), or leave out --mlflow") from None
+            raise UsageError(
+                "--mlflow needs MLflow, which is not installed: `pip install 'autodl[mlflow]'` "
+                "(or `pip install mlflow`), or leave out --mlflow"
+            ) from None
         try:
             self.client = MlflowClient(tracking_uri=tracking_uri)
             self.client.search_experiments(max_results=1)  # a store MLflow refuses fails now, not mid-search
         except Exception as exc:  # noqa: BLE001 - MLflow's own errors, told as one paragraph
-            raise UsageError(f"--mlflow cannot use the tracking store {tracking_uri or '(MLflow default)'}: "
-                             f"{str(exc).splitlines()[0][:300]} Give --mlflow a store that works, such as "
-                             "sqlite:///mlflow.db or http://host:5000") from exc
+            raise UsageError(
+                f"--mlflow cannot use the tracking store {tracking_uri or '(MLflow default)'}: "
+                f"{str(exc).splitlines()[0][:300]} Give --mlflow a store that works, such as "
+                "sqlite:///mlflow.db or http://host:5000"
+            ) from exc
         self.tracking_uri = tracking_uri
         self.experiment = experiment
         self.experiment_id: str | None = None
@@ -71,12 +82,15 @@ class MLflowCallback(SearchCallback):
             if (self.tracking_uri or "").startswith("sqlite:///"):  # artifacts beside the database, not in the cwd
                 from pathlib import Path
 
-                artifacts = (Path(str(self.tracking_uri)[len("sqlite:///"):]).resolve().parent / "mlartifacts").as_uri()
+                artifacts = (
+                    Path(str(self.tracking_uri)[len("sqlite:///") :]).resolve().parent / "mlartifacts"
+                ).as_uri()
             self.experiment_id = self.client.create_experiment(self.experiment, artifact_location=artifacts)
         else:
             self.experiment_id = found.experiment_id
-        run = self.client.create_run(self.experiment_id, run_name=search.path.name,
-                                     tags={"autodl.run_folder": str(search.path)})
+        run = self.client.create_run(
+            self.experiment_id, run_name=search.path.name, tags={"autodl.run_folder": str(search.path)}
+        )
         self.parent = run.info.run_id
         for key, value in search.settings.to_dict().items():
             if value is not None:
@@ -124,8 +138,11 @@ class MLflowCallback(SearchCallback):
         self.client.set_terminated(self.parent, "FINISHED")
 
     def _child(self, number: int, params: dict[str, Any]) -> str:
-        run = self.client.create_run(str(self.experiment_id), run_name=f"trial {number}",
-                                     tags={"mlflow.parentRunId": str(self.parent), "trial": str(number)})
+        run = self.client.create_run(
+            str(self.experiment_id),
+            run_name=f"trial {number}",
+            tags={"mlflow.parentRunId": str(self.parent), "trial": str(number)},
+        )
         self.runs[number] = run.info.run_id
         for key, value in params.items():
             self.client.log_param(run.info.run_id, key, value)

@@ -40,18 +40,25 @@ class TensorBoardCallback(SearchCallback):
 
         if self.logdir is None:
             return
-        hparams = {key: value if isinstance(value, (bool, int, float, str)) else str(value)
-                   for key, value in params.items()}
-        self._write(self._folder(number), summary_v2.hparams_pb(hparams, trial_id=f"trial {number}",
-                                                                start_time_secs=time.time()), number)
+        hparams = {
+            key: value if isinstance(value, (bool, int, float, str)) else str(value) for key, value in params.items()
+        }
+        self._write(
+            self._folder(number),
+            summary_v2.hparams_pb(hparams, trial_id=f"trial {number}", start_time_secs=time.time()),
+            number,
+        )
 
     def on_epoch_end(self, number: int, epoch: int, logs: dict[str, float]) -> None:
         from tensorboard.compat.proto import summary_pb2
 
         if self.logdir is None:
             return
-        values = [summary_pb2.Summary.Value(tag=key, simple_value=float(value))
-                  for key, value in logs.items() if isinstance(value, (int, float))]
+        values = [
+            summary_pb2.Summary.Value(tag=key, simple_value=float(value))
+            for key, value in logs.items()
+            if isinstance(value, (int, float))
+        ]
         self._write(self._folder(number), summary_pb2.Summary(value=values), number, step=epoch)
 
     def on_trial_end(self, record: TrialRecord) -> None:

@@ -52,18 +52,25 @@ def accelerator_kinds() -> list[tuple[str, tuple[int, int] | None]]:
         if backend == "jax":
             import jax
 
-            return [(d.platform, _capability(getattr(d, "compute_capability", None)))
-                    for d in jax.devices() if d.platform != "cpu"]
+            return [
+                (d.platform, _capability(getattr(d, "compute_capability", None)))
+                for d in jax.devices()
+                if d.platform != "cpu"
+            ]
         if backend == "tensorflow":
             import tensorflow as tf  # only when TensorFlow is the backend
 
-            return [("gpu", _capability(tf.config.experimental.get_device_details(d).get("compute_capability")))
-                    for d in tf.config.list_physical_devices("GPU")]
+            return [
+                ("gpu", _capability(tf.config.experimental.get_device_details(d).get("compute_capability")))
+                for d in tf.config.list_physical_devices("GPU")
+            ]
         if backend == "torch":
             import torch
 
-            return [("gpu", tuple(torch.cuda.get_device_capability(i)))  # type: ignore[misc]
-                    for i in range(torch.cuda.device_count())]
+            return [
+                ("gpu", tuple(torch.cuda.get_device_capability(i)))  # type: ignore[misc]
+                for i in range(torch.cuda.device_count())
+            ]
     except Exception:  # hardware probing must never break a run
         logger.debug("could not list accelerators", exc_info=True)
     return []

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 _MIN_EPSILON = 1.001e-5  # the fused op raises smaller epsilons to this; keep Keras' path there
 
@@ -66,7 +67,8 @@ def _fused_call(layer: Any, keras_call: Callable[..., Any]) -> Callable[..., Any
         gamma = tf.cast(layer.gamma, "float32") if layer.scale else tf.ones((channels,), "float32")
         beta = tf.cast(layer.beta, "float32") if layer.center else tf.zeros((channels,), "float32")
         outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-            inputs, gamma, beta, epsilon=layer.epsilon, data_format="NHWC", is_training=True)[:3]
+            inputs, gamma, beta, epsilon=layer.epsilon, data_format="NHWC", is_training=True
+        )[:3]
         # The op returns the unbiased batch variance; Keras' moving variance averages the biased one.
         n = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), "float32")
         variance = variance * tf.maximum(n - 1.0, 0.0) / tf.maximum(n, 1.0)
@@ -82,6 +84,12 @@ def _fusable(layer: Any, inputs: Any, mask: Any) -> bool:
     import keras
 
     rank = len(inputs.shape)
-    return (mask is None and rank == 4 and layer.axis in (-1, rank - 1) and not layer.renorm
-            and not getattr(layer, "synchronized", False) and layer.epsilon >= _MIN_EPSILON
-            and keras.backend.standardize_dtype(inputs.dtype) in ("float32", "bfloat16", "float16"))
+    return (
+        mask is None
+        and rank == 4
+        and layer.axis in (-1, rank - 1)
+        and not layer.renorm
+        and not getattr(layer, "synchronized", False)
+        and layer.epsilon >= _MIN_EPSILON
+        and keras.backend.standardize_dtype(inputs.dtype) in ("float32", "bfloat16", "float16")
+    )

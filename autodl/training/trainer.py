@@ -6,8 +6,8 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
-from typing import Any, Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from autodl.exceptions import TrialFailed
 from autodl.training.callbacks import (
@@ -71,31 +71,52 @@ def fit_model(
     schedule = make_schedule_callbacks(lr_schedule, model, max_epochs, patience, monitor, mode)
     callbacks: list[Any] = [*schedule, tracker, *_stop_callbacks(check_stop)]
     if time_up is not None:
-        callbacks.append(keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: setattr(model, "stop_training", model.stop_training or time_up())))
+        callbacks.append(
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: setattr(model, "stop_training", model.stop_training or time_up())
+            )
+        )
     if patience > 0:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, mode=mode, patience=patience, restore_best_weights=True))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True)
+        )
     n = train_size(len(splits.y_train), batch_size, keras.backend.backend())
     start = time.perf_counter()
     # TensorFlow would keep every trial's graphs, and run batch norm unfused.
     with released_gradient_registrations(), fused_batch_norm(model), _out_of_memory_fails(batch_size):
         model.fit(
-            splits.x_train[:n], splits.y_train[:n],
+            splits.x_train[:n],
+            splits.y_train[:n],
             validation_data=(splits.x_val, splits.y_val),
-            batch_size=batch_size, epochs=max_epochs, callbacks=callbacks,
-            validation_batch_size=even_batch_size(len(splits.y_val)), verbose=0,
+            batch_size=batch_size,
+            epochs=max_epochs,
+            callbacks=callbacks,
+            validation_batch_size=even_batch_size(len(splits.y_val)),
+            verbose=0,
         )
     seconds = time.perf_counter() - start
     values = tracker.history.get(monitor, [])
     pick = max if mode == "max" else min
     best = pick(values) if values else math.nan
-    return FitResult(model=model, value=float(best), best_epoch=values.index(best) + 1 if values else 0,
-                     epochs=tracker.epochs, seconds=seconds, history=tracker.history)
+    return FitResult(
+        model=model,
+        value=float(best),
+        best_epoch=values.index(best) + 1 if values else 0,
+        epochs=tracker.epochs,
+        seconds=seconds,
+        history=tracker.history,
+    )
 
 
-def refit_model(model: Any, splits: Any, *, batch_size: int, epochs: int, lr_schedule: str = "constant",
-                check_stop: Callable[[], None] | None = None) -> float:
+def refit_model(
+    model: Any,
+    splits: Any,
+    *,
+    batch_size: int,
+    epochs: int,
+    lr_schedule: str = "constant",
+    check_stop: Callable[[], None] | None = None,
+) -> float:
     """Train ``model`` from scratch on train + validation for ``epochs`` (no early stopping:
     the search's trial already chose how many); return the seconds it took.
 
@@ -107,13 +128,20 @@ def refit_model(model: Any, splits: Any, *, batch_size: int, epochs: int, lr_sch
     x = np.concatenate([splits.x_train, splits.x_val])
     y = np.concatenate([splits.y_train, splits.y_val])
     order = np.random.default_rng(0).permutation(len(y))  # validation images mixed in, not all last
-    schedule = make_schedule_callbacks(lr_schedule if lr_schedule == "cosine" else "constant", model, epochs, 0,
-                                       "loss", "min")
+    schedule = make_schedule_callbacks(
+        lr_schedule if lr_schedule == "cosine" else "constant", model, epochs, 0, "loss", "min"
+    )
     n = train_size(len(y), batch_size, keras.backend.backend())
     start = time.perf_counter()
     with released_gradient_registrations(), fused_batch_norm(model):
-        model.fit(x[order][:n], y[order][:n], batch_size=batch_size, epochs=epochs, verbose=0,
-                  callbacks=[*schedule, *_stop_callbacks(check_stop)])
+        model.fit(
+            x[order][:n],
+            y[order][:n],
+            batch_size=batch_size,
+            epochs=epochs,
+            verbose=0,
+            callbacks=[*schedule, *_stop_callbacks(check_stop)],
+        )
     return time.perf_counter() - start
 
 
@@ -122,7 +150,11 @@ def out_of_memory(exc: BaseException) -> str | None:
     if isinstance(exc, MemoryError):
         return "host"
     text = f"{type(exc).__name__}: {exc}"[:4000]
-    if type(exc).__name__ == "ResourceExhaustedError" or "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower():
+    if (
+        type(exc).__name__ == "ResourceExhaustedError"
+        or "RESOURCE_EXHAUSTED" in text
+        or "out of memory" in text.lower()
+    ):
         return "GPU" if any(word in text for word in ("GPU", "gpu", "CUDA", "cuda", "device")) else "host"
     return None
 
@@ -138,11 +170,13 @@ def _out_of_memory_fails(batch_size: int) -> Iterator[None]:
             raise
         raise TrialFailed(
             f"out of {where} memory while training (batch size {batch_size}): {str(exc)[:300]}; a smaller "
-            "batch_size, fewer filters or units, or --max-params keeps trials within memory") from exc
+            "batch_size, fewer filters or units, or --max-params keeps trials within memory"
+        ) from exc
 
 
-def make_schedule_callbacks(name: str, model: Any, max_epochs: int, patience: int, monitor: str,
-                            mode: str) -> list[Any]:
+def make_schedule_callbacks(
+    name: str, model: Any, max_epochs: int, patience: int, monitor: str, mode: str
+) -> list[Any]:
     """Keras' own schedule callbacks: they set the optimizer's rate between epochs, which
     every backend reads at the next epoch (a per-batch change would not reach a JAX fit).
 
@@ -156,12 +190,17 @@ def make_schedule_callbacks(name: str, model: Any, max_epochs: int, patience: in
         return []
     base = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
     if name == "cosine":
+
         def rate(epoch: int, _lr: float) -> float:
             return base * 0.5 * (1.0 + math.cos(math.pi * min(epoch, max_epochs) / max_epochs))
+
         return [keras.callbacks.LearningRateScheduler(rate)]
     if name == "plateau":
-        return [keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=PLATEAU_FACTOR,
-                                                  patience=max(1, patience // 2), min_lr=base / 1000)]
+        return [
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor, mode=mode, factor=PLATEAU_FACTOR, patience=max(1, patience // 2), min_lr=base / 1000
+            )
+        ]
     raise TrialFailed(f"unknown lr_schedule {name!r}; expected one of constant, cosine, plateau")
 
 
@@ -188,8 +227,9 @@ def even_batch_size(n: int, largest: int = EVAL_BATCH_SIZE) -> int:
 
 def evaluate(model: Any, x: Any, y: Any, check_stop: Callable[[], None] | None = None) -> dict[str, float]:
     """Loss and accuracy on held-out data."""
-    results = model.evaluate(x, y, batch_size=even_batch_size(len(y)), verbose=0, return_dict=True,
-                             callbacks=_stop_callbacks(check_stop))
+    results = model.evaluate(
+        x, y, batch_size=even_batch_size(len(y)), verbose=0, return_dict=True, callbacks=_stop_callbacks(check_stop)
+    )
     return {k: float(v) for k, v in results.items()}
 
 
