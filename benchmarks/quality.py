@@ -15,8 +15,9 @@ validate (a fixed ``x_val``/``y_val`` split in the .npz) and the official 10,000
   resized to 32x32 and given three channels, with a 10-minute budget.
 
 Each (arm, seed) runs in a fresh process and writes ``results/quality_parts/<arm>-<seed>.json``
-as soon as it ends; a later ``python -m benchmarks.run quality`` reuses the parts measured at
-the same commit, so an interrupted suite continues where it stopped.
+as soon as it ends; a later ``python -m benchmarks.run quality`` reuses the parts measured
+with the same code (the package's and the spaces' git trees), so an interrupted suite
+continues where it stopped.
 ``AUTODL_BENCH_PARTS`` (``autodl,tutorial,rgb32``) and ``AUTODL_BENCH_SEEDS`` (``0,1,2``) select
 parts; ``AUTODL_BENCH_BUDGET`` (seconds) shortens every budget for a proxy run (not a measurement).
 """
@@ -174,12 +175,18 @@ def run_part(arm: str, seed: int, budget: float) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- the suite
 def _commit() -> str:
+    """The version of the code a part measured: the git trees of the package and the bundled
+    spaces (a commit of docs or results keeps it), marked dirty when either has uncommitted edits."""
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+        trees = git("rev-parse", "HEAD:autodl", "HEAD:searchspaces").stdout.split()
+        dirty = git("diff", "--quiet", "HEAD", "--", "autodl", "searchspaces").returncode != 0
+    except OSError:
         return "unknown"
+    return "+".join(t[:12] for t in trees) + ("-dirty" if dirty else "") if trees else "unknown"
 
 
 def _parts(quick: bool) -> list[tuple[str, int, float]]:

@@ -91,6 +91,11 @@ def test_a_candidate_too_slow_for_the_time_left_is_skipped_and_one_that_fits_get
     assert MIN_USEFUL_EPOCHS * 200 > MAX_SHARE * left
 
 
+def test_a_short_budget_keeps_a_tenth_for_the_end_so_a_30_second_search_still_trains():
+    planner = Planner(30, refit=False, clock=Clock())
+    assert planner.end_seconds == pytest.approx(3.0) and planner.admit(None, 15, []).epochs == 15
+
+
 def test_the_end_is_reserved_so_the_search_stops_early_enough_for_the_final_training():
     clock = Clock()
     best = trial(

@@ -31,7 +31,8 @@ from collections.abc import Callable, Sequence
 from autodl.exceptions import UsageError
 from autodl.records import TrialRecord, TrialState
 
-#: Seconds kept for the end besides the final training: test evaluation, ensemble, report.
+#: Seconds kept for the end besides the final training: test evaluation, ensemble, report
+#: (at most a tenth of a short budget, so that a 30-second search still trains).
 END_SECONDS = 20.0
 #: A trial that cannot train this many epochs in the time left is not started.
 MIN_USEFUL_EPOCHS = 3
@@ -99,6 +100,7 @@ class Planner:
         self.clock = clock
         self.started = clock() if started is None else started
         self.deadline = None if timeout is None else self.started + timeout
+        self.end_seconds = END_SECONDS if timeout is None else min(END_SECONDS, 0.1 * timeout)
         self.data_scale = (n_train + n_val) / max(1, n_train)
         self.refit = refit
 
@@ -117,8 +119,8 @@ class Planner:
     def reserve(
         self, records: Sequence[TrialRecord], metric: str = "val_accuracy", direction: str = "maximize"
     ) -> float:
-        """The end's estimated seconds: the final training of the best trial so far, plus ``END_SECONDS``."""
-        return END_SECONDS + (self.refit_seconds(records, metric, direction) if self.refit else 0.0)
+        """The end's estimated seconds: the final training of the best trial so far, plus ``end_seconds``."""
+        return self.end_seconds + (self.refit_seconds(records, metric, direction) if self.refit else 0.0)
 
     def refit_seconds(
         self, records: Sequence[TrialRecord], metric: str = "val_accuracy", direction: str = "maximize"

@@ -6,6 +6,7 @@ The test split is touched here only, after every choice was made on validation.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,8 @@ from autodl.search.stop import check_stop, interrupts_deferred
 
 if TYPE_CHECKING:
     from autodl.search.search import Search
+
+logger = logging.getLogger(__name__)
 
 
 def finish_search(search: Search) -> None:
@@ -46,27 +49,32 @@ def finish_search(search: Search) -> None:
 
 def _evaluate(search: Search) -> dict[int, float]:
     """The best model, the ensemble, and the best start network and best searched trial on the
-    test split; returns the test accuracy of each trial evaluated."""
-    best = search.best_trial
-    if best is None or not best.model_path or not (search.path / best.model_path).is_file():
-        return {}
-    import keras
+    test split; returns the test accuracy of each trial evaluated.
 
+    Workers sharing one run folder each finish the search, and one may drop a model file
+    from the top-k while another is about to read it (their views of the study differ by the
+    trials still running): a model gone by then is left out, never the search's end.
+    """
     from autodl.training import evaluate
 
+    best = search.best_trial
+    model = _load(search, best)
+    if best is None or model is None:
+        return {}
     search.callbacks.on_status(f"evaluating trial {best.number} on the test split")
-    test: dict[int, float] = {}
     with interrupts_deferred():
-        model = keras.saving.load_model(search.path / best.model_path)
         search.test_metrics, proba = evaluate_best(
             model, search.splits, search.store.evaluation_npz, check_stop=check_stop
         )
-        test[best.number] = float(search.test_metrics.get("accuracy", float("nan")))
-        kept = search.saved()[: search.settings.top_k]
-        loaded: dict[int, Any] = {best.number: model}
+        test = {best.number: float(search.test_metrics.get("accuracy", float("nan")))}
+        loaded = {best.number: model}
+        for record in search.saved()[1 : search.settings.top_k]:
+            found = _load(search, record)
+            if found is not None:
+                loaded[record.number] = found
+        kept = [r for r in search.saved()[: search.settings.top_k] if r.number in loaded]
         if len(kept) >= 2 and kept[0].number == best.number:
             search.callbacks.on_status(f"evaluating the top-{len(kept)} ensemble")
-            loaded.update({r.number: keras.saving.load_model(search.path / str(r.model_path)) for r in kept[1:]})
             search.ensemble = evaluate_ensemble(
                 [loaded[r.number] for r in kept],
                 [r.number for r in kept],
@@ -77,13 +85,26 @@ def _evaluate(search: Search) -> dict[int, float]:
         # The best start network against the best searched trial: each one's test accuracy, where kept.
         for record in _phase_bests(kept):
             if record.number not in test:
-                found = loaded.get(record.number) or keras.saving.load_model(search.path / str(record.model_path))
-                test[record.number] = float(
-                    evaluate(found, search.splits.x_test, search.splits.y_test, check_stop).get(
-                        "accuracy", float("nan")
-                    )
-                )
+                metrics = evaluate(loaded[record.number], search.splits.x_test, search.splits.y_test, check_stop)
+                test[record.number] = float(metrics.get("accuracy", float("nan")))
     return test
+
+
+def _load(search: Search, record: Any) -> Any:
+    """``record``'s saved model, or None if it has none or the file is gone (another worker's top-k)."""
+    if record is None or not record.model_path:
+        return None
+    import keras
+
+    path = search.path / str(record.model_path)
+    try:
+        with interrupts_deferred():
+            return keras.saving.load_model(path)
+    except (OSError, ValueError):
+        if path.is_file():
+            raise
+        logger.info("the model of trial %d is gone (another worker kept other models)", record.number)
+        return None
 
 
 def _phase_bests(kept: list[Any]) -> list[Any]:
