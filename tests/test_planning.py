@@ -363,3 +363,34 @@ def test_the_final_training_is_skipped_when_the_budget_has_no_room_for_it(tmp_pa
     assert result["trial"] == 3 and "needs ~100 s" in result["skipped"]
     FakeSearch.settings = SearchSettings(refit=False)
     assert refit_best(FakeSearch()) is None
+
+
+def test_the_fair_median_counts_every_peer_at_the_epoch_not_only_the_survivors():
+    """Optuna's median pruner compares with complete trials only: in a short search those are
+    the survivors of earlier pruning, and its bar rises with every trial it prunes."""
+    import optuna
+    from optuna.trial import TrialState as OptunaState
+
+    from autodl.backends.optuna_policy import FairPruner
+
+    def study_with(pruner) -> optuna.Study:
+        study = optuna.create_study(direction="maximize", pruner=pruner)
+        for values, state in [([0.5, 0.9], OptunaState.COMPLETE)] * 2 + [([0.3, 0.6], OptunaState.PRUNED)] * 3:
+            t = study.ask()
+            for epoch, value in enumerate(values):
+                t.report(value, epoch)
+            study.tell(t, values[-1] if state == OptunaState.COMPLETE else None, state=state)
+        return study
+
+    def judged(study: optuna.Study, second_epoch: float) -> bool:
+        t = study.ask()
+        t.report(0.5, 0)
+        t.report(second_epoch, 1)
+        return t.should_prune()
+
+    fair = study_with(FairPruner(None, 4))
+    assert not judged(fair, 0.7), "0.7 beats the median (0.6) of the five trials that reached epoch 2"
+    assert judged(fair, 0.55), "below it, pruned"
+    survivors = study_with(optuna.pruners.MedianPruner(n_startup_trials=2, n_min_trials=2))
+    assert judged(survivors, 0.7), "the median of the two complete trials (0.9) would prune it"
+    assert not judged(study_with(FairPruner(None, 6)), 0.1), "fewer than 6 peers: not judged"

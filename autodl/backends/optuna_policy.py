@@ -7,7 +7,8 @@ What the measured searches taught (PITFALLS.md, BENCHMARKS.md):
 - A median pruner that judged new trials at epoch 2 against the two start networks killed
   80% of them there, batch-norm models (slow starters) first. Every pruner is now wrapped
   in ``FairPruner``: a trial is judged at an epoch only once ``MIN_PEERS`` other trials
-  reported that same epoch, and only against them.
+  reported that same epoch, and only against them; ``median`` is the median of all of
+  them, not only of the complete ones (the survivors of earlier pruning).
 - The winner was always a start network. After the queued configurations, about half of
   the trials are neighbours of the best ones (one or two hyperparameters changed, as
   regularized evolution mutates), alongside TPE's own proposals.
@@ -15,7 +16,9 @@ What the measured searches taught (PITFALLS.md, BENCHMARKS.md):
 
 from __future__ import annotations
 
+import math
 import random
+import statistics
 from typing import Any
 
 import optuna
@@ -72,7 +75,7 @@ def make_pruner(name: str, max_epochs: int) -> Any:
     pruner by the backend's reporter.
     """
     if name == "median":
-        inner = optuna.pruners.MedianPruner(n_startup_trials=MIN_PEERS, n_warmup_steps=0, n_min_trials=MIN_PEERS)
+        inner = None  # FairPruner's own median, over every peer that reached the epoch
     elif name == "asha":
         inner = optuna.pruners.SuccessiveHalvingPruner(min_resource=2, reduction_factor=3)
     elif name == "hyperband":
@@ -90,7 +93,12 @@ class FairPruner(optuna.pruners.BasePruner):
     Optuna's successive halving prunes the second trial to reach a rung unless it beats the
     first, and a median pruner with few finished trials compares against one or two: a noisy
     bar that cost the measured searches most of their new trials. Below ``min_peers`` peers
-    the trial goes on; from there the wrapped pruner decides.
+    the trial goes on; from there the wrapped pruner decides, or with ``inner=None`` the median
+    of every peer: each other trial that reached this epoch, complete, pruned later or still
+    running, by its best value up to this epoch. Optuna's median pruner looks at complete
+    trials only, which in a short search are the survivors of earlier pruning: its bar rose
+    with every trial it pruned (a 15-minute Fashion-MNIST search pruned 12 of 17 trials, the
+    neighbours of its best start network among them).
     """
 
     def __init__(self, inner: Any, min_peers: int) -> None:
@@ -100,10 +108,26 @@ class FairPruner(optuna.pruners.BasePruner):
         step = trial.last_step
         if step is None:
             return False
-        peers = sum(
-            1 for t in study.get_trials(deepcopy=False) if t.number != trial.number and step in t.intermediate_values
-        )
-        return peers >= self.min_peers and bool(self.inner.prune(study, trial))
+        peers = [
+            t for t in study.get_trials(deepcopy=False) if t.number != trial.number and step in t.intermediate_values
+        ]
+        if len(peers) < self.min_peers:
+            return False
+        if self.inner is not None:
+            return bool(self.inner.prune(study, trial))
+        maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        mine = _best_up_to(trial, step, maximize)
+        bests = [b for b in (_best_up_to(t, step, maximize) for t in peers) if b is not None]
+        if mine is None or len(bests) < self.min_peers:
+            return mine is None  # a NaN-only trial has diverged
+        middle = statistics.median(bests)
+        return mine < middle if maximize else mine > middle
+
+
+def _best_up_to(trial: Any, step: int, maximize: bool) -> float | None:
+    """A trial's best finite value reported at or before ``step``."""
+    values = [v for s, v in trial.intermediate_values.items() if s <= step and v is not None and math.isfinite(v)]
+    return (max(values) if maximize else min(values)) if values else None
 
 
 def plan_neighbour(study: Any, space: SearchSpace, seed: int | None) -> tuple[dict[str, Any], str] | None:

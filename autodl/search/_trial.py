@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from autodl.exceptions import TrialFailed, TrialPruned
@@ -20,6 +21,7 @@ from autodl.search.stop import check_stop, interrupts_deferred, stop_requested
 
 if TYPE_CHECKING:
     from autodl.backends import TrialContext
+    from autodl.search._budget import Planner
     from autodl.search.search import Search
 
 logger = logging.getLogger(__name__)
@@ -111,10 +113,26 @@ def _train(search: Search, ctx: TrialContext, arch: Any, record: TrialRecord, tr
         callback_out=tracker.append,
         check_stop=check_stop,
         lr_schedule=arch.get("lr_schedule", "constant"),
-        time_up=lambda: planner.over(records, metric, direction),
+        time_up=_epoch_fits(planner, records, metric, direction),
     )
     record.value = fit.value
     return model
+
+
+def _epoch_fits(planner: Planner, records: list[TrialRecord], metric: str, direction: str) -> Callable[[], bool]:
+    """Asked after each epoch: True ("stop here, keep what trained") once another epoch as long
+    as the last would not end before the search's share of the time does. Stopping only when
+    the share is already spent let the last trial run over by one of its epochs, and that ate
+    the final training's time."""
+    last = [time.monotonic()]
+
+    def time_up() -> bool:
+        now = time.monotonic()
+        took, last[0] = now - last[0], now
+        left = planner.search_time_left(records, metric, direction)
+        return left is not None and left < took
+
+    return time_up
 
 
 def _end(search: Search, ctx: TrialContext, record: TrialRecord, start: float, tracker: list[Any], model: Any) -> None:
