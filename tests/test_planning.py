@@ -105,11 +105,12 @@ def test_the_end_is_reserved_so_the_search_stops_early_enough_for_the_final_trai
     assert planner.refit_seconds([best]) == pytest.approx(10.0 * 1.5 * 3)
     assert planner.reserve([best]) == pytest.approx(45.0 + END_SECONDS)
     assert Planner(600, refit=False, clock=clock).reserve([best]) == END_SECONDS
-    clock.now += 600 - 45 - END_SECONDS - 1
+    clock.now += 600 - 45 - END_SECONDS - 61  # 61 s of search time left: 3 epochs of 10 s fit in half of it
     assert not planner.over([best])
     clock.now += 2
-    assert planner.over([best]), "the search's share is spent: no new trial, the running one stops"
-    assert planner.admit(1_000_000, 15, [best]).skip == "the time budget is spent"
+    assert planner.over([best]), "not even the fastest trial measured could train 3 epochs: no new trial"
+    clock.now += 60
+    assert planner.over([best]) and planner.admit(1_000_000, 15, [best]).skip == "the time budget is spent"
 
 
 @pytest.mark.parametrize(

@@ -38,6 +38,8 @@ END_SECONDS = 20.0
 MIN_USEFUL_EPOCHS = 3
 #: A trial whose full training would take more than this share of the search time left is skipped.
 MAX_SHARE = 0.5
+#: Of the end's reserve, what the report alone needs: the evaluations come before the final training.
+REPORT_SECONDS = 5.0
 
 
 _UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600}
@@ -171,9 +173,13 @@ class Planner:
         return Admission(min(max_epochs, fits), seconds_per_epoch=estimate)
 
     def over(self, records: Sequence[TrialRecord], metric: str = "val_accuracy", direction: str = "maximize") -> bool:
-        """True once the search's share of the time is spent: no new trial, the running one stops."""
+        """True once the search's share of the time is spent, or too little of it is left for even
+        the fastest trial measured so far to train ``MIN_USEFUL_EPOCHS``: no new trial starts."""
         left = self.search_time_left(records, metric, direction)
-        return left is not None and left <= 0
+        if left is None:
+            return False
+        fastest = min((per_epoch(r) for r in records if _measured(r)), default=0.0)
+        return left <= 0 or MAX_SHARE * left < MIN_USEFUL_EPOCHS * fastest
 
 
 def per_epoch(record: TrialRecord) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from autodl.runs import atomic_save_model
-from autodl.search._budget import best_epoch, per_epoch
+from autodl.search._budget import REPORT_SECONDS, best_epoch, per_epoch
 from autodl.search.stop import check_stop, interrupts_deferred
 from autodl.space import FixedSuggester
 
@@ -31,7 +31,7 @@ def refit_best(search: Search) -> dict[str, Any] | None:
     epochs = best_epoch(best, metric, direction)
     estimate = per_epoch(best) * search.planner.data_scale * epochs
     left = search.planner.time_left()
-    if left is not None and left - search.planner.end_seconds < estimate:
+    if left is not None and left - min(REPORT_SECONDS, search.planner.end_seconds) < estimate:
         return {
             "trial": best.number,
             "skipped": f"the final training needs ~{estimate:.0f} s and {left:.0f} s "
