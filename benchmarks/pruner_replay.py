@@ -23,8 +23,10 @@ ORDERS = 200
 WARMUP = 1  # the cnn space's pruning_warmup: judged from the 2nd epoch
 DURATION = "about 10 minutes on 2 quiet cores (one search of 20 unpruned trials; the replay takes seconds)"
 TITLE = "Pruner replay: epochs saved against the best trial lost, on recorded learning curves"
-TARGET_TEXT = ("picks the default pruner: among the fair ones (a trial judged only against >= 4 peers at the same "
-               "epoch), the lowest regret that saves >= 25% of epochs")
+TARGET_TEXT = (
+    "picks the default pruner: among the fair ones (a trial judged only against >= 4 peers at the same "
+    "epoch), the lowest regret that saves >= 25% of epochs"
+)
 
 
 def record_curves(quick: bool) -> tuple[list[list[float]], dict[str, Any]]:
