@@ -48,8 +48,11 @@ def check_run_folder(run: Path, trials: int) -> None:
     models = sorted(p.name for p in (run / "models").glob("trial_*.keras"))
     assert f"trial_{best['number']:04d}.keras" in models
     assert len(models) == min(3, len(complete))
-    final = info["final"]  # the winner trained again on train + validation, evaluated on test
-    assert final["trial"] == best["number"] and (run / final["model_path"]).is_file()
+    final = info["final"]  # the ensemble's members trained again on train + validation, the winner first
+    weights = (info["ensemble"] or {}).get("weights") or {str(best["number"]): 1.0}
+    assert [m["trial"] for m in final["members"]][0] == final["trial"] and (run / final["model_path"]).is_file()
+    assert final["trial"] == best["number"] or weights.get(str(best["number"])) == 0
+    assert {m["trial"] for m in final["members"]} == {int(n) for n, w in weights.items() if w > 0}
     assert final["n_train"] == info["dataset"]["n_train"] + info["dataset"]["n_val"]
     assert 0.0 <= final["test_metrics"]["accuracy"] <= 1.0
 

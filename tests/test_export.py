@@ -70,7 +70,9 @@ def test_each_format_matches_predict(run: Path, images, format: str, tmp_path: P
     card = (tmp_path / format / "MODEL_CARD.md").read_text()
     assert "## Test metrics" in card and "| 9 |" in card and "parameters" in card and "keras 3" in card
     stored = json.loads((run / "run.json").read_text())  # the final model is what predict and export use
-    assert metadata["source"]["final"] and metadata["source"]["trials"] == [stored["final"]["trial"]]
+    members = stored["final"]["members"]  # the ensemble's members trained again, with its weights
+    assert metadata["source"]["final"] and metadata["source"]["trials"] == [m["trial"] for m in members]
+    assert metadata["source"]["weights"] == pytest.approx([m["weight"] for m in members])
     assert metadata["test_metrics"]["accuracy"] == pytest.approx(stored["final"]["test_metrics"]["accuracy"])
     # The artifact, reloaded by its own runtime (TensorFlow, ONNX Runtime, LiteRT's interpreter).
     served = get_format(format).runner(result.artifact)(pixels)

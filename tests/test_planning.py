@@ -46,13 +46,14 @@ def trial(
     flops: int | None = 1_000_000,
     state: TrialState = TrialState.COMPLETE,
     history: list[float] | None = None,
+    params: dict | None = None,
     **fields,
 ) -> TrialRecord:
     curve = history if history is not None else [0.5] * (epochs - 1) + [value or 0.5]
     return TrialRecord(
         number,
         state,
-        {},
+        params or {},
         value=value,
         epochs=epochs,
         seconds=seconds,
@@ -75,6 +76,29 @@ def test_the_first_trials_train_in_full_and_set_the_rate():
     assert planner.admit(10**9, 15, []).epochs == 15, "nothing measured yet: no estimate, no cut"
     measured = [trial(0, flops=1_000_000, seconds=100.0, epochs=10)]  # 10 s per epoch
     assert planner.seconds_per_epoch(3_000_000, measured) == pytest.approx(30.0)
+
+
+def test_the_rate_comes_from_measured_trials_with_the_same_activation_and_batch_size():
+    """FLOPs miss elementwise activations: a measured GELU network of the start network's FLOPs
+    took 2.1x its time, so a GELU candidate is priced by the GELU trials measured."""
+    planner = Planner(900, clock=Clock())
+    relu = {"conv_blocks.activation": "relu", "training.batch_size": 64, "dense.0.units": 128}
+    gelu = {**relu, "conv_blocks.activation": "gelu"}
+    measured = [
+        trial(0, flops=1_000_000, seconds=100.0, epochs=10, params=relu),  # 10 s per epoch
+        trial(1, flops=1_000_000, seconds=210.0, epochs=10, params=gelu),  # 21 s per epoch
+        trial(2, flops=1_000_000, seconds=120.0, epochs=10, params={**relu, "dense.0.units": 64}),  # 12 s
+    ]
+    assert planner.seconds_per_epoch(2_000_000, measured, {**gelu, "dense.0.units": 256}) == pytest.approx(42.0)
+    assert planner.seconds_per_epoch(2_000_000, measured, relu) == pytest.approx(22.0), "median of 10 and 12 s"
+    swish = {**relu, "conv_blocks.activation": "swish"}
+    assert planner.seconds_per_epoch(1_000_000, measured, swish) == pytest.approx(12.0), "none alike: all of them"
+    assert planner.seconds_per_epoch(1_000_000, measured) == pytest.approx(12.0)
+    small_batch = {**relu, "training.batch_size": 32}
+    admitted = planner.admit(
+        1_000_000, 15, [*measured, trial(3, seconds=300.0, epochs=10, params=small_batch)], params=small_batch
+    )
+    assert admitted.seconds_per_epoch == pytest.approx(30.0)
 
 
 def test_a_candidate_too_slow_for_the_time_left_is_skipped_and_one_that_fits_gets_the_epochs_that_fit():
@@ -111,6 +135,24 @@ def test_the_end_is_reserved_so_the_search_stops_early_enough_for_the_final_trai
     assert planner.over([best]), "not even the fastest trial measured could train 3 epochs: no new trial"
     clock.now += 60
     assert planner.over([best]) and planner.admit(1_000_000, 15, [best]).skip == "the time budget is spent"
+
+
+def test_the_reserve_covers_the_final_ensemble_up_to_a_share_of_the_budget():
+    clock = Clock()
+    ranked = [trial(n, value=0.9 - n / 100, seconds=30.0 * (n + 1), epochs=10) for n in range(4)]  # 30, 60, 90, 120 s
+    planner = Planner(1000, n_train=1000, clock=clock, members=3)
+    assert planner.refit_seconds(ranked) == pytest.approx(30 + 60 + 90), "the 3 best; the 4th is no member"
+    assert Planner(500, n_train=1000, clock=clock, members=3).refit_seconds(ranked) == pytest.approx(150.0), (
+        "capped at 30% of the budget"
+    )
+    assert Planner(500, n_train=1000, clock=clock, members=1).refit_seconds(ranked) == pytest.approx(30.0)
+    resumed = Planner(250, n_train=1000, clock=clock, members=3, spent=250.0)  # recycled with 250 s of 500 left
+    assert resumed.refit_seconds(ranked) == pytest.approx(150.0), "30% of the whole budget, not of what was left"
+    slow_best = [trial(0, seconds=400.0, epochs=10), *ranked[1:]]
+    assert Planner(500, n_train=1000, clock=clock, members=3).refit_seconds(slow_best) == pytest.approx(400.0), (
+        "the best trial's own final training is always kept back"
+    )
+    assert Planner(None, n_train=1000, clock=clock, members=3).refit_seconds(ranked) == pytest.approx(180.0)
 
 
 @pytest.mark.parametrize(
@@ -324,7 +366,7 @@ def test_refit_trains_on_train_and_the_npz_validation_split_and_predict_uses_it(
     )
     space = tmp_path / "s.yaml"
     space.write_text(MLP)
-    search = run_search(settings(tmp_path, "refit", space, dataset=str(tmp_path / "own.npz"), subset=None))
+    search = run_search(settings(tmp_path, "refit", space, dataset=str(tmp_path / "own.npz"), subset=None, top_k=1))
     final = search.final
     best = search.best_trial
     assert final["trial"] == best.number and final["n_train"] == 120, "80 train + the npz's own 40 validation"
@@ -344,6 +386,27 @@ def test_refit_trains_on_train_and_the_npz_validation_split_and_predict_uses_it(
     skipped = run_search(
         settings(tmp_path, "norefit", space, dataset=str(tmp_path / "own.npz"), subset=None, refit=False)
     )
+    # Two members: predict averages the trained-again models with the ensemble's weights.
+    from autodl.search._refit import refit_final
+
+    first, second = skipped.ranked()[:2]
+    skipped.ensemble = {"weights": {str(first.number): 0.75, str(second.number): 0.25}}
+    skipped.settings = dataclasses.replace(skipped.settings, refit=True)
+    skipped.final = refit_final(skipped)
+    files = skipped.model_files()
+    assert [(f.path, f.record.number, f.weight, f.final) for f in files] == [
+        (skipped.store.final_model, first.number, 0.75, True),
+        (skipped.store.final_member(second.number), second.number, 0.25, True),
+    ]
+    models = [keras.saving.load_model(f.path) for f in files]
+    probe = x[120:121].astype("float32") / 255.0
+    mixed = 0.75 * models[0].predict(probe, verbose=0)[0] + 0.25 * models[1].predict(probe, verbose=0)[0]
+    assert skipped.predict([images])["probability"][0] == pytest.approx(float(mixed.max()), rel=1e-5)
+    test_mix = sum(w * m.predict(x[120:].astype("float32") / 255.0, verbose=0) for w, m in zip((0.75, 0.25), models))
+    assert skipped.final["test_metrics"]["accuracy"] == pytest.approx(float(np.mean(test_mix.argmax(1) == y[120:])))
+    skipped = run_search(
+        settings(tmp_path, "norefit2", space, dataset=str(tmp_path / "own.npz"), subset=None, refit=False)
+    )
     assert skipped.final is None and not skipped.store.final_model.exists()
     assert [(f.path, f.final) for f in skipped.model_files()] == [
         (skipped.path / str(skipped.best_trial.model_path), False)
@@ -351,19 +414,88 @@ def test_refit_trains_on_train_and_the_npz_validation_split_and_predict_uses_it(
 
 
 def test_the_final_training_is_skipped_when_the_budget_has_no_room_for_it(tmp_path):
-    from autodl.search._refit import refit_best
+    from autodl.runs import RunStore
+    from autodl.search._refit import refit_final
+
+    best = trial(3, seconds=100.0, epochs=10)
+    store = RunStore.create(tmp_path, "skipped")
+    store.models_dir.mkdir(parents=True, exist_ok=True)
+    store.final_member(1).write_bytes(b"an earlier end's member")
 
     class FakeSearch:
-        best_trial = trial(3, seconds=100.0, epochs=10)
+        best_trial = best
+        ensemble = None
         settings = SearchSettings(refit=True)
         space = load_space("mlp")
         clock = Clock()
         planner = Planner(60, n_train=1000, n_val=0, clock=clock)
 
-    result = refit_best(FakeSearch())  # ~100 s needed, 60 s left
+        def ranked(self):
+            return [best]
+
+    FakeSearch.store = store
+    result = refit_final(FakeSearch())  # ~100 s needed, 60 s left
     assert result["trial"] == 3 and "needs ~100 s" in result["skipped"]
+    assert not store.final_member(1).exists(), "no final model this time: no member of an earlier one either"
     FakeSearch.settings = SearchSettings(refit=False)
-    assert refit_best(FakeSearch()) is None
+    assert refit_final(FakeSearch()) is None
+
+
+def test_the_final_ensemble_trains_its_members_best_weight_first_while_the_budget_allows(tmp_path, monkeypatch):
+    """Members train in order of ensemble weight; one that no longer fits ends the final model
+    there, and the weights are renormalized over the members trained."""
+    from types import SimpleNamespace
+
+    from autodl.runs import RunStore
+    from autodl.search import _refit
+
+    records = [trial(n, value=v, seconds=40.0) for n, v in enumerate((0.95, 0.93, 0.9))]
+    clock = Clock()
+    y_test = np.array([0, 1, 1, 0])
+    trained = []
+
+    def fake_train(search, record, epochs, path):
+        trained.append(record.number)
+        clock.now += 40.0  # 10 epochs of 4 s
+        path.write_bytes(b"model")
+        return 40.0, np.eye(2)[y_test if record.number == 2 else 1 - y_test]
+
+    monkeypatch.setattr(_refit, "_train_one", fake_train)
+    store = RunStore.create(tmp_path, "final")
+    store.models_dir.mkdir(parents=True, exist_ok=True)
+    stale = store.final_member(7)
+    stale.write_bytes(b"an earlier end's member")
+
+    class FakeSearch:
+        path = store.root
+        ensemble = {"weights": {"0": 0.3, "1": 0.0, "2": 0.5, "7": 0.2}}  # trial 7 is not a complete trial
+        settings = SearchSettings(refit=True)
+        space = load_space("mlp")
+        splits = SimpleNamespace(y_train=np.zeros(1000), y_val=np.zeros(0), y_test=y_test)
+        planner = Planner(100, n_train=1000, n_val=0, clock=clock)
+        best_trial = records[0]
+
+        def ranked(self):
+            return records
+
+        def trial(self, number):
+            return records[number]
+
+    search = FakeSearch()
+    search.store = store
+    assert [(r.number, w) for r, w in _refit.members(search)] == [(0, 0.3), (2, 0.5)], "the winner first"
+    final = _refit.refit_final(search)  # 100 s: the first member (~40 s) fits, then ~60 s are left for ~40 s
+    assert trained == [0, 2] and [m["weight"] for m in final["members"]] == pytest.approx([0.3 / 0.8, 0.5 / 0.8])
+    assert final["trial"] == 0 and final["test_metrics"]["accuracy"] == 1.0, "0.625 of the right answers wins"
+    assert store.final_model.is_file() and store.final_member(2).is_file() and not stale.exists()
+    trained.clear()
+    clock.now = FakeSearch.planner.started + 50.0  # 50 s left: the first member fits, the second no longer does
+    final = _refit.refit_final(search)
+    assert trained == [0] and [(m["trial"], m["weight"]) for m in final["members"]] == [(0, 1.0)]
+    assert final["test_metrics"]["accuracy"] == 0.0, "trial 0 alone gets every answer wrong"
+    assert not store.final_member(2).exists(), "a member of the earlier end is not part of this final model"
+    FakeSearch.ensemble = {"weights": {"1": 0.6, "2": 0.4}}  # the winner is no member: by weight
+    assert [(r.number, w) for r, w in _refit.members(search)] == [(1, 0.6), (2, 0.4)]
 
 
 def test_the_fair_median_counts_every_peer_at_the_epoch_not_only_the_survivors():

@@ -11,17 +11,21 @@ import types
 import pytest
 
 from autodl.records import SearchSettings, TrialRecord, TrialState
+from autodl.search._budget import Planner
 from autodl.search.recycle import BASE_ENV, MIN_TRIALS_ENV, MemoryGuard, Recycle
 
 
-def _search(trials: int, done: int, **settings):
+def _search(trials: int, done: int, *, elapsed: float = 100.0, ran: float = 100.0, **settings):
+    """A search ``elapsed`` seconds old in all, ``ran`` of them in this process."""
     records = [TrialRecord(i, TrialState.COMPLETE, {}, value=0.5) for i in range(done)]
+    timeout = settings.get("timeout")
     return types.SimpleNamespace(
         settings=SearchSettings(trials=trials, **settings),
         records=records,
         finished=records,
         path="reports/r",
-        elapsed=100.0,
+        elapsed=elapsed,
+        planner=Planner(timeout, started=-ran, clock=lambda: 0.0),
     )
 
 
@@ -60,6 +64,12 @@ def test_the_guard_leaves_the_last_trial_workers_and_keras_tuner_alone(monkeypat
     with pytest.raises(Recycle):
         guard.on_trial_end(TrialRecord(1, TrialState.COMPLETE, {}, value=0.5))
     assert guard.command(quiet=False) == ["resume", "reports/r", "--timeout", "500.0"]  # what is left of it
+    # Recycled again: this process resumed with 500 s and ran 200 of them; 300 s in all went before.
+    guard = MemoryGuard(measure=lambda: 1000.0)
+    guard.on_search_start(_search(trials=9, done=2, timeout=500.0, elapsed=300.0, ran=200.0))
+    with pytest.raises(Recycle):
+        guard.on_trial_end(TrialRecord(1, TrialState.COMPLETE, {}, value=0.5))
+    assert guard.command(quiet=False) == ["resume", "reports/r", "--timeout", "300.0"]
 
 
 @pytest.mark.slow

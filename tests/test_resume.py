@@ -155,7 +155,7 @@ def check_consistent(run: Path, total: int) -> list[dict]:
     import keras
 
     kept = {r["model_path"] for r in trials if r["model_path"]}
-    files = {p.relative_to(run).as_posix() for p in (run / "models").iterdir() if p.name != "final.keras"}
+    files = {p.relative_to(run).as_posix() for p in (run / "models").iterdir() if not p.name.startswith("final")}
     assert files == kept, "no orphan model or temporary file, and no missing model"
     assert not [p.name for p in run.iterdir() if ".tmp-" in p.name]
     by_number = {r["number"]: r for r in trials}

@@ -65,6 +65,8 @@ RUN_KEYS = [
     "best",
     "counts",
     "test_metrics",
+    "final",
+    "ensemble",
     "status",
     "created",
     "timings",
@@ -109,3 +111,39 @@ def test_edited_trials_and_run_json_end_in_a_result_or_one_message(run, tmp_path
         result = CliRunner().invoke(cli, args)
         assert result.exit_code in (0, 2), (args, name, content, result.output, result.exception)
         assert "Traceback" not in result.output
+
+
+MEMBER = st.one_of(
+    JSON,
+    st.fixed_dictionaries({"trial": st.one_of(st.integers(-1, 3), JSON), "weight": st.one_of(st.floats(), JSON)}),
+)
+
+
+@settings(
+    max_examples=EXAMPLES or 40,
+    derandomize=not EXAMPLES,
+    deadline=datetime.timedelta(seconds=10),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(members=st.one_of(JSON, st.lists(MEMBER, max_size=4)))
+def test_an_edited_final_model_still_gives_predict_existing_files_whose_weights_sum_to_one(
+    run, tmp_path_factory, members
+):
+    """``final.members`` says which trained-again models the final model averages, and how:
+    predict and export use only the store's own files, with positive weights summing to 1."""
+    import math
+
+    import autodl
+    from autodl.exceptions import AutoDLError
+
+    folder = tmp_path_factory.mktemp("final") / "r"
+    shutil.copytree(run, folder)
+    info = json.loads((folder / "run.json").read_text())
+    info["final"]["members"] = members
+    (folder / "run.json").write_text(json.dumps(info))
+    try:
+        files = autodl.load(folder).model_files()
+    except AutoDLError:
+        return  # one message, as the CLI would print it
+    assert files and all(f.path.is_file() and f.path.parent == folder / "models" for f in files)
+    assert all(f.weight > 0 for f in files) and math.isclose(sum(f.weight for f in files), 1.0)

@@ -9,18 +9,20 @@ What the measured searches taught (PITFALLS.md, BENCHMARKS.md):
   in ``FairPruner``: a trial is judged at an epoch only once ``MIN_PEERS`` other trials
   reported that same epoch, and only against them; ``median`` is the median of all of
   them, not only of the complete ones (the survivors of earlier pruning).
-- The winner was always a start network. After the queued configurations, about half of
-  the trials are neighbours of the best ones (one or two hyperparameters changed, as
-  regularized evolution mutates), alongside TPE's own proposals.
+- The winner was always a start network. After the queued configurations, most trials
+  (``EXPLOIT_SHARE``) are neighbours of the best ones (one or two hyperparameters changed,
+  as regularized evolution mutates), alongside TPE's own proposals. With half, two measured
+  15-minute Fashion-MNIST searches found their best searched trial among the neighbours, and
+  in one of them all 6 draws of TPE and its random start-up were pruned by epoch 4.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import statistics
 from typing import Any
 
+import numpy as np
 import optuna
 
 from autodl.exceptions import UsageError
@@ -33,7 +35,7 @@ TPE_STARTUP = 5
 #: Other trials that must have reported an epoch before any trial is judged at it.
 MIN_PEERS = 4
 #: The share of the sampler's trials that are neighbours of the best ones instead.
-EXPLOIT_SHARE = 0.5
+EXPLOIT_SHARE = 0.7
 #: Parents are drawn from this many best complete trials (a tournament of ``TOURNAMENT``).
 PARENTS, TOURNAMENT = 5, 2
 ORIGIN_ATTR = "autodl_origin"  # where an enqueued trial's configuration came from
@@ -101,8 +103,8 @@ class FairPruner(optuna.pruners.BasePruner):
     neighbours of its best start network among them).
     """
 
-    def __init__(self, inner: Any, min_peers: int) -> None:
-        self.inner, self.min_peers = inner, min_peers
+    def __init__(self, inner: Any, min_peers: int, quantile: float = 0.5) -> None:
+        self.inner, self.min_peers, self.quantile = inner, min_peers, quantile
 
     def prune(self, study: Any, trial: Any) -> bool:
         step = trial.last_step
@@ -120,8 +122,9 @@ class FairPruner(optuna.pruners.BasePruner):
         bests = [b for b in (_best_up_to(t, step, maximize) for t in peers) if b is not None]
         if mine is None or len(bests) < self.min_peers:
             return mine is None  # a NaN-only trial has diverged
-        middle = statistics.median(bests)
-        return mine < middle if maximize else mine > middle
+        # The bar: the ``quantile`` of the peers from the bad end (0.5: their median).
+        bar = float(np.quantile(bests, self.quantile if maximize else 1.0 - self.quantile))
+        return mine < bar if maximize else mine > bar
 
 
 def _best_up_to(trial: Any, step: int, maximize: bool) -> float | None:

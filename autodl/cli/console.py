@@ -261,10 +261,17 @@ def final_line(final: dict[str, Any], test_metrics: dict[str, float] | None) -> 
         return f"final training skipped: {final['skipped']}"
     ours = (final.get("test_metrics") or {}).get("accuracy")
     before = (test_metrics or {}).get("accuracy")
+    members = final.get("members") or []
+    what = (
+        f"trial {final['trial']} trained again on train + validation, {final['epochs']} epochs"
+        if len(members) < 2
+        else "the ensemble's trials "
+        + ", ".join(f"{m['trial']} ({m['weight']:.2f})" for m in members)
+        + " trained again on train + validation"
+    )
     return (
-        f"final model (trial {final['trial']} trained again on train + validation, {final['epochs']} epochs, "
-        f"{final['seconds']:.0f}s): test accuracy {fmt(ours)} (validation-chosen model {fmt(before)}); "
-        "autodl predict uses it"
+        f"final model ({what}, {final['seconds']:.0f}s): test accuracy {fmt(ours)} "
+        f"(validation-chosen model {fmt(before)}); autodl predict uses it"
     )
 
 

@@ -40,12 +40,12 @@ def model_card(info: dict[str, Any]) -> str:
         if weights and len(set(weights)) > 1
         else "their probabilities averaged"
     )
+    several = source["ensemble"] or len(source["trials"]) > 1  # the final model may average the ensemble's members
     which = (
         f"the ensemble of trials {', '.join(map(str, source['trials']))} ({mix})"
-        if source["ensemble"]
+        if several
         else f"trial {source['trials'][0]}"
-        + (" trained again on train + validation (the final model)" if source.get("final") else "")
-    )
+    ) + (" trained again on train + validation (the final model)" if source.get("final") else "")
     height, width, channels = info["input"]["trained_size"]
     lines = [
         f"# Model card: {source['run_name']}, {which}",

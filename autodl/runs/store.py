@@ -8,6 +8,7 @@ Layout (``reports/README.md`` is the reference)::
         trials.csv          one flat row per trial
         models/trial_NNNN.keras   the top-k models by the objective
         models/final.keras  the best trial trained again on train + validation (the final model)
+        models/final_NNNN.keras   the final model's other members (the ensemble's), trained again too
         search.pkl          the signed search state ``autodl resume`` continues from
         study.db            Optuna's SQLite storage (Optuna backend)
         kerastuner/         Keras Tuner's project directory (Keras Tuner backend)
@@ -64,6 +65,7 @@ CSV_COLUMNS = (
 )
 
 _MODEL_FILE = re.compile(r"^trial_(\d+)\.keras$")
+_FINAL_MEMBER = re.compile(r"^final_(\d+)\.keras$")
 
 
 class RunStore:
@@ -208,6 +210,20 @@ class RunStore:
     def final_model(self) -> Path:
         """The winner trained again on train + validation: what ``autodl predict`` uses by default."""
         return self.models_dir / "final.keras"
+
+    def final_member(self, number: int) -> Path:
+        """Where trial ``number``, a member of the final model besides its first, is kept once
+        trained again on train + validation."""
+        return self.models_dir / f"final_{number:04d}.keras"
+
+    def remove_final_members(self, keep: list[int]) -> None:
+        """Delete the final members of an earlier end (a resumed search ends again) except ``keep``'s."""
+        if not self.models_dir.is_dir():
+            return
+        wanted = {self.final_member(n).name for n in keep}
+        for path in self.models_dir.iterdir():
+            if _FINAL_MEMBER.match(path.name) and path.name not in wanted:
+                path.unlink(missing_ok=True)
 
     def model_path(self, number: int) -> Path:
         """Where trial ``number``'s model is kept while it is in the top-k."""

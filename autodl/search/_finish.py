@@ -11,7 +11,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from autodl.search._accounting import accounting, phase
-from autodl.search._refit import refit_best
+from autodl.search._refit import refit_final
 from autodl.search.evaluation import evaluate_best, evaluate_ensemble
 from autodl.search.stop import check_stop, interrupts_deferred
 
@@ -29,7 +29,7 @@ def finish_search(search: Search) -> None:
     if search.settings.storage:
         ledger.refresh_top_models()
     test = _evaluate(search)
-    search.final = refit_best(search)
+    search.final = refit_final(search)
     metric, direction = search.space.objective
     search.accounting = accounting(
         search.records,

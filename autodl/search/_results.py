@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -180,9 +181,25 @@ class SearchResults:
             and not (self.final or {}).get("skipped")
             and self.store.final_model.is_file()
         ):
-            return [ModelFile(self.store.final_model, 1.0, self.trial(number), final=True)]
+            return self._final_files(number)
         record = self._saved_model(trial)
         return [ModelFile(self.path / str(record.model_path), 1.0, record)]
+
+    def _final_files(self, number: int) -> list[ModelFile]:
+        """The final model's members: the first is ``models/final.keras``, the others the store's
+        ``final_NNNN.keras`` (paths from run.json are not used: it is not signed), weighted as
+        run.json says; a member whose file is gone, or whose entry is not a trial number and a
+        positive weight, is left out."""
+        members = (self.final or {}).get("members")
+        entries = [m for m in members if isinstance(m, dict)] if isinstance(members, list) else []
+        first = _weight(entries[0].get("weight")) if entries else None
+        files = [ModelFile(self.store.final_model, first or 1.0, self.trial(number), final=True)]
+        for member in entries[1:] if first else []:
+            n, weight = member.get("trial"), _weight(member.get("weight"))
+            if type(n) is int and weight and self.store.final_member(n).is_file():
+                files.append(ModelFile(self.store.final_member(n), weight, self.trial(n), final=True))
+        total = sum(f.weight for f in files)
+        return [dataclasses.replace(f, weight=f.weight / total) for f in files]
 
     def saved(self) -> list[TrialRecord]:
         """The trials whose model is on disk, best first."""
@@ -211,3 +228,10 @@ class SearchResults:
             f"a model in {self.path / 'models'}: {kept}). Only the top-{self.settings.top_k} trials keep "
             f"their models; {'pick one of those' if saved else 'let the search finish a trial first'}"
         )
+
+
+def _weight(value: Any) -> float | None:
+    """A member's weight from run.json: a finite positive number, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None

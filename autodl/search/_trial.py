@@ -93,7 +93,12 @@ def _train(search: Search, ctx: TrialContext, arch: Any, record: TrialRecord, tr
         raise TrialPruned(f"{record.n_params:,} parameters, more than {source} ({limit:,}): pruned before training")
     planner, records = search.planner, search.records
     admission = planner.admit(
-        record.flops, ctx.max_epochs or settings.epochs or search.space.max_epochs, records, metric, direction
+        record.flops,
+        ctx.max_epochs or settings.epochs or search.space.max_epochs,
+        records,
+        metric,
+        direction,
+        params=record.params,
     )
     if admission.skip:
         raise TrialPruned(admission.skip)

@@ -87,8 +87,11 @@ class MemoryGuard(SearchCallback):
         """The ``autodl resume`` that continues the stopped search, with what is left of its timeout."""
         search = self.search
         args = [os.fspath(search.path)]
-        if search.settings.timeout is not None:
-            args += ["--timeout", f"{max(1.0, search.settings.timeout - search.elapsed):.1f}"]
+        # The planner's clock, not the settings: a resumed search's timeout is what was left when
+        # it resumed, while its elapsed time counts every process (a second recycle passed 1 s).
+        left = search.planner.time_left() if search.settings.timeout is not None else None
+        if left is not None:
+            args += ["--timeout", f"{max(1.0, left):.1f}"]
         return ["resume", *args, *(["--quiet"] if quiet else [])]
 
     def note(self) -> str:

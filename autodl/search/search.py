@@ -95,6 +95,8 @@ class Search(SearchResults):
                 n_train=len(self.splits.y_train),
                 n_val=len(self.splits.y_val),
                 refit=self.settings.refit,
+                members=self.settings.top_k,
+                spent=self.elapsed,
             )
             self._run_engine(finish)
         return self
