@@ -22,6 +22,7 @@ import numpy as np
 from autodl.records import TrialRecord
 from autodl.runs import atomic_save_model
 from autodl.search._budget import REFIT_MEMBERS, REPORT_SECONDS, best_epoch
+from autodl.search.evaluation import accuracy, log_loss
 from autodl.search.stop import check_stop, interrupts_deferred
 from autodl.space import FixedSuggester
 
@@ -78,7 +79,7 @@ def refit_final(search: Search) -> dict[str, Any] | None:
                 "epochs": epochs,
                 "seconds": round(seconds, 2),
                 "model_path": path.relative_to(search.path).as_posix(),
-                "test_accuracy": _accuracy(proba, search.splits.y_test),
+                "test_accuracy": accuracy(proba, search.splits.y_test),
             }
         )
     search.store.remove_final_members(keep=[m["trial"] for m in trained[1:]])
@@ -96,8 +97,8 @@ def refit_final(search: Search) -> dict[str, Any] | None:
         "n_train": int(len(search.splits.y_train) + len(search.splits.y_val)),
         "members": trained,
         "test_metrics": {
-            "accuracy": _accuracy(mean, y_test),
-            "loss": float(-np.mean(np.log(np.clip(mean[np.arange(len(mean)), y_test], 1e-7, 1.0)))),
+            "accuracy": accuracy(mean, y_test),
+            "loss": log_loss(mean, y_test),
         },
     }
 
@@ -130,7 +131,3 @@ def _train_one(search: Search, record: TrialRecord, epochs: int, path: Any) -> t
     del model
     free_memory()
     return seconds, proba
-
-
-def _accuracy(proba: np.ndarray, y: Any) -> float:
-    return float(np.mean(proba.argmax(axis=1) == np.asarray(y)))

@@ -86,8 +86,8 @@ def evaluate_ensemble(
     }
     for split, probas, y in (("val_", val, splits.y_val), ("", test, splits.y_test)):
         mean = np.sum([w * probas[i] for i, w in enumerate(weights) if w > 0], axis=0)
-        out[f"{split}accuracy"], out[f"{split}loss"] = _accuracy(mean, y), _log_loss(mean, y)
-        out[f"best_{split}accuracy"] = _accuracy(probas[0], y)
+        out[f"{split}accuracy"], out[f"{split}loss"] = accuracy(mean, y), log_loss(mean, y)
+        out[f"best_{split}accuracy"] = accuracy(probas[0], y)
     return out
 
 
@@ -103,17 +103,19 @@ def greedy_weights(probas: list[np.ndarray], y: Any, rounds: int = ROUNDS) -> li
     total = np.zeros_like(probas[0])
     counts = [0] * len(probas)
     for picked in range(1, rounds + 1):
-        scores = [(-_accuracy((total + p) / picked, y), _log_loss((total + p) / picked, y)) for p in probas]
+        scores = [(-accuracy((total + p) / picked, y), log_loss((total + p) / picked, y)) for p in probas]
         choice = min(range(len(probas)), key=lambda i: (scores[i], i))
         counts[choice] += 1
         total += probas[choice]
     return [c / rounds for c in counts]
 
 
-def _accuracy(proba: np.ndarray, y: Any) -> float:
+def accuracy(proba: np.ndarray, y: Any) -> float:
+    """The share of rows whose most probable class is ``y``'s."""
     return float(np.mean(proba.argmax(axis=1) == np.asarray(y)))
 
 
-def _log_loss(proba: np.ndarray, y: Any) -> float:
+def log_loss(proba: np.ndarray, y: Any) -> float:
+    """The mean negative log-probability of ``y``'s class (clipped at 1e-7)."""
     picked = proba[np.arange(len(proba)), np.asarray(y, dtype=np.int64)]
     return float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0))))
