@@ -17,10 +17,10 @@ import pytest
 from autodl.exceptions import UsageError
 from autodl.records import SearchSettings, TrialRecord, TrialState
 from autodl.search._accounting import accounting, phase
-from autodl.search._budget import END_SECONDS, MAX_SHARE, MIN_USEFUL_EPOCHS, Planner, parse_duration
+from autodl.search._budget import END_SECONDS, EVAL_COST, MAX_SHARE, MIN_USEFUL_EPOCHS, Planner, parse_duration
 from autodl.search.evaluation import greedy_weights
-from autodl.space import bundled_spaces, load_space
-from autodl.space.neighbours import fitting, neighbour
+from autodl.space import FixedSuggester, bundled_spaces, load_space
+from autodl.space.neighbours import fitting, neighbour, recipe_names
 
 
 @pytest.fixture(autouse=True)
@@ -126,10 +126,12 @@ def test_the_end_is_reserved_so_the_search_stops_early_enough_for_the_final_trai
         0, flops=1_000_000, seconds=100.0, epochs=10, history=[0.5, 0.6, 0.9, 0.8, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7]
     )
     planner = Planner(600, n_train=1000, n_val=500, clock=clock)  # refit on 1.5x the data, to epoch 3
-    assert planner.refit_seconds([best]) == pytest.approx(10.0 * 1.5 * 3)
-    assert planner.reserve([best]) == pytest.approx(45.0 + END_SECONDS)
+    # A search epoch trained 1000 images and predicted 500; a final one trains 1500 and predicts none.
+    refit = 10.0 * 1500 / (1000 + EVAL_COST * 500) * 3
+    assert planner.refit_seconds([best]) == pytest.approx(refit) and refit < 10.0 * 1.5 * 3
+    assert planner.reserve([best]) == pytest.approx(refit + END_SECONDS)
     assert Planner(600, refit=False, clock=clock).reserve([best]) == END_SECONDS
-    clock.now += 600 - 45 - END_SECONDS - 61  # 61 s of search time left: 3 epochs of 10 s fit in half of it
+    clock.now += 600 - refit - END_SECONDS - 61  # 61 s of search time left: 3 epochs of 10 s fit in half of it
     assert not planner.over([best])
     clock.now += 2
     assert planner.over([best]), "not even the fastest trial measured could train 3 epochs: no new trial"
@@ -199,6 +201,29 @@ def test_a_neighbour_is_a_valid_configuration_one_or_two_values_away(name):
             assert 1 <= len(moved) <= changes or set(child) != set(parent)
 
 
+def test_recipe_neighbours_change_how_the_network_trains_and_not_what_it_computes():
+    space = load_space("cnn")
+    recipe = recipe_names(space)
+    assert {"training.lr_schedule", "optimizer.name", "optimizer.adam.learning_rate", "conv_blocks.dropout"} <= set(
+        recipe
+    )
+    assert not {"conv_blocks.filters", "conv_blocks.activation", "training.batch_size", "normalization"} & set(recipe)
+    start = dict(space.start[0])
+    rng = random.Random(0)
+
+    def layers(params: dict) -> list:
+        arch = space.sample(FixedSuggester(params))
+        return [block["layers"] for block in arch["blocks"]] + [unit["units"] for unit in arch["dense"]]
+
+    for _ in range(30):
+        child = neighbour(space, start, rng, changes=2, only=recipe)
+        assert child is not None and fitting(space, child) == child
+        moved = {k for k in set(start) | set(child) if start.get(k) != child.get(k)}
+        assert moved and moved <= set(recipe), moved  # an optimizer's own rates come and go with its name
+        assert layers(child) == layers(start) and child["training.batch_size"] == start["training.batch_size"]
+    assert neighbour(space, start, rng, only=["no.such.name"]) is None
+
+
 def test_fitting_keeps_what_the_space_asks_for_and_refuses_what_it_does_not_allow():
     space = load_space("cnn")
     start = dict(space.start[0])
@@ -228,6 +253,10 @@ def test_exploitation_plans_a_neighbour_of_a_top_trial_the_same_way_for_the_same
     made = [p for p in plans if p is not None]
     assert 0 < len(made) < 40, "about half of the slots exploit"
     assert all(origin.startswith("neighbour of ") and fitting(space, params) == params for params, origin in made)
+    recipe, start = set(recipe_names(space)), dict(space.start[0])
+    recipe_only = [p for p, _ in made if {k for k in set(p) | set(start) if p.get(k) != start.get(k)} <= recipe]
+    assert len(recipe_only) >= len(made) * optuna_policy.RECIPE_SHARE, "half change only the training recipe"
+    assert len(recipe_only) < len(made), "the others may change the network"
     assert optuna_policy.plan_neighbour(study, space, 7) == optuna_policy.plan_neighbour(study, space, 7)
     study.enqueue_trial(space.start[1])
     assert optuna_policy.plan_neighbour(study, space, 7) is None, "a queued configuration goes first"
@@ -442,8 +471,8 @@ def test_the_final_training_is_skipped_when_the_budget_has_no_room_for_it(tmp_pa
 
 
 def test_the_final_ensemble_trains_its_members_best_weight_first_while_the_budget_allows(tmp_path, monkeypatch):
-    """Members train in order of ensemble weight; one that no longer fits ends the final model
-    there, and the weights are renormalized over the members trained."""
+    """Members train in order of ensemble weight; one that no longer fits is passed over (a
+    later, cheaper one may still fit), and the weights are renormalized over the members trained."""
     from types import SimpleNamespace
 
     from autodl.runs import RunStore
@@ -496,6 +525,17 @@ def test_the_final_ensemble_trains_its_members_best_weight_first_while_the_budge
     assert not store.final_member(2).exists(), "a member of the earlier end is not part of this final model"
     FakeSearch.ensemble = {"weights": {"1": 0.6, "2": 0.4}}  # the winner is no member: by weight
     assert [(r.number, w) for r, w in _refit.members(search)] == [(1, 0.6), (2, 0.4)]
+    # The second member (~80 s) does not fit the 60 s left after the first; the third (~40 s) does.
+    records[2] = trial(2, value=0.9, seconds=80.0)
+    FakeSearch.ensemble = {"weights": {"0": 0.5, "1": 0.2, "2": 0.3}}
+    trained.clear()
+    clock.now = FakeSearch.planner.started
+    final = _refit.refit_final(search)
+    assert trained == [0, 1] and [(m["trial"], m["weight"]) for m in final["members"]] == [
+        (0, pytest.approx(0.5 / 0.7)),
+        (1, pytest.approx(0.2 / 0.7)),
+    ]
+    assert store.final_member(1).is_file() and not store.final_member(2).exists()
 
 
 def test_the_fair_median_counts_every_peer_at_the_epoch_not_only_the_survivors():

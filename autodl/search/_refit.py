@@ -61,7 +61,7 @@ def refit_final(search: Search) -> dict[str, Any] | None:
         left = planner.time_left()
         if left is not None and left - min(REPORT_SECONDS, planner.end_seconds) < estimate:
             if trained:
-                break  # the members trained so far make the final model
+                continue  # a later, cheaper member may still fit (two measured runs left 90 s unused)
             search.store.remove_final_members(keep=[])
             return {
                 "trial": record.number,

@@ -23,6 +23,22 @@ if TYPE_CHECKING:
 #: How far a numeric change moves, as a share of the range (linear) or a factor (log).
 LINEAR_SHARE = 0.2
 LOG_FACTOR = 1.6
+#: Parameters (by their name's first part, or its last) that change how a network is trained,
+#: not what it computes: a neighbour that changes only these costs what its parent cost per
+#: epoch. The batch size is not among them (small batches run the same FLOPs more slowly).
+RECIPE_GROUPS = ("optimizer",)
+RECIPE_NAMES = ("dropout", "lr_schedule")
+
+
+def recipe_names(space: SearchSpace) -> list[str]:
+    """The space's parameters that change the training recipe and not the network's cost
+    (the optimizer, its rate, the schedule, dropout): the cheap ones to change first under a
+    time budget, since their trial's time is known from the parent's."""
+    return [
+        name
+        for name in space.domains()
+        if name.split(".", 1)[0] in RECIPE_GROUPS or name.rsplit(".", 1)[-1] in RECIPE_NAMES
+    ]
 
 
 def neighbour(
@@ -33,14 +49,16 @@ def neighbour(
     changes: int = 1,
     avoid: list[dict[str, Any]] | None = None,
     tries: int = 20,
+    only: list[str] | None = None,
 ) -> dict[str, Any] | None:
     """``params`` with ``changes`` of its searched values moved to a nearby value.
 
     Returns a complete configuration of ``space`` (the names trials.csv uses), or None when
-    ``tries`` draws all landed on a configuration in ``avoid`` (a tiny space, exhausted).
+    ``tries`` draws all landed on a configuration in ``avoid`` (a tiny space, exhausted) or
+    ``only`` (the names that may change, when given) names none of ``params``.
     """
     seen = [dict(p) for p in (avoid or [])]
-    names = [name for name in space.domains() if name in params]
+    names = [name for name in space.domains() if name in params and (only is None or name in only)]
     if not names:
         return None
     for _ in range(tries):
