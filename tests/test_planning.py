@@ -17,7 +17,16 @@ import pytest
 from autodl.exceptions import UsageError
 from autodl.records import SearchSettings, TrialRecord, TrialState
 from autodl.search._accounting import accounting, phase
-from autodl.search._budget import END_SECONDS, EVAL_COST, MAX_SHARE, MIN_USEFUL_EPOCHS, Planner, parse_duration
+from autodl.search._budget import (
+    END_SECONDS,
+    EVAL_COST,
+    MAX_SHARE,
+    MIN_USEFUL_EPOCHS,
+    REFIT_SHARE,
+    Planner,
+    parse_duration,
+    useful_epochs,
+)
 from autodl.search.evaluation import greedy_weights
 from autodl.space import FixedSuggester, bundled_spaces, load_space
 from autodl.space.neighbours import fitting, neighbour, recipe_names
@@ -113,6 +122,24 @@ def test_a_candidate_too_slow_for_the_time_left_is_skipped_and_one_that_fits_get
     slow = planner.admit(20_000_000, 15, measured)  # 200 s per epoch: 3 epochs would take 600 s
     assert slow.epochs == 0 and slow.skip.startswith("skipped for cost") and "200 s per epoch" in slow.skip
     assert MIN_USEFUL_EPOCHS * 200 > MAX_SHARE * left
+    # 19 epochs of 10 s fit: a trial that asks for 40 would get under half of them, and is not started.
+    late = planner.admit(1_000_000, 40, measured)
+    assert late.epochs == 0 and "20 epochs would take" in late.skip
+    assert planner.admit(1_000_000, 38, measured).epochs == 19, "half of 38 fits: it trains the 19 that fit"
+    assert [useful_epochs(n) for n in (1, 2, 3, 5, 6, 7, 15, 40)] == [1, 2, 3, 3, 3, 4, 8, 20]
+
+
+def test_the_search_ends_once_no_trial_could_train_half_of_its_epochs():
+    clock = Clock()
+    measured = [trial(0, flops=1_000_000, seconds=100.0, epochs=10)]  # 10 s per epoch
+    planner = Planner(900, refit=False, max_epochs=15, clock=clock)
+    clock.now += 900 - END_SECONDS - 161  # 161 s left: 8 epochs (of 15) fit in half of it
+    assert not planner.over(measured)
+    clock.now += 2
+    assert planner.over(measured), "8 epochs no longer fit"
+    assert not Planner(900, refit=False, clock=clock, started=planner.started).over(measured), (
+        "with no max_epochs known, 3 epochs is the bar"
+    )
 
 
 def test_a_short_budget_keeps_a_tenth_for_the_end_so_a_30_second_search_still_trains():
@@ -144,12 +171,15 @@ def test_the_reserve_covers_the_final_ensemble_up_to_a_share_of_the_budget():
     ranked = [trial(n, value=0.9 - n / 100, seconds=30.0 * (n + 1), epochs=10) for n in range(4)]  # 30, 60, 90, 120 s
     planner = Planner(1000, n_train=1000, clock=clock, members=3)
     assert planner.refit_seconds(ranked) == pytest.approx(30 + 60 + 90), "the 3 best; the 4th is no member"
-    assert Planner(500, n_train=1000, clock=clock, members=3).refit_seconds(ranked) == pytest.approx(150.0), (
-        "capped at 30% of the budget"
-    )
+    assert REFIT_SHARE * 500 < 180
+    assert Planner(500, n_train=1000, clock=clock, members=3).refit_seconds(ranked) == pytest.approx(
+        REFIT_SHARE * 500
+    ), "capped at a share of the budget"
     assert Planner(500, n_train=1000, clock=clock, members=1).refit_seconds(ranked) == pytest.approx(30.0)
     resumed = Planner(250, n_train=1000, clock=clock, members=3, spent=250.0)  # recycled with 250 s of 500 left
-    assert resumed.refit_seconds(ranked) == pytest.approx(150.0), "30% of the whole budget, not of what was left"
+    assert resumed.refit_seconds(ranked) == pytest.approx(REFIT_SHARE * 500), (
+        "a share of the whole budget, not of what was left"
+    )
     slow_best = [trial(0, seconds=400.0, epochs=10), *ranked[1:]]
     assert Planner(500, n_train=1000, clock=clock, members=3).refit_seconds(slow_best) == pytest.approx(400.0), (
         "the best trial's own final training is always kept back"

@@ -10,9 +10,9 @@ report. Nothing starts that cannot finish:
   FLOPs and the throughput measured on the trials before it (the start networks give the
   first measurement);
 - one trial may use at most ``MAX_SHARE`` of the search time left: a candidate that could
-  not train ``MIN_USEFUL_EPOCHS`` within it is skipped with the reason (the sampler is told
-  it was pruned, so it learns to stay away from slow configurations), and one that starts
-  gets at most the epochs that fit;
+  not train ``useful_epochs`` (half of its epochs, at least 3) within it is skipped with the
+  reason (the sampler is told it was pruned, so it learns to stay away from slow
+  configurations), and one that starts gets at most the epochs that fit;
 - a trial still running when the search's share ends is stopped at an epoch boundary and
   kept.
 
@@ -35,8 +35,12 @@ from autodl.records import TrialRecord, TrialState
 #: Seconds kept for the end besides the final training: test evaluation, ensemble, report
 #: (at most a tenth of a short budget, so that a 30-second search still trains).
 END_SECONDS = 20.0
-#: A trial that cannot train this many epochs in the time left is not started.
+#: A trial that cannot train this many epochs in the time left is not started...
 MIN_USEFUL_EPOCHS = 3
+#: ...nor one that cannot train this share of the epochs it asks for: in two measured 15-minute
+#: searches the last trials started with 1-8 of 15 epochs, none came near the best (0.85-0.91
+#: against 0.92), and their ~55 s were what the final ensemble's third member lacked.
+USEFUL_SHARE = 0.5
 #: A trial whose full training would take more than this share of the search time left is skipped.
 MAX_SHARE = 0.5
 #: Of the end's reserve, what the report alone needs: the evaluations come before the final training.
@@ -47,13 +51,16 @@ REFIT_MEMBERS = 3
 #: ...but at most this share of the budget, unless the best trial's alone needs more: the other
 #: members are trained only while time is left (a measured 15-minute search kept 395 s back for
 #: three members, among them a GELU network the FLOPs model priced at half its cost, and ended
-#: the search after 536 s).
-REFIT_SHARE = 0.3
+#: the search after 536 s). At 0.3, three members of the start network's size (~95 s each on
+#: 17,000 images) did not fit, and two measured searches ended with two: the final model's
+#: members moved its test accuracy more than the search's last trials did.
+REFIT_SHARE = 0.35
 #: What predicting one validation image costs, as a share of training on one: a search epoch's
 #: measured time includes its validation pass, which a final training on train + validation
-#: does not run (the forward pass alone, ~1/3 of a training step; without it the estimates of
-#: measured final trainings ran 15-25% high, and members that would have fit were not trained).
-EVAL_COST = 1 / 3
+#: does not run. Measured: the batch-norm start network's final epochs on 12,000 + 5,000 images
+#: took 1.27-1.34x its search epochs (0.2 gives 1.31; counting validation as free, the
+#: estimates ran up to 37% high and members that would have fit were not trained).
+EVAL_COST = 0.2
 
 
 _UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600}
@@ -106,6 +113,8 @@ class Planner:
             members, at most ``REFIT_MEMBERS``).
         spent: Seconds the search ran in earlier processes (a resumed or recycled search): the
             final training's share is of the whole budget, not of what was left at the resume.
+        max_epochs: The epochs a trial asks for, when known: the search ends once no trial
+            could train ``useful_epochs`` of them.
     """
 
     def __init__(
@@ -118,6 +127,7 @@ class Planner:
         refit: bool = True,
         members: int = 1,
         spent: float = 0.0,
+        max_epochs: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.clock = clock
@@ -128,6 +138,7 @@ class Planner:
         self.data_scale = (n_train + n_val) / max(1.0, n_train + EVAL_COST * n_val)
         self.refit = refit
         self.members = max(1, min(REFIT_MEMBERS, members))
+        self.max_epochs = max_epochs
 
     # ------------------------------------------------------------------ time
     def time_left(self) -> float | None:
@@ -200,11 +211,11 @@ class Planner:
             return Admission(0, "the time budget is spent", estimate)
         if estimate is None:  # nothing measured yet: the first trials set the rate
             return Admission(max_epochs, seconds_per_epoch=estimate)
-        fits = int(MAX_SHARE * left // estimate)
-        if fits < MIN_USEFUL_EPOCHS:
+        fits, useful = int(MAX_SHARE * left // estimate), useful_epochs(max_epochs)
+        if fits < useful:
             return Admission(
                 0,
-                f"skipped for cost: ~{estimate:.0f} s per epoch, and {MIN_USEFUL_EPOCHS} epochs would "
+                f"skipped for cost: ~{estimate:.0f} s per epoch, and {useful} epochs would "
                 f"take more than {MAX_SHARE:.0%} of the {left:.0f} s of search time left",
                 estimate,
             )
@@ -212,12 +223,18 @@ class Planner:
 
     def over(self, records: Sequence[TrialRecord], metric: str = "val_accuracy", direction: str = "maximize") -> bool:
         """True once the search's share of the time is spent, or too little of it is left for even
-        the fastest trial measured so far to train ``MIN_USEFUL_EPOCHS``: no new trial starts."""
+        the fastest trial measured so far to train ``useful_epochs``: no new trial starts."""
         left = self.search_time_left(records, metric, direction)
         if left is None:
             return False
         fastest = min((per_epoch(r) for r in records if _measured(r)), default=0.0)
-        return left <= 0 or MAX_SHARE * left < MIN_USEFUL_EPOCHS * fastest
+        useful = MIN_USEFUL_EPOCHS if self.max_epochs is None else useful_epochs(self.max_epochs)
+        return left <= 0 or MAX_SHARE * left < useful * fastest
+
+
+def useful_epochs(max_epochs: int) -> int:
+    """The fewest epochs worth starting a trial for, of the ``max_epochs`` it asks for."""
+    return min(max_epochs, max(MIN_USEFUL_EPOCHS, math.ceil(USEFUL_SHARE * max_epochs)))
 
 
 def per_epoch(record: TrialRecord) -> float:

@@ -97,6 +97,7 @@ class Search(SearchResults):
                 refit=self.settings.refit,
                 members=self.settings.top_k,
                 spent=self.elapsed,
+                max_epochs=self.settings.epochs or self.space.max_epochs,
             )
             self._run_engine(finish)
         return self
