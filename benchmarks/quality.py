@@ -94,6 +94,14 @@ def autodl_part(path: Path, seed: int, budget: float, out: str) -> dict[str, Any
         "skipped": len(acc.get("skipped_for_cost") or []),
         "refit": "skipped" not in final and bool(final),
         "final_members": len(final.get("members") or []),
+        # What the final training did and what the search ran: how the budget was spent.
+        "members": [
+            {k: m.get(k) for k in ("trial", "weight", "epochs", "seconds")} for m in final.get("members") or []
+        ],
+        "ensemble_weights": (search.ensemble or {}).get("weights"),
+        "trials": [
+            [r.number, r.origin, r.state.value, r.value, r.epochs, round(r.seconds, 1)] for r in search.finished
+        ],
         "counts": {s: states.count(s) for s in ("complete", "pruned", "failed")},
         "n": {k: search.dataset.get(k) for k in ("n_train", "n_val", "n_test")},
     }
