@@ -19,10 +19,11 @@ from autodl.records import SearchSettings, TrialRecord, TrialState
 from autodl.search._accounting import accounting, phase
 from autodl.search._budget import (
     END_SECONDS,
-    EVAL_COST,
     MAX_SHARE,
+    MEMBER_SECONDS,
     MIN_USEFUL_EPOCHS,
     REFIT_SHARE,
+    REPORT_SECONDS,
     Planner,
     parse_duration,
     useful_epochs,
@@ -153,9 +154,9 @@ def test_the_end_is_reserved_so_the_search_stops_early_enough_for_the_final_trai
         0, flops=1_000_000, seconds=100.0, epochs=10, history=[0.5, 0.6, 0.9, 0.8, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7]
     )
     planner = Planner(600, n_train=1000, n_val=500, clock=clock)  # refit on 1.5x the data, to epoch 3
-    # A search epoch trained 1000 images and predicted 500; a final one trains 1500 and predicts none.
-    refit = 10.0 * 1500 / (1000 + EVAL_COST * 500) * 3
-    assert planner.refit_seconds([best]) == pytest.approx(refit) and refit < 10.0 * 1.5 * 3
+    # A search epoch trained 1000 images; a final one trains 1500, and the member costs its overhead.
+    refit = MEMBER_SECONDS + 10.0 * 1.5 * 3
+    assert planner.refit_seconds([best]) == pytest.approx(refit)
     assert planner.reserve([best]) == pytest.approx(refit + END_SECONDS)
     assert Planner(600, refit=False, clock=clock).reserve([best]) == END_SECONDS
     clock.now += 600 - refit - END_SECONDS - 61  # 61 s of search time left: 3 epochs of 10 s fit in half of it
@@ -166,25 +167,49 @@ def test_the_end_is_reserved_so_the_search_stops_early_enough_for_the_final_trai
     assert planner.over([best]) and planner.admit(1_000_000, 15, [best]).skip == "the time budget is spent"
 
 
+def test_a_final_member_trains_the_epochs_that_fit_if_half_of_its_own_do():
+    clock = Clock()
+    member = trial(0, seconds=48.0, epochs=12, history=[0.5] * 9 + [0.9, 0.8, 0.8])  # kept epoch 10, 4 s each
+    planner = Planner(200, n_train=1000, n_val=500, clock=clock)  # a final epoch: 6 s
+    assert Planner(None, n_train=1000, n_val=500).final_epochs(member) == 10, "no budget: the epochs it kept"
+    room = lambda epochs: REPORT_SECONDS + MEMBER_SECONDS + 6.0 * epochs  # noqa: E731
+    clock.now = planner.deadline - room(10)
+    assert planner.final_epochs(member) == 10, "all of them fit"
+    clock.now += 1.0
+    assert planner.final_epochs(member) == 9, "one fewer fits"
+    clock.now = planner.deadline - room(useful_epochs(10))
+    assert planner.final_epochs(member) == useful_epochs(10) == 5
+    clock.now += 1.0
+    assert planner.final_epochs(member) == 0, "fewer than half of them: not worth training"
+    clock.now = planner.deadline + 5.0
+    assert planner.final_epochs(member) == 0
+
+
 def test_the_reserve_covers_the_final_ensemble_up_to_a_share_of_the_budget():
     clock = Clock()
     ranked = [trial(n, value=0.9 - n / 100, seconds=30.0 * (n + 1), epochs=10) for n in range(4)]  # 30, 60, 90, 120 s
     planner = Planner(1000, n_train=1000, clock=clock, members=3)
-    assert planner.refit_seconds(ranked) == pytest.approx(30 + 60 + 90), "the 3 best; the 4th is no member"
+    assert planner.refit_seconds(ranked) == pytest.approx(30 + 60 + 90 + 3 * MEMBER_SECONDS), (
+        "the 3 best; the 4th is no member"
+    )
     assert REFIT_SHARE * 500 < 180
     assert Planner(500, n_train=1000, clock=clock, members=3).refit_seconds(ranked) == pytest.approx(
         REFIT_SHARE * 500
     ), "capped at a share of the budget"
-    assert Planner(500, n_train=1000, clock=clock, members=1).refit_seconds(ranked) == pytest.approx(30.0)
+    assert Planner(500, n_train=1000, clock=clock, members=1).refit_seconds(ranked) == pytest.approx(
+        30.0 + MEMBER_SECONDS
+    )
     resumed = Planner(250, n_train=1000, clock=clock, members=3, spent=250.0)  # recycled with 250 s of 500 left
     assert resumed.refit_seconds(ranked) == pytest.approx(REFIT_SHARE * 500), (
         "a share of the whole budget, not of what was left"
     )
     slow_best = [trial(0, seconds=400.0, epochs=10), *ranked[1:]]
-    assert Planner(500, n_train=1000, clock=clock, members=3).refit_seconds(slow_best) == pytest.approx(400.0), (
-        "the best trial's own final training is always kept back"
+    assert Planner(500, n_train=1000, clock=clock, members=3).refit_seconds(slow_best) == pytest.approx(
+        400.0 + MEMBER_SECONDS
+    ), "the best trial's own final training is always kept back"
+    assert Planner(None, n_train=1000, clock=clock, members=3).refit_seconds(ranked) == pytest.approx(
+        180.0 + 3 * MEMBER_SECONDS
     )
-    assert Planner(None, n_train=1000, clock=clock, members=3).refit_seconds(ranked) == pytest.approx(180.0)
 
 
 @pytest.mark.parametrize(
@@ -493,8 +518,8 @@ def test_the_final_training_is_skipped_when_the_budget_has_no_room_for_it(tmp_pa
             return [best]
 
     FakeSearch.store = store
-    result = refit_final(FakeSearch())  # ~100 s needed, 60 s left
-    assert result["trial"] == 3 and "needs ~100 s" in result["skipped"]
+    result = refit_final(FakeSearch())  # ~110 s needed, 60 s left: 4 of its 10 epochs would fit, not 5
+    assert result["trial"] == 3 and f"needs ~{100 + MEMBER_SECONDS:.0f} s" in result["skipped"]
     assert not store.final_member(1).exists(), "no final model this time: no member of an earlier one either"
     FakeSearch.settings = SearchSettings(refit=False)
     assert refit_final(FakeSearch()) is None
@@ -543,20 +568,24 @@ def test_the_final_ensemble_trains_its_members_best_weight_first_while_the_budge
     search = FakeSearch()
     search.store = store
     assert [(r.number, w) for r, w in _refit.members(search)] == [(0, 0.3), (2, 0.5)], "the winner first"
-    final = _refit.refit_final(search)  # 100 s: the first member (~40 s) fits, then ~60 s are left for ~40 s
+    final = _refit.refit_final(search)  # 100 s: the first member (~50 s) fits, then ~60 s are left for ~50 s
     assert trained == [0, 2] and [m["weight"] for m in final["members"]] == pytest.approx([0.3 / 0.8, 0.5 / 0.8])
     assert final["trial"] == 0 and final["test_metrics"]["accuracy"] == 1.0, "0.625 of the right answers wins"
     assert store.final_model.is_file() and store.final_member(2).is_file() and not stale.exists()
+    final_before = final
     trained.clear()
-    clock.now = FakeSearch.planner.started + 50.0  # 50 s left: the first member fits, the second no longer does
+    clock.now = FakeSearch.planner.started + 50.0  # 50 s left: 8 of the first member's 10 epochs fit
     final = _refit.refit_final(search)
     assert trained == [0] and [(m["trial"], m["weight"]) for m in final["members"]] == [(0, 1.0)]
+    assert (final["members"][0]["epochs"], final["members"][0]["shortened_from"]) == (8, 10)
+    assert "shortened_from" not in final_before["members"][1], "a member that trained its epochs says nothing"
     assert final["test_metrics"]["accuracy"] == 0.0, "trial 0 alone gets every answer wrong"
     assert not store.final_member(2).exists(), "a member of the earlier end is not part of this final model"
     FakeSearch.ensemble = {"weights": {"1": 0.6, "2": 0.4}}  # the winner is no member: by weight
     assert [(r.number, w) for r, w in _refit.members(search)] == [(1, 0.6), (2, 0.4)]
-    # The second member (~80 s) does not fit the 60 s left after the first; the third (~40 s) does.
-    records[2] = trial(2, value=0.9, seconds=80.0)
+    # The second member (12 s per epoch) cannot train half of its epochs in the 60 s left after the
+    # first; the third (4 s per epoch) trains all of its.
+    records[2] = trial(2, value=0.9, seconds=120.0)
     FakeSearch.ensemble = {"weights": {"0": 0.5, "1": 0.2, "2": 0.3}}
     trained.clear()
     clock.now = FakeSearch.planner.started

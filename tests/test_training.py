@@ -183,6 +183,23 @@ def test_the_plateau_schedule_cuts_the_rate_before_early_stopping_gives_up():
     assert fit.history["learning_rate"] == pytest.approx([base] * 3 + [base * PLATEAU_FACTOR] * 2)
 
 
+def test_a_final_training_anneals_its_rate_over_its_epochs():
+    """A final training keeps its last epoch, so its rate decays on a cosine to near 0 even
+    for a trial searched at a constant rate; it trains on train + validation together."""
+    from autodl.training import refit_model
+
+    model = _small_model()
+    base = float(model.optimizer.learning_rate.numpy())
+    splits = _splits()
+    before = int(model.optimizer.iterations.numpy())
+    refit_model(model, splits, batch_size=32, epochs=4)
+    # The last epoch (the 4th) trains at (1 + cos(3 pi / 4)) / 2 of the rate.
+    last = base * 0.5 * (1 + math.cos(math.pi * 3 / 4))
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(last, rel=1e-5) and last < 0.2 * base
+    steps = math.ceil((len(splits.y_train) + len(splits.y_val)) / 32)
+    assert int(model.optimizer.iterations.numpy()) - before == 4 * steps, "train + validation, every epoch"
+
+
 def test_a_constant_rate_logs_no_learning_rate_and_trains_as_before():
     from autodl.training import fit_model
 

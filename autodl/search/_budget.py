@@ -55,12 +55,14 @@ REFIT_MEMBERS = 3
 #: 17,000 images) did not fit, and two measured searches ended with two: the final model's
 #: members moved its test accuracy more than the search's last trials did.
 REFIT_SHARE = 0.35
-#: What predicting one validation image costs, as a share of training on one: a search epoch's
-#: measured time includes its validation pass, which a final training on train + validation
-#: does not run. Measured: the batch-norm start network's final epochs on 12,000 + 5,000 images
-#: took 1.27-1.34x its search epochs (0.2 gives 1.31; counting validation as free, the
-#: estimates ran up to 37% high and members that would have fit were not trained).
-EVAL_COST = 0.2
+#: A final training epoch on train + validation is priced at its trial's measured search epoch
+#: times ``(n_train + n_val) / n_train``, plus this many seconds per member (building,
+#: compiling, its first epoch's tracing, predicting the test split and saving). Five members
+#: of two measured 15-minute searches (bf16, 2 cores) took 0.78-1.05x that estimate: the
+#: validation pass a search epoch includes is cheap. The earlier model (a validation image at
+#: 20% of a training one, no overhead) priced them 15-25% low, so the search ran into the
+#: time of the third member, which then did not train.
+MEMBER_SECONDS = 10.0
 
 
 _UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600}
@@ -106,8 +108,8 @@ class Planner:
         timeout: Seconds for the whole command, or None for no limit.
         started: When the command started, on ``clock``'s scale (data loading counts).
         n_train, n_val: The split sizes: a final training epoch on train + validation costs
-            ``(n_train + n_val) / (n_train + EVAL_COST * n_val)`` times a search epoch (which
-            trained on ``n_train`` images and predicted ``n_val``).
+            ``(n_train + n_val) / n_train`` times a search epoch (which trained on ``n_train``
+            images), and each member ``MEMBER_SECONDS`` more.
         refit: Whether the search ends by training the winner again on train + validation.
         members: How many of the best trials that final training may cover (the ensemble's
             members, at most ``REFIT_MEMBERS``).
@@ -135,7 +137,7 @@ class Planner:
         self.budget = None if timeout is None else timeout + spent
         self.deadline = None if timeout is None else self.started + timeout
         self.end_seconds = END_SECONDS if timeout is None else min(END_SECONDS, 0.1 * timeout)
-        self.data_scale = (n_train + n_val) / max(1.0, n_train + EVAL_COST * n_val)
+        self.data_scale = (n_train + n_val) / max(1, n_train)
         self.refit = refit
         self.members = max(1, min(REFIT_MEMBERS, members))
         self.max_epochs = max_epochs
@@ -171,8 +173,31 @@ class Planner:
         return min(sum(estimates), max(estimates[0], REFIT_SHARE * self.budget))
 
     def refit_estimate(self, record: TrialRecord, metric: str = "val_accuracy", direction: str = "maximize") -> float:
-        """Seconds to train ``record``'s configuration again on train + validation for the epochs it kept."""
-        return per_epoch(record) * self.data_scale * best_epoch(record, metric, direction)
+        """Seconds to train ``record``'s configuration again on train + validation for the epochs it
+        kept, and to predict the test split with it and save it."""
+        return MEMBER_SECONDS + per_epoch(record) * self.data_scale * best_epoch(record, metric, direction)
+
+    def final_epochs(self, record: TrialRecord, metric: str = "val_accuracy", direction: str = "maximize") -> int:
+        """The epochs ``record``'s final training may run in the time left: the epochs its early
+        stopping kept, or, when those no longer fit, as many as do if that is at least
+        ``useful_epochs`` of them (the rate's schedule then spans the shorter training); 0 when
+        not even that fits.
+
+        Why shorten rather than pass over: a member's time is an estimate (measured members took
+        0.78-1.05x theirs), and an ensemble member trained for most of its epochs, its rate
+        annealed over them, is worth more than none: in a measured search the third member
+        added 0.37 points of test accuracy.
+        """
+        kept = best_epoch(record, metric, direction)
+        left = self.time_left()
+        if left is None:
+            return kept
+        per = per_epoch(record) * self.data_scale
+        room = left - min(REPORT_SECONDS, self.end_seconds) - MEMBER_SECONDS
+        fits = kept if per <= 0 else max(0, int(room // per))
+        if fits >= kept:
+            return kept
+        return fits if fits >= useful_epochs(kept) else 0
 
     # ------------------------------------------------------------------ cost
     def seconds_per_epoch(

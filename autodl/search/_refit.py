@@ -4,9 +4,10 @@ The validation split chose the configurations, the ensemble's weights and, throu
 stopping, the number of epochs; once chosen, those images are more useful as training data
 (AutoKeras does this; Keras Tuner and Optuna leave it to the user). Each member trains from
 scratch for the epochs its trial kept, best first while the time budget allows (at most
-``REFIT_MEMBERS``); the final model averages them with the ensemble's weights (renormalized
-over the members trained), is evaluated once on the test split beside the validation-chosen
-model, and is what ``autodl predict`` uses by default. The test split chooses nothing.
+``REFIT_MEMBERS``; one whose epochs no longer fit trains the half or more of them that do).
+The final model averages them with the ensemble's weights (renormalized over the members
+trained), is evaluated once on the test split beside the validation-chosen model, and is
+what ``autodl predict`` uses by default. The test split chooses nothing.
 
 On 12,000 Fashion-MNIST images the best model alone gained ~0.8 points of test accuracy from
 the 5,000 validation images, and the validation-chosen ensemble ~0.6 points over its best
@@ -21,7 +22,7 @@ import numpy as np
 
 from autodl.records import TrialRecord
 from autodl.runs import atomic_save_model
-from autodl.search._budget import REFIT_MEMBERS, REPORT_SECONDS, best_epoch
+from autodl.search._budget import REFIT_MEMBERS, best_epoch
 from autodl.search.evaluation import accuracy, log_loss
 from autodl.search.stop import check_stop, interrupts_deferred
 from autodl.space import FixedSuggester
@@ -56,17 +57,16 @@ def refit_final(search: Search) -> dict[str, Any] | None:
     trained: list[dict[str, Any]] = []
     probas: list[np.ndarray] = []
     for index, (record, weight) in enumerate(chosen):
-        epochs = best_epoch(record, metric, direction)
-        estimate = planner.refit_estimate(record, metric, direction)
-        left = planner.time_left()
-        if left is not None and left - min(REPORT_SECONDS, planner.end_seconds) < estimate:
+        kept = best_epoch(record, metric, direction)
+        epochs = planner.final_epochs(record, metric, direction)
+        if not epochs:
             if trained:
                 continue  # a later, cheaper member may still fit (two measured runs left 90 s unused)
             search.store.remove_final_members(keep=[])
             return {
                 "trial": record.number,
-                "skipped": f"the final training needs ~{estimate:.0f} s and {left:.0f} s "
-                "were left of --timeout; the validation-chosen model is used",
+                "skipped": f"the final training needs ~{planner.refit_estimate(record, metric, direction):.0f} s "
+                f"and {planner.time_left() or 0:.0f} s were left of --timeout; the validation-chosen model is used",
             }
         store = search.store
         path = store.final_model if index == 0 else store.final_member(record.number)
@@ -77,6 +77,7 @@ def refit_final(search: Search) -> dict[str, Any] | None:
                 "trial": record.number,
                 "weight": weight,
                 "epochs": epochs,
+                **({"shortened_from": kept} if epochs < kept else {}),
                 "seconds": round(seconds, 2),
                 "model_path": path.relative_to(search.path).as_posix(),
                 "test_accuracy": accuracy(proba, search.splits.y_test),
@@ -123,7 +124,6 @@ def _train_one(search: Search, record: TrialRecord, epochs: int, path: Any) -> t
             splits,
             batch_size=arch["batch_size"],
             epochs=epochs,
-            lr_schedule=arch.get("lr_schedule", "constant"),
             check_stop=check_stop,
         )
         proba = np.asarray(predict_proba(model, splits.x_test, check_stop), dtype=np.float64)
