@@ -520,6 +520,7 @@ def test_the_final_training_is_skipped_when_the_budget_has_no_room_for_it(tmp_pa
     FakeSearch.store = store
     result = refit_final(FakeSearch())  # ~110 s needed, 60 s left: 4 of its 10 epochs would fit, not 5
     assert result["trial"] == 3 and f"needs ~{100 + MEMBER_SECONDS:.0f} s" in result["skipped"]
+    assert "5 of its 10 epochs" in result["skipped"], "what the least worth training would have needed"
     assert not store.final_member(1).exists(), "no final model this time: no member of an earlier one either"
     FakeSearch.settings = SearchSettings(refit=False)
     assert refit_final(FakeSearch()) is None

@@ -175,7 +175,11 @@ class Planner:
     def refit_estimate(self, record: TrialRecord, metric: str = "val_accuracy", direction: str = "maximize") -> float:
         """Seconds to train ``record``'s configuration again on train + validation for the epochs it
         kept, and to predict the test split with it and save it."""
-        return MEMBER_SECONDS + per_epoch(record) * self.data_scale * best_epoch(record, metric, direction)
+        return MEMBER_SECONDS + self._final_epoch_seconds(record) * best_epoch(record, metric, direction)
+
+    def _final_epoch_seconds(self, record: TrialRecord) -> float:
+        """One epoch of ``record``'s configuration on train + validation: its search epoch, scaled."""
+        return per_epoch(record) * self.data_scale
 
     def final_epochs(self, record: TrialRecord, metric: str = "val_accuracy", direction: str = "maximize") -> int:
         """The epochs ``record``'s final training may run in the time left: the epochs its early
@@ -192,7 +196,7 @@ class Planner:
         left = self.time_left()
         if left is None:
             return kept
-        per = per_epoch(record) * self.data_scale
+        per = self._final_epoch_seconds(record)
         room = left - min(REPORT_SECONDS, self.end_seconds) - MEMBER_SECONDS
         fits = kept if per <= 0 else max(0, int(room // per))
         if fits >= kept:

@@ -22,7 +22,7 @@ import numpy as np
 
 from autodl.records import TrialRecord
 from autodl.runs import atomic_save_model
-from autodl.search._budget import REFIT_MEMBERS, best_epoch
+from autodl.search._budget import REFIT_MEMBERS, best_epoch, useful_epochs
 from autodl.search.evaluation import accuracy, log_loss
 from autodl.search.stop import check_stop, interrupts_deferred
 from autodl.space import FixedSuggester
@@ -66,7 +66,8 @@ def refit_final(search: Search) -> dict[str, Any] | None:
             return {
                 "trial": record.number,
                 "skipped": f"the final training needs ~{planner.refit_estimate(record, metric, direction):.0f} s "
-                f"and {planner.time_left() or 0:.0f} s were left of --timeout; the validation-chosen model is used",
+                f"(at least half of it: {useful_epochs(kept)} of its {kept} epochs) and "
+                f"{planner.time_left() or 0:.0f} s were left of --timeout; the validation-chosen model is used",
             }
         store = search.store
         path = store.final_model if index == 0 else store.final_member(record.number)
